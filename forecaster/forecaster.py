@@ -1,0 +1,242 @@
+"""The frozen Forecaster: fit on a series, predict the next steps in original units, save and load an artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .artifact import ArtifactError, read_artifact, write_artifact
+from .data import as_series, regularise, validate_values
+from .models import MODELS, ForecastModel, build_model
+from .scaling import Scaler, make_scaler, scaler_from_dict
+from .train import TrainConfig, TrainResult, train
+from .windows import chronological_split, split_windows
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "Forecaster", "NotFittedError"]
+
+DEFAULT_MODEL = "gru"
+DEFAULT_WINDOW = 60
+
+
+class NotFittedError(ValueError):
+    """predict or save was called before fit (or load)."""
+
+
+class Forecaster:
+    """A forecaster of ``horizon`` future steps from the last ``window`` points of one series.
+
+    ``hparams`` go to the model (see ``forecaster.models``); ``training`` configures the training loop.
+    After ``fit`` or ``load`` the model is frozen: prediction never changes it.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        window: int = DEFAULT_WINDOW,
+        horizon: int = 12,
+        scaler: str = "standard",
+        *,
+        step: pd.Timedelta | str | None = None,
+        max_gap: int | None = 5,
+        val_ratio: float = 0.2,
+        training: TrainConfig | None = None,
+        **hparams: Any,
+    ) -> None:
+        self.model_name, self.window, self.horizon, self.scaler_kind = (
+            model,
+            int(window),
+            int(horizon),
+            scaler,
+        )
+        self.step = pd.Timedelta(step) if step is not None else None
+        self.max_gap, self.val_ratio = max_gap, val_ratio
+        self.training = training or TrainConfig()
+        self.hparams = dict(hparams)
+        self._model: ForecastModel = build_model(model, self.window, self.horizon, **hparams)
+        if scaler not in ("standard", "minmax"):
+            raise ValueError(f"unknown scaler {scaler!r}; choose 'standard' or 'minmax'")
+        self._scaler: Scaler | None = None
+        self.meta: dict[str, Any] = {}
+        self.train_result: TrainResult | None = None
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def fit(self, series: pd.Series | np.ndarray | list[float], step: pd.Timedelta | str | None = None) -> Forecaster:
+        """Fit on ``series`` (a Series on a DatetimeIndex, or an array laid on ``step``). Returns self."""
+        grid = pd.Timedelta(step) if step is not None else self.step
+        reg = regularise(as_series(series, grid), grid, self.max_gap)
+        values, need = reg.values, self.window + self.horizon
+        usable = int(np.isfinite(values).sum())
+        if usable < need:
+            raise ValueError(
+                f"need at least window + horizon = {self.window} + {self.horizon} = {need} points to fit, got {usable}"
+            )
+        if np.nanmax(values) == np.nanmin(values):
+            raise ValueError(
+                f"the series is constant (every value is {np.nanmin(values):g}); there is nothing to learn"
+            )
+        split = chronological_split(len(values), self.val_ratio)
+        self._scaler = make_scaler(self.scaler_kind, values[: split.train_end])
+        z = self._scaler.transform(values)
+        train_xy = split_windows(z, self.window, self.horizon, 0, split.train_end)
+        val_xy = split_windows(z, self.window, self.horizon, split.train_end, split.n)
+        if len(train_xy[0]) == 0:  # too short to hold out anything: train on every window
+            train_xy, val_xy = split_windows(z, self.window, self.horizon, 0, split.n), (val_xy[0][:0], val_xy[1][:0])
+        self._model = build_model(self.model_name, self.window, self.horizon, **self.hparams)
+        self.train_result = train(self._model, train_xy, val_xy, self.training)
+        self._freeze()
+        self.step = reg.step
+        self.meta = self._describe(reg.start, reg.end, len(values), reg.imputed, val_xy)
+        return self
+
+    def _freeze(self) -> None:
+        self._model.to("cpu").eval()
+        self._model.requires_grad_(False)
+
+    def _describe(
+        self,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        points: int,
+        imputed: int,
+        val_xy: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        result = self.train_result
+        return {
+            "model": {"name": self.model_name, "hparams": self._model.hparams()},
+            "window": self.window,
+            "horizon": self.horizon,
+            "step_seconds": self.step.total_seconds() if self.step is not None else None,
+            "max_gap": self.max_gap,
+            "scaler": self._scaler.to_dict() if self._scaler else None,
+            "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "training": {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "points": points,
+                "imputed": imputed,
+                "val_ratio": self.val_ratio,
+                "config": dataclasses.asdict(self.training),
+                "epochs_run": len(result.train_loss) if result else 0,
+                "best_epoch": result.best_epoch if result else -1,
+                "seconds": float(sum(result.epoch_seconds)) if result else 0.0,
+            },
+            "validation": self._validation_metrics(*val_xy),
+            "versions": {"promcast": __version__, "torch": torch.__version__, "numpy": np.__version__},
+        }
+
+    def _validation_metrics(self, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        if len(X) == 0 or self._scaler is None:
+            return {"windows": 0}
+        truth = self._scaler.inverse(y)
+        pred = self._scaler.inverse(self._predict_scaled(X))
+        naive = np.repeat(self._scaler.inverse(X[:, -1:]), self.horizon, axis=1)
+        err = pred - truth
+        return {
+            "windows": len(X),
+            "mse": float(np.mean(err**2)),
+            "mae": float(np.mean(np.abs(err))),
+            "naive_mae": float(np.mean(np.abs(naive - truth))),
+            "mae_per_step": np.mean(np.abs(err), axis=0).round(6).tolist(),
+        }
+
+    # ---- prediction ----------------------------------------------------------------------------
+    @property
+    def fitted(self) -> bool:
+        return self._scaler is not None
+
+    def _require_fitted(self) -> Scaler:
+        if self._scaler is None:
+            raise NotFittedError("this Forecaster is not fitted: call fit() or Forecaster.load() first")
+        return self._scaler
+
+    @torch.inference_mode()
+    def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32).unsqueeze(-1)  # (N, W, 1)
+        return self._model(x).double().numpy()  # (N, H)
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Forecast each row of an (N, window) array in original units; returns (N, horizon)."""
+        scaler = self._require_fitted()
+        arr = np.asarray(windows, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != self.window:
+            raise ValueError(f"expected windows of shape (N, {self.window}), got {arr.shape}")
+        validate_values(arr, "windows")
+        if len(arr) == 0:
+            return np.empty((0, self.horizon))
+        return scaler.inverse(self._predict_scaled(scaler.transform(arr)))
+
+    def last_window(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The last ``window`` regular points of ``recent``; a Series is regularised with the fitted step."""
+        if isinstance(recent, pd.Series):
+            reg = regularise(as_series(recent), self.step, self.max_gap)
+            values = reg.values
+        else:
+            values = np.asarray(recent, dtype=np.float64)
+            if values.ndim != 1:
+                raise ValueError(f"expected a 1-D series, got an array of shape {values.shape}")
+            validate_values(values, "recent values")
+        if len(values) < self.window:
+            raise ValueError(f"need at least window = {self.window} points to predict, got {len(values)}")
+        last = values[-self.window :]
+        if not np.isfinite(last).all():
+            raise ValueError(
+                f"the last {self.window} points cross a gap longer than max_gap = {self.max_gap} steps; "
+                "cannot predict over it"
+            )
+        return last
+
+    def forecast(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next ``horizon`` values after ``recent``, in original units: shape (horizon,)."""
+        self._require_fitted()
+        return self.predict(self.last_window(recent)[None, :])[0]
+
+    def predict_next_12(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next 12 values after ``recent``: shape (12,). Needs a forecaster built with horizon=12."""
+        if self.horizon != 12:
+            raise ValueError(f"this forecaster predicts {self.horizon} step(s), not 12; use forecast()")
+        return self.forecast(recent)
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the artifact folder atomically; returns its path."""
+        self._require_fitted()
+        state = {k: v for k, v in self._model.state_dict().items()}
+        return write_artifact(path, state, self.meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Rebuild a fitted Forecaster from an artifact; raises ArtifactError on any mismatch or corruption."""
+        tensors, meta = read_artifact(path)
+        try:
+            spec = meta["model"]
+            if spec["name"] not in MODELS:
+                raise ArtifactError(f"{path}: unknown model {spec['name']!r}")
+            self = cls(
+                spec["name"],
+                int(meta["window"]),
+                int(meta["horizon"]),
+                meta["scaler"]["kind"],
+                step=pd.Timedelta(seconds=float(meta["step_seconds"])),
+                max_gap=meta.get("max_gap"),
+                **spec["hparams"],
+            )
+            self._model.load_state_dict(tensors, strict=True)
+            self._scaler = scaler_from_dict(meta["scaler"])
+        except ArtifactError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"{path}: meta.json does not describe these weights: {exc}") from exc
+        self._freeze()
+        self.meta = meta
+        return self
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.fitted else "unfitted"
+        return f"Forecaster(model={self.model_name!r}, window={self.window}, horizon={self.horizon}, {state})"

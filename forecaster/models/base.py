@@ -1,0 +1,54 @@
+"""The contract every model shares: built from (window, horizon, hparams), forward (B, window, 1) -> (B, horizon)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ForecastModel", "HParams"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+    """Base of each model's frozen hyperparameter dataclass."""
+
+
+class ForecastModel(nn.Module):
+    """Base class. Subclasses set ``name`` and ``Config`` and implement ``forward``.
+
+    ``trainable`` is False for models fitted without gradients: those implement ``fit_direct`` instead
+    (closed-form least squares, or nothing at all for the naive baselines).
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[HParams]] = HParams
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, window: int, horizon: int, config: HParams) -> None:
+        super().__init__()
+        if window < 1 or horizon < 1:
+            raise ValueError(f"window and horizon must be >= 1, got window={window} horizon={horizon}")
+        self.window, self.horizon, self.config = window, horizon, config
+
+    @classmethod
+    def build(cls, window: int, horizon: int, **hparams: Any) -> ForecastModel:
+        """Validate ``hparams`` against ``Config`` (unknown names raise) and construct the model."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(hparams) - set(fields))
+        if unknown:
+            raise ValueError(f"model {cls.name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
+        return cls(window, horizon, cls.Config(**hparams))
+
+    def hparams(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def fit_direct(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Fit without gradients, for models with ``trainable = False``."""
+        raise NotImplementedError(f"{self.name} is trained by gradient descent")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, window, 1) -> (B, horizon)
+        raise NotImplementedError

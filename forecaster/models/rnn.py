@@ -1,0 +1,54 @@
+"""LSTM and GRU forecasters: input -> recurrent layers -> linear head on the last hidden state."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .base import ForecastModel, HParams
+from .layers import InstanceNorm
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNConfig(HParams):
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.0
+    revin: bool = True  # reversible instance normalisation of each window
+
+
+class RNNForecaster(ForecastModel):
+    """Shared body of the LSTM and GRU models; subclasses only choose the cell."""
+
+    Config = RNNConfig
+    cell: ClassVar[type[nn.LSTM] | type[nn.GRU]]
+
+    def __init__(self, window: int, horizon: int, config: RNNConfig) -> None:
+        super().__init__(window, horizon, config)
+        self.norm = InstanceNorm(config.revin)
+        self.rnn = self.cell(
+            input_size=1,
+            hidden_size=config.hidden,
+            num_layers=config.layers,
+            batch_first=True,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(config.hidden, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
+        z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
+        out, _ = self.rnn(z.unsqueeze(-1))  # (B, W, hidden)
+        return self.norm.denormalise(self.head(out[:, -1]), stats)  # (B, H)
+
+
+class LSTMForecaster(RNNForecaster):
+    name = "lstm"
+    cell = nn.LSTM
+
+
+class GRUForecaster(RNNForecaster):
+    name = "gru"
+    cell = nn.GRU

@@ -1,0 +1,55 @@
+"""Transformer encoder: input projection, sinusoidal positions, nn.TransformerEncoder, linear head.
+
+With ``patch_len > 1`` the window is cut into patches of consecutive steps before the projection, as in
+PatchTST (Nie et al., ICLR 2023); ``patch_len = 1`` is the plain one-token-per-step encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from .base import ForecastModel, HParams
+from .layers import InstanceNorm, SinusoidalPositions
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig(HParams):
+    d_model: int = 32
+    heads: int = 4
+    layers: int = 2
+    ff: int = 64
+    dropout: float = 0.1
+    patch_len: int = 1
+    stride: int = 1
+    revin: bool = True
+
+
+class TransformerForecaster(ForecastModel):
+    name = "transformer"
+    Config = TransformerConfig
+
+    def __init__(self, window: int, horizon: int, config: TransformerConfig) -> None:
+        super().__init__(window, horizon, config)
+        if config.d_model % config.heads:
+            raise ValueError(f"d_model ({config.d_model}) must be divisible by heads ({config.heads})")
+        if not 1 <= config.patch_len <= window or config.stride < 1:
+            raise ValueError(f"need 1 <= patch_len <= window and stride >= 1, got {config.patch_len}, {config.stride}")
+        self.patch_len, self.stride = config.patch_len, config.stride
+        self.tokens = (window - config.patch_len) // config.stride + 1
+        self.norm = InstanceNorm(config.revin)
+        self.project = nn.Linear(config.patch_len, config.d_model)
+        self.positions = SinusoidalPositions(config.d_model, self.tokens)
+        layer = nn.TransformerEncoderLayer(
+            config.d_model, config.heads, config.ff, config.dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.head = nn.Linear(self.tokens * config.d_model, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
+        z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
+        patches = z.unfold(1, self.patch_len, self.stride)  # (B, T, P)
+        h = self.encoder(self.positions(self.project(patches)))  # (B, T, D)
+        return self.norm.denormalise(self.head(h.flatten(1)), stats)  # (B, H)

@@ -1,0 +1,60 @@
+"""Scalers fitted on the training part only, invertible, and saved as plain numbers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SCALERS", "Scaler", "make_scaler", "scaler_from_dict"]
+
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """``z = (x - shift) / scale``. ``kind`` records how shift and scale were chosen."""
+
+    kind: str
+    shift: float
+    scale: float
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.shift) / self.scale
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=np.float64) * self.scale + self.shift
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _standard(train: np.ndarray) -> Scaler:
+    return Scaler("standard", float(np.mean(train)), max(float(np.std(train)), EPS))
+
+
+def _minmax(train: np.ndarray) -> Scaler:
+    lo, hi = float(np.min(train)), float(np.max(train))
+    return Scaler("minmax", lo, max(hi - lo, EPS))
+
+
+SCALERS = {"standard": _standard, "minmax": _minmax}
+
+
+def make_scaler(kind: str, train: np.ndarray) -> Scaler:
+    """Fit a scaler of ``kind`` on ``train`` (NaN ignored). A flat series gets scale ``EPS``, never zero."""
+    if kind not in SCALERS:
+        raise ValueError(f"unknown scaler {kind!r}; choose one of {sorted(SCALERS)}")
+    data = np.asarray(train, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        raise ValueError("cannot fit a scaler on no finite values")
+    return SCALERS[kind](data)
+
+
+def scaler_from_dict(d: dict[str, Any]) -> Scaler:
+    kind, shift, scale = d["kind"], float(d["shift"]), float(d["scale"])
+    if kind not in SCALERS or not np.isfinite(shift) or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"invalid scaler {d!r}")
+    return Scaler(kind, shift, scale)

@@ -1,0 +1,70 @@
+"""Seeded synthetic workloads: a smooth diurnal cycle, and a bursty one with spikes and level shifts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["WORKLOADS", "bursty", "diurnal", "make_workload"]
+
+
+def _index(n: int, step: pd.Timedelta, end: pd.Timestamp | None) -> pd.DatetimeIndex:
+    if end is None:
+        return pd.date_range("2024-01-01", periods=n, freq=step)
+    return pd.date_range(end=end, periods=n, freq=step)
+
+
+def diurnal(
+    n: int,
+    step: pd.Timedelta | str = "1min",
+    seed: int = 0,
+    level: float = 50.0,
+    amplitude: float = 20.0,
+    noise: float = 1.5,
+    end: pd.Timestamp | None = None,
+) -> pd.Series:
+    """CPU-like load: a daily sine, a weaker weekly swing, a 12-hour harmonic and Gaussian noise."""
+    step = pd.Timedelta(step)
+    rng = np.random.default_rng(seed)
+    index = _index(n, step, end)
+    t = (index.as_unit("ns").asi8 / 1e9).astype(np.float64)
+    day, week = 86_400.0, 7 * 86_400.0
+    phase = rng.uniform(0, 2 * np.pi)
+    values = (
+        level
+        + amplitude * np.sin(2 * np.pi * t / day + phase)
+        + 0.3 * amplitude * np.sin(4 * np.pi * t / day + 2 * phase)
+        + 0.2 * amplitude * np.sin(2 * np.pi * t / week)
+        + rng.normal(0.0, noise, n)
+    )
+    return pd.Series(values, index=index, name="value")
+
+
+def bursty(
+    n: int,
+    step: pd.Timedelta | str = "1min",
+    seed: int = 0,
+    level: float = 200.0,
+    end: pd.Timestamp | None = None,
+) -> pd.Series:
+    """Requests-per-second-like load: a daily cycle, Poisson noise, decaying spikes and sudden level shifts."""
+    step = pd.Timedelta(step)
+    rng = np.random.default_rng(seed)
+    base = diurnal(n, step, seed, level=level, amplitude=0.4 * level, noise=0.0, end=end)
+    shifts = np.cumsum(np.where(rng.random(n) < 2e-4, rng.normal(0.0, 0.25 * level, n), 0.0))
+    spikes = np.zeros(n)
+    starts = np.flatnonzero(rng.random(n) < 2e-3)
+    for s in starts:  # each burst decays over about ten steps
+        length = min(30, n - int(s))
+        spikes[s : s + length] += rng.uniform(0.5, 2.0) * level * np.exp(-np.arange(length) / 10.0)
+    rate = np.clip(base.to_numpy() + shifts + spikes, 1.0, None)
+    return pd.Series(rng.poisson(rate).astype(np.float64), index=base.index, name="value")
+
+
+WORKLOADS = {"diurnal": diurnal, "bursty": bursty}
+
+
+def make_workload(kind: str, n: int, step: pd.Timedelta | str = "1min", seed: int = 0, **kwargs: float) -> pd.Series:
+    if kind not in WORKLOADS:
+        raise ValueError(f"unknown workload {kind!r}; choose one of {sorted(WORKLOADS)}")
+    return WORKLOADS[kind](n, step, seed, **kwargs)  # type: ignore[operator]

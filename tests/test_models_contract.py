@@ -1,0 +1,83 @@
+"""One contract, every registered model: fits, predicts 12 finite values, never mutates input, round-trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster import MODELS, Forecaster, TrainConfig
+
+HPARAMS = {
+    "seasonal_naive": {"period": 36},
+    "lstm": {"hidden": 16},
+    "gru": {"hidden": 16},
+    "mlp": {"hidden": 32},
+    "transformer": {"d_model": 16, "heads": 2, "layers": 1, "ff": 32, "patch_len": 6, "stride": 6},
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_contract(name: str, seasonal: pd.Series, fast: TrainConfig, tmp_path) -> None:
+    before = seasonal.copy()
+    f = Forecaster(name, window=36, horizon=12, training=fast, **HPARAMS.get(name, {})).fit(seasonal)
+    pd.testing.assert_series_equal(seasonal, before)
+
+    recent = seasonal.iloc[-100:]
+    out = f.predict_next_12(recent)
+    assert out.shape == (12,)
+    assert np.isfinite(out).all()
+    pd.testing.assert_series_equal(seasonal, before)
+    # In original units: the forecast sits within the range the series spans, widened a little.
+    span = float(seasonal.max() - seasonal.min())
+    assert seasonal.min() - span < out.min() and out.max() < seasonal.max() + span
+
+    arr = recent.to_numpy().copy()
+    np.testing.assert_allclose(f.predict_next_12(arr), out, rtol=1e-6)
+    np.testing.assert_array_equal(arr, recent.to_numpy())
+
+    batch = f.predict(np.stack([arr[-36:], arr[-37:-1]]))
+    assert batch.shape == (2, 12)
+    np.testing.assert_allclose(batch[0], out, rtol=1e-6)
+
+    loaded = Forecaster.load(f.save(tmp_path / name))
+    np.testing.assert_array_equal(loaded.predict_next_12(recent), out)
+    assert loaded.meta["model"]["name"] == name
+    assert loaded.step == pd.Timedelta("10min")
+
+
+def test_learned_models_beat_naive_on_a_seasonal_series(seasonal: pd.Series) -> None:
+    cfg = TrainConfig(epochs=30, patience=5, seed=0, progress=False)
+    f = Forecaster("mlp", window=144, horizon=12, training=cfg, hidden=64).fit(seasonal)
+    val = f.meta["validation"]
+    assert val["mae"] < val["naive_mae"]
+
+
+def test_single_step_variant(seasonal: pd.Series, fast: TrainConfig) -> None:
+    f = Forecaster("lstm", window=24, horizon=1, training=fast, hidden=8).fit(seasonal)
+    assert f.forecast(seasonal).shape == (1,)
+    with pytest.raises(ValueError, match="predicts 1 step"):
+        f.predict_next_12(seasonal)
+
+
+def test_same_seed_gives_the_same_weights(seasonal: pd.Series, fast: TrainConfig) -> None:
+    a = Forecaster("gru", window=24, training=fast, hidden=8).fit(seasonal)
+    b = Forecaster("gru", window=24, training=fast, hidden=8).fit(seasonal)
+    np.testing.assert_array_equal(a.predict_next_12(seasonal), b.predict_next_12(seasonal))
+
+
+def test_training_reports_losses_and_times(seasonal: pd.Series, fast: TrainConfig) -> None:
+    f = Forecaster("gru", window=24, training=fast, hidden=8).fit(seasonal)
+    result = f.train_result
+    assert result is not None
+    assert len(result.train_loss) == len(result.val_loss) == len(result.epoch_seconds) >= 1
+    assert result.best_val_loss == min(result.val_loss)
+    assert all(s > 0 for s in result.epoch_seconds)
+    assert f.meta["training"]["epochs_run"] == len(result.train_loss)
+
+
+def test_unknown_model_and_hyperparameter_are_named() -> None:
+    with pytest.raises(ValueError, match="unknown model 'prophet'"):
+        Forecaster("prophet")
+    with pytest.raises(ValueError, match=r"no hyperparameter\(s\) \['hiden'\]"):
+        Forecaster("gru", hiden=3)
