@@ -3,24 +3,136 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from forecaster.cli import add_predict
+from forecaster.evaluation.cli import add_evaluate
+
+from .settings import ConfigError, Settings, TargetSettings, load_settings
 
 __all__ = ["main"]
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML or TOML settings file (PROMCAST_* variables override it)")
+    p.add_argument("--listen", help="HOST:PORT of /metrics, /healthz and /readyz")
+    p.add_argument("--model-dir", help="folder of the model store")
+    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument("--once", action="store_true", help="run one cycle per target, print the forecasts, exit")
+
+
+def add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="forecast metrics from Prometheus and publish them as gauges")
+    _common(p)
+    p.add_argument("--prometheus-url", help="base URL of the Prometheus HTTP API")
+    p.add_argument(
+        "--target", action="append", default=[], metavar="NAME=PROMQL", help="a target (repeatable; step 60s)"
+    )
+    p.set_defaults(func=run_daemon)
+
+
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the daemon on a built-in synthetic workload (no Prometheus needed)")
+    _common(p)
+    p.add_argument("--workload", choices=["diurnal", "bursty"], help="shape of the synthetic workload")
+    p.add_argument("--speed", type=float, help="simulated seconds per real second (default 1)")
+    p.add_argument("--series", type=int, help="number of synthetic series (default 1)")
+    p.add_argument("--step", type=float, default=60.0, help="step in seconds (default 60)")
+    p.set_defaults(func=run_demo)
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "listen": args.listen,
+        "model_dir": args.model_dir,
+        "log_format": args.log_format,
+        **extra,
+    }
+    return load_settings(args.config, **overrides)
+
+
+def _targets_from_flags(flags: list[str]) -> list[dict[str, str]] | None:
+    if not flags:
+        return None
+    targets = []
+    for flag in flags:
+        name, sep, query = flag.partition("=")
+        if not sep or not query:
+            raise ConfigError(f"--target {flag!r}: expected NAME=PROMQL")
+        targets.append({"name": name, "query": query})
+    return targets
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from .source import PrometheusSource
+
+    prometheus = {"url": args.prometheus_url} if args.prometheus_url else None
+    settings = _settings(args, targets=_targets_from_flags(args.target), prometheus=prometheus)
+    if not settings.targets:
+        raise ConfigError("no targets: set targets in the config file, PROMCAST_TARGETS, or --target NAME=PROMQL")
+    return _serve(settings, PrometheusSource(settings.prometheus), settings.targets, 1.0, args.once)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoSource, demo_target
+
+    demo = {k: v for k, v in {"workload": args.workload, "speed": args.speed, "series": args.series}.items() if v}
+    settings = _settings(args)
+    if demo:
+        settings = settings.model_copy(update={"demo": settings.demo.model_copy(update=demo)})
+        type(settings.demo).model_validate(settings.demo.model_dump())  # re-check the overridden values
+    target = demo_target(args.step)
+    source = DemoSource(settings.demo, target.step)
+    return _serve(settings, source, [target], settings.demo.speed, args.once)
+
+
+def _serve(settings: Settings, source: Any, targets: list[TargetSettings], speed: float, once: bool) -> int:
+    from .app import Daemon
+    from .logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    daemon = Daemon(settings, source, targets, speed=speed)
+    if once:
+        results = daemon.run_once()
+        print(json.dumps([_result_json(r) for r in results], indent=2))
+        return 0 if all(r.ok for r in results) else 1
+    daemon.serve_forever()
+    return 0
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"target": r.target, "ok": r.ok, "version": r.version, "error": r.error}
+    if r.ok:
+        out["end"] = r.end.isoformat()
+        out["forecasts"] = [
+            {"labels": dict(k), "values": [round(float(v), 6) for v in row]}
+            for k, row in zip(r.keys, r.forecasts, strict=True)
+        ]
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promcast", description=__doc__)
+    parser = argparse.ArgumentParser(prog="promcast", description="Forecasts Prometheus metrics 12 steps ahead.")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_run(sub)
+    add_demo(sub)
     add_predict(sub)
+    add_evaluate(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"promcast: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RegularSeries", "as_series", "load_csv", "regularise", "validate_values"]
+__all__ = ["RegularSeries", "StepLike", "as_series", "load_csv", "regularise", "validate_values"]
+
+StepLike = pd.Timedelta | dt.timedelta | str
 
 _TIME_COLUMNS = ("timestamp", "time", "date", "datetime", "ds")
 
@@ -75,7 +78,7 @@ def validate_values(values: np.ndarray, what: str = "series") -> None:
         raise ValueError(f"{what} holds {count} NaN or infinite value(s); the first ({kind}) is at position {pos}")
 
 
-def as_series(data: pd.Series | np.ndarray | list[float], step: pd.Timedelta | None = None) -> pd.Series:
+def as_series(data: pd.Series | np.ndarray | list[float], step: StepLike | None = None) -> pd.Series:
     """Accept a Series on a DatetimeIndex, or a plain 1-D array (then ``step`` lays it on a grid)."""
     if isinstance(data, pd.Series):
         if not isinstance(data.index, pd.DatetimeIndex):
@@ -91,7 +94,7 @@ def as_series(data: pd.Series | np.ndarray | list[float], step: pd.Timedelta | N
         raise ValueError(f"series values are not numeric: {exc}") from exc
     if arr.ndim != 1:
         raise ValueError(f"expected a 1-D series, got an array of shape {arr.shape}")
-    grid_step = step if step is not None else pd.Timedelta(minutes=1)
+    grid_step = pd.Timedelta(step) if step is not None else pd.Timedelta(minutes=1)
     index = pd.date_range("1970-01-01", periods=len(arr), freq=grid_step)
     return pd.Series(arr, index=index)
 
@@ -108,7 +111,7 @@ def _check_timestamps(index: pd.DatetimeIndex) -> None:
 
 def regularise(
     series: pd.Series,
-    step: pd.Timedelta | str | None = None,
+    step: StepLike | None = None,
     max_gap: int | None = 5,
 ) -> RegularSeries:
     """Put ``series`` on a regular grid of ``step`` (default: the median step), averaging points per step.

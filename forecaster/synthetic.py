@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data import StepLike
+
 __all__ = ["WORKLOADS", "bursty", "diurnal", "make_workload"]
 
 
@@ -16,7 +18,7 @@ def _index(n: int, step: pd.Timedelta, end: pd.Timestamp | None) -> pd.DatetimeI
 
 def diurnal(
     n: int,
-    step: pd.Timedelta | str = "1min",
+    step: StepLike = "1min",
     seed: int = 0,
     level: float = 50.0,
     amplitude: float = 20.0,
@@ -42,7 +44,7 @@ def diurnal(
 
 def bursty(
     n: int,
-    step: pd.Timedelta | str = "1min",
+    step: StepLike = "1min",
     seed: int = 0,
     level: float = 200.0,
     end: pd.Timestamp | None = None,
@@ -64,7 +66,7 @@ def bursty(
 WORKLOADS = {"diurnal": diurnal, "bursty": bursty}
 
 
-def make_workload(kind: str, n: int, step: pd.Timedelta | str = "1min", seed: int = 0, **kwargs: float) -> pd.Series:
+def make_workload(kind: str, n: int, step: StepLike = "1min", seed: int = 0, **kwargs: float) -> pd.Series:
     if kind not in WORKLOADS:
         raise ValueError(f"unknown workload {kind!r}; choose one of {sorted(WORKLOADS)}")
     return WORKLOADS[kind](n, step, seed, **kwargs)  # type: ignore[operator]

@@ -30,6 +30,7 @@ class TrainConfig:
     clip: float = 1.0
     patience: int = 5
     max_batches: int = 0  # per epoch; 0 means every window every epoch
+    refit: bool = False  # after early stopping, retrain from scratch on every window for the best epoch count
     seed: int = 0
     device: str | None = None  # None: CUDA when present, else CPU
     progress: bool | None = None  # None: a bar only on a terminal
@@ -49,6 +50,7 @@ class TrainResult:
     best_epoch: int  # 0-based; -1 for models fitted without gradients
     best_val_loss: float
     device: str
+    refit_seconds: float = 0.0
 
 
 def seed_everything(seed: int) -> None:
@@ -108,7 +110,7 @@ def train(
     train_losses: list[float] = []
     val_losses: list[float] = []
     seconds: list[float] = []
-    best, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    best, best_epoch, best_state = float("inf"), 0, model.state_dict()
     bar = tqdm(range(config.epochs), desc=f"train {model.name}", disable=not show, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
@@ -117,21 +119,24 @@ def train(
         for idx in _batches(len(Xt), config.batch_size, rng, config.max_batches):
             idx = idx.to(device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss = model.training_loss(Xt[idx], yt[idx], loss_fn)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             opt.step()
             total, count = total + loss.item() * len(idx), count + len(idx)
         train_losses.append(total / count)
-        # Without validation windows, early stopping falls back on the training loss.
+        # Without validation windows there is no early stopping: all epochs run and the last weights stay.
         val_losses.append(_evaluate(model, Xv, yv, loss_fn, 4096) if has_val else train_losses[-1])
         seconds.append(time.perf_counter() - t0)
         bar.set_postfix(train=f"{train_losses[-1]:.4f}", val=f"{val_losses[-1]:.4f}")
-        if val_losses[-1] < best:
+        if not has_val:
+            best, best_epoch = val_losses[-1], epoch
+        elif val_losses[-1] < best:
             best, best_epoch, best_state = val_losses[-1], epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
     bar.close()
-    model.load_state_dict(best_state)
+    if has_val:
+        model.load_state_dict(best_state)
     model.eval()
     return TrainResult(train_losses, val_losses, seconds, best_epoch, best, str(device))

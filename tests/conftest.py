@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import structlog
 
 from forecaster import TrainConfig
 from forecaster.synthetic import bursty, diurnal
@@ -13,6 +15,12 @@ from forecaster.synthetic import bursty, diurnal
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 FAST = TrainConfig(epochs=3, batch_size=128, patience=2, seed=0, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

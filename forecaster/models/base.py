@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,6 +50,12 @@ class ForecastModel(nn.Module):
     def fit_direct(self, X: np.ndarray, y: np.ndarray) -> None:
         """Fit without gradients, for models with ``trainable = False``."""
         raise NotImplementedError(f"{self.name} is trained by gradient descent")
+
+    def training_loss(
+        self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss one training batch minimises; ensembles override it to give each member its own."""
+        return loss_fn(self(x), y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, window, 1) -> (B, horizon)
         raise NotImplementedError

@@ -11,28 +11,38 @@ __all__ = ["InstanceNorm", "SinusoidalPositions"]
 
 
 class InstanceNorm(nn.Module):
-    """Reversible instance normalisation (Kim et al., ICLR 2022) without learned affine terms.
+    """Reversible normalisation of each input window, undone on the output.
 
-    Each input window is centred on its own mean and divided by its own spread; the output is mapped back
-    with the same statistics, so a level shift between training and serving does not move the network off
-    the range it was trained on. Disabled, it is the identity.
+    ``"meanstd"`` is reversible instance normalisation (Kim et al., ICLR 2022) without learned affine terms:
+    each window is centred on its own mean and divided by its own spread. ``"last"`` only subtracts the
+    window's last value (as NLinear does). Either way a level shift between training and serving does not
+    move the network off the range it was trained on. ``"none"`` (or False) is the identity; True means
+    ``"meanstd"``.
     """
 
-    def __init__(self, enabled: bool, eps: float = 1e-5) -> None:
+    MODES = ("none", "last", "meanstd")
+
+    def __init__(self, mode: str | bool, eps: float = 1e-5) -> None:
         super().__init__()
-        self.enabled, self.eps = enabled, eps
+        mode = {True: "meanstd", False: "none"}.get(mode, mode) if isinstance(mode, bool) else mode
+        if mode not in self.MODES:
+            raise ValueError(f"unknown normalisation {mode!r}; choose one of {self.MODES}")
+        self.mode, self.eps = mode, eps
 
     def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        # x: (B, L)
-        if not self.enabled:
+        # x: (B, L) -> (B, L), with (shift, scale) each (B, 1)
+        if self.mode == "none":
             return x, (torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1]))
-        mean = x.mean(dim=1, keepdim=True)  # (B, 1)
-        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (B, 1)
+        if self.mode == "last":
+            last = x[:, -1:]
+            return x - last, (last, torch.ones_like(last))
+        mean = x.mean(dim=1, keepdim=True)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)
         return (x - mean) / std, (mean, std)
 
     def denormalise(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        mean, std = stats  # y: (B, H)
-        return y * std + mean if self.enabled else y
+        shift, scale = stats  # y: (..., B, H); shift and scale (B, 1) broadcast over leading dims
+        return y * scale + shift
 
 
 class SinusoidalPositions(nn.Module):

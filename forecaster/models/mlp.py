@@ -1,8 +1,17 @@
-"""MLP forecaster: instance-normalised window -> hidden layers -> all horizon steps at once."""
+"""MLP forecaster: a small ensemble of one-hidden-layer MLPs on the window minus its last value.
+
+Every member maps the (normalised) window to all horizon steps at once; the forecast is the members'
+mean. Members are stored as stacked weights and run in one batched matmul, so three members cost about
+as much as one at inference. During training each member gets its own loss (``training_loss``), so
+they learn independently from different initialisations, like a seed ensemble.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -13,10 +22,19 @@ from .layers import InstanceNorm
 
 @dataclasses.dataclass(frozen=True)
 class MLPConfig(HParams):
-    hidden: int = 256
+    hidden: int = 512
     layers: int = 1
     dropout: float = 0.1
-    revin: bool = True
+    members: int = 3
+    norm: str = "last"  # "last": subtract the last value; "meanstd": reversible instance norm; "none"
+
+
+def _stacked(members: int, fan_in: int, fan_out: int) -> tuple[nn.Parameter, nn.Parameter]:
+    # nn.Linear's default initialisation, drawn independently for each member.
+    bound = 1.0 / math.sqrt(fan_in)
+    weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
+    bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
+    return weight, bias
 
 
 class MLPForecaster(ForecastModel):
@@ -25,16 +43,33 @@ class MLPForecaster(ForecastModel):
 
     def __init__(self, window: int, horizon: int, config: MLPConfig) -> None:
         super().__init__(window, horizon, config)
-        self.norm = InstanceNorm(config.revin)
-        blocks: list[nn.Module] = []
-        width = window
-        for _ in range(config.layers):
-            blocks += [nn.Linear(width, config.hidden), nn.GELU(), nn.Dropout(config.dropout)]
-            width = config.hidden
-        self.body = nn.Sequential(*blocks)
-        self.head = nn.Linear(width, horizon)
-        self.skip = nn.Linear(window, horizon)  # a linear path beside the hidden one
+        if config.members < 1 or config.layers < 1 or config.hidden < 1:
+            raise ValueError(f"mlp needs members, layers and hidden >= 1, got {config}")
+        self.norm = InstanceNorm(config.norm)
+        widths = [window] + [config.hidden] * config.layers + [horizon]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in itertools.pairwise(widths):
+            w, b = _stacked(config.members, fan_in, fan_out)
+            self.weights.append(w)
+            self.biases.append(b)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def members(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (M, B, H)
+        z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
+        h = z.unsqueeze(0).expand(len(self.weights[0]), -1, -1)  # (M, B, W)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)  # (M, B, out)
+            if i < last:
+                h = self.dropout(nn.functional.gelu(h))
+        return self.norm.denormalise(h, stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
-        z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
-        return self.norm.denormalise(self.head(self.body(z)) + self.skip(z), stats)  # (B, H)
+        return self.members(x).mean(dim=0)
+
+    def training_loss(
+        self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        out = self.members(x)  # (M, B, H): one loss per member, averaged
+        return loss_fn(out, y.unsqueeze(0).expand_as(out))

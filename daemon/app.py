@@ -1,0 +1,160 @@
+"""The daemon: wires source, models, jobs, scheduler and HTTP server; handles signals and shutdown."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime, timedelta, timezone
+from types import FrameType
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from .job import CycleResult, ForecastJob, align
+from .logs import get_logger
+from .metrics import Metrics, ModelInfo
+from .server import HttpServer
+from .serving import ModelHolder
+from .settings import Settings, TargetSettings
+from .source import Source
+from .store import ModelStore
+
+__all__ = ["Daemon"]
+
+log = get_logger("promcast.daemon")
+
+
+class Daemon:
+    """Forecasts every target on its step, serves /metrics, /healthz and /readyz, reloads models on SIGHUP."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: Source,
+        targets: list[TargetSettings],
+        speed: float = 1.0,
+        model_poll_seconds: float = 30.0,
+    ) -> None:
+        self.settings, self.source, self.targets, self.speed = settings, source, targets, speed
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp())
+        self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name), t) for t in targets}
+        self.jobs = {
+            t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps)
+            for t in targets
+        }
+        self.model_poll_seconds = model_poll_seconds
+        self.server: HttpServer | None = None
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    # ---- health ------------------------------------------------------------------------------
+    def readiness(self) -> tuple[bool, list[str]]:
+        problems = []
+        forecasts, _ = self.metrics.snapshot()
+        now = self.source.now().timestamp()
+        for t in self.targets:
+            if self.holders[t.name].get() is None:
+                problems.append(f"{t.name}: no model")
+                continue
+            fc = forecasts.get(t.name)
+            if fc is None:
+                problems.append(f"{t.name}: no forecast yet")
+            elif now - fc.computed_at > fc.max_age:
+                problems.append(f"{t.name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
+        return not problems, problems
+
+    # ---- models ------------------------------------------------------------------------------
+    def reload_models(self, only_changed: bool = False) -> None:
+        """Load each target's current artifact aside, validate it, and swap it in; keep the old one on failure."""
+        for name, holder in self.holders.items():
+            served = holder.get()
+            version = holder.store.current_version()
+            if version is None or (only_changed and served is not None and served.version == version):
+                continue
+            try:
+                new = holder.load(version, self.jobs[name].last_window)
+            except Exception as exc:  # any bad artifact: refuse it, keep serving the old model
+                self.metrics.swaps.labels(name, "rejected").inc()
+                self.metrics.error(name, "model")
+                log.error("model_rejected", target=name, version=version, error=str(exc))
+                continue
+            holder.swap(new)
+            self.metrics.swaps.labels(name, "accepted").inc()
+            self.metrics.set_model(name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at))
+            log.info("model_swapped", target=name, version=new.version, previous=served.version if served else None)
+
+    # ---- running -----------------------------------------------------------------------------
+    def run_once(self) -> list[CycleResult]:
+        return [job() for job in self.jobs.values()]
+
+    def start(self) -> None:
+        self.server = HttpServer(self.settings.listen_host, self.settings.listen_port, self.registry, self.readiness)
+        self.server.start()
+        now = datetime.now(timezone.utc)
+        for t in self.targets:
+            interval = t.interval / self.speed
+            # Fire just after each step boundary, once the source has the boundary's sample; first run at once.
+            first = align(now, timedelta(seconds=interval)) + timedelta(seconds=interval * 1.05)
+            self.scheduler.add_job(
+                self.jobs[t.name],
+                IntervalTrigger(seconds=interval, start_date=first, timezone=timezone.utc),
+                id=f"forecast:{t.name}",
+                name=f"forecast {t.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval / 2)),
+                next_run_time=now,
+            )
+        self.scheduler.add_job(
+            self.reload_models,
+            IntervalTrigger(seconds=self.model_poll_seconds, timezone=timezone.utc),
+            kwargs={"only_changed": True},
+            id="models:poll",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
+        log.info("started", listen=f"http://{self.settings.listen_host}:{self.server.port}", targets=len(self.targets))
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        target = event.job_id.partition(":")[2]
+        if target in self.holders:
+            self.metrics.error(target, "scheduler")
+        log.warning("scheduler_event", job=event.job_id, code=event.code, error=repr(getattr(event, "exception", None)))
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def request_reload(self, *_: object) -> None:
+        self._reload.set()
+
+    def serve_forever(self) -> None:
+        """Block until SIGTERM or SIGINT; SIGHUP reloads the model artifacts from disk."""
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            (self.request_reload if signum == signal.SIGHUP else self.request_stop)()
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+        self.start()
+        try:
+            while not self._stop.is_set():
+                if self._reload.wait(0.2):
+                    self._reload.clear()
+                    log.info("reload_requested")
+                    self.reload_models()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        log.info("stopping")
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)  # a cycle in flight finishes; an artifact write is never cut
+        if self.server is not None:
+            self.server.stop()
+        log.info("stopped")

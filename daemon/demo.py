@@ -1,0 +1,57 @@
+"""The embedded default source: a synthetic workload that stands in for Prometheus, optionally sped up."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from forecaster.synthetic import make_workload
+
+from .settings import DemoSettings, TargetSettings
+from .source import SeriesKey
+
+__all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
+
+DEMO_QUERY = "promcast_demo_workload"
+_PERIOD = timedelta(days=14)  # the pattern repeats after two weeks of simulated time
+
+
+def demo_target(step_seconds: float = 60.0) -> TargetSettings:
+    return TargetSettings(name="demo", query=DEMO_QUERY, step_seconds=step_seconds, history=timedelta(days=3))
+
+
+class DemoSource:
+    """Deterministic synthetic series on a simulated clock running ``speed`` times faster than real time.
+
+    One two-week pattern is generated once; series i reads it at its own offset and level, so any number of
+    series costs the memory of one pattern.
+    """
+
+    def __init__(self, settings: DemoSettings, step: timedelta) -> None:
+        self.settings, self.step = settings, step
+        self._n = int(_PERIOD / step)
+        self._pattern = make_workload(settings.workload, self._n, step, settings.seed).to_numpy()
+        rng = np.random.default_rng(settings.seed + 1)
+        self._offsets = rng.integers(0, self._n, settings.series)
+        self._levels = rng.uniform(0.5, 2.0, settings.series)
+        self._levels[0], self._offsets[0] = 1.0, 0
+        self._real_start = time.monotonic()
+        self._sim_start = datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return self._sim_start + (time.monotonic() - self._real_start) * self.settings.speed * timedelta(seconds=1)
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        step_ns = int(self.step.total_seconds() * 1e9)
+        first = -(-int(start.timestamp() * 1e9) // step_ns)  # first grid index at or after start
+        last = int(end.timestamp() * 1e9) // step_ns
+        idx = np.arange(first, last + 1)
+        index = pd.DatetimeIndex(pd.to_datetime(idx * step_ns, unit="ns", utc=True))
+        out: dict[SeriesKey, pd.Series] = {}
+        for i in range(self.settings.series):
+            values = self._pattern[(idx + self._offsets[i]) % self._n] * self._levels[i]
+            out[(("series", f"s{i}"),)] = pd.Series(values, index=index)
+        return out

@@ -1,0 +1,198 @@
+"""One target's forecast cycle: query, window, one batched inference, publish. It owns its error boundary."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster import ArtifactError
+from forecaster.data import regularise
+
+from .logs import get_logger
+from .metrics import Metrics, ModelInfo, TargetForecast
+from .serving import ModelHolder, ServedModel
+from .settings import TargetSettings
+from .source import SeriesKey, Source, SourceUnavailable
+from .store import StoreError
+from .training import fit_target, history_of
+
+__all__ = ["CycleResult", "ForecastJob", "align"]
+
+log = get_logger("promcast.job")
+
+
+def align(moment: datetime, step: timedelta) -> datetime:
+    """The last step boundary at or before ``moment`` (boundaries are multiples of the step since the epoch)."""
+    s = step.total_seconds()
+    return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=timezone.utc)
+
+
+@dataclass
+class CycleResult:
+    target: str
+    ok: bool
+    end: datetime | None = None
+    keys: list[SeriesKey] = field(default_factory=list)
+    forecasts: np.ndarray | None = None  # (S, 12)
+    version: str | None = None
+    error: str | None = None
+
+
+class ForecastJob:
+    """Runs one target's cycles. Any failure is logged and counted; the last good state keeps serving."""
+
+    def __init__(
+        self,
+        target: TargetSettings,
+        source: Source,
+        holder: ModelHolder,
+        metrics: Metrics,
+        max_age_steps: float,
+    ) -> None:
+        self.target, self.source, self.holder, self.metrics = target, source, holder, metrics
+        self.max_age = max_age_steps * target.interval
+        self._previous: set[SeriesKey] = set()
+        self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
+
+    def __call__(self) -> CycleResult:
+        t0 = time.perf_counter()
+        try:
+            result = self.cycle()
+        except Exception as exc:  # the boundary: a bug in one cycle must never stop the next
+            log.exception("cycle_failed", target=self.target.name)
+            self.metrics.error(self.target.name, "scheduler")
+            result = CycleResult(self.target.name, False, error=repr(exc))
+        self.metrics.cycle.labels(self.target.name).observe(time.perf_counter() - t0)
+        return result
+
+    def cycle(self) -> CycleResult:
+        name, t0 = self.target.name, time.perf_counter()
+        end = align(self.source.now(), self.target.step)
+        served = self.ensure_model(end)
+        if served is None:
+            return CycleResult(name, False, end, error="no model")
+        span = self.target.step * (self.target.window + 2 * self.target.max_gap + 2)
+        try:
+            data = self.source.fetch(self.target, end - span, end)
+        except SourceUnavailable as exc:
+            self.metrics.error(name, "query")
+            log.warning("query_failed", target=name, error=str(exc))
+            return CycleResult(name, False, end, error=str(exc))
+        keys, windows, imputed = self._windows(data, end)
+        self._count_vanished(set(data))
+        if not keys:
+            self.metrics.publish(name, None)
+            self.metrics.series.labels(name).set(0)
+            log.warning("no_usable_series", target=name, returned=len(data))
+            return CycleResult(name, False, end, error="no usable series")
+        try:
+            values = served.forecaster.predict(np.stack(windows))  # (S, 12)
+            if not np.isfinite(values).all():
+                raise ValueError("non-finite forecast")
+        except ValueError as exc:
+            self.metrics.error(name, "predict")
+            log.error("predict_failed", target=name, error=str(exc))
+            return CycleResult(name, False, end, error=str(exc))
+        self.last_window = windows[0]
+        self._publish(end, keys, values, imputed)
+        self._log(served, end, keys, values, imputed, time.perf_counter() - t0)
+        return CycleResult(name, True, end, keys, values, served.version)
+
+    def _windows(self, data: dict[SeriesKey, pd.Series], end: datetime) -> tuple[list[SeriesKey], list[Any], float]:
+        keys, windows, filled, total = [], [], 0, 0
+        w = self.target.window
+        for key, series in sorted(data.items()):
+            try:
+                if series.index[-1] < pd.Timestamp(end) - self.target.max_gap * self.target.step:
+                    raise ValueError(f"latest sample {series.index[-1]} is older than max_gap steps")
+                reg = regularise(series, self.target.step, self.target.max_gap)
+                if len(reg.values) < w:
+                    raise ValueError(f"need {w} points, got {len(reg.values)}")
+                window = reg.values[-w:]
+                if not np.isfinite(window).all():
+                    raise ValueError(f"the last {w} points cross a gap longer than {self.target.max_gap} steps")
+            except ValueError as exc:
+                self.metrics.error(self.target.name, "input")
+                log.warning("series_skipped", target=self.target.name, series=dict(key), reason=str(exc))
+                continue
+            keys.append(key)
+            windows.append(window)
+            filled += int(np.count_nonzero(np.isnan(series.reindex(reg.index[-w:]).to_numpy())))
+            total += w
+        return keys, windows, filled / total if total else 0.0
+
+    def _count_vanished(self, present: set[SeriesKey]) -> None:
+        gone = self._previous - present
+        if gone:
+            self.metrics.error(self.target.name, "vanished", len(gone))
+            log.warning("series_vanished", target=self.target.name, count=len(gone), series=[dict(k) for k in gone])
+        self._previous = present
+
+    def _publish(self, end: datetime, keys: list[SeriesKey], values: np.ndarray, imputed: float) -> None:
+        name = self.target.name
+        now = self.source.now().timestamp()
+        self.metrics.publish(name, TargetForecast(now, end.timestamp(), tuple(keys), values, self.max_age))
+        self.metrics.last_success.labels(name).set(now)
+        self.metrics.imputed.labels(name).set(imputed)
+        self.metrics.series.labels(name).set(len(keys))
+
+    def _log(
+        self, served: ServedModel, end: datetime, keys: list, values: np.ndarray, imputed: float, secs: float
+    ) -> None:
+        log.info(
+            "cycle",
+            target=self.target.name,
+            seconds=round(secs, 4),
+            series=len(keys),
+            points=len(keys) * self.target.window,
+            imputed=round(imputed, 4),
+            model_version=served.version,
+            end=end.isoformat(),
+            first=round(float(values[0, 0]), 6),
+            last=round(float(values[0, -1]), 6),
+        )
+
+    def ensure_model(self, end: datetime) -> ServedModel | None:
+        """The served model; on first start, load the store's current one or train one from history."""
+        served = self.holder.get()
+        if served is not None:
+            return served
+        name = self.target.name
+        try:
+            if self.holder.store.current_version() is None:
+                self._train_first(end)
+            served = self.holder.load()
+        except (StoreError, ArtifactError, SourceUnavailable, ValueError, OSError) as exc:
+            stage = "query" if isinstance(exc, SourceUnavailable) else "model"
+            self.metrics.error(name, stage)
+            log.error("model_unavailable", target=name, error=str(exc))
+            return None
+        self.holder.swap(served)
+        self.metrics.set_model(name, ModelInfo(served.forecaster.model_name, served.version, served.trained_at))
+        log.info("model_loaded", target=name, version=served.version, model=served.forecaster.model_name)
+        return served
+
+    def _train_first(self, end: datetime) -> None:
+        name = self.target.name
+        log.info("training_first_model", target=name, history=str(self.target.history), model=self.target.model)
+        history = history_of(self.source, self.target, end)
+        t0 = time.perf_counter()
+        try:
+            f = fit_target(self.target, history)
+        except ValueError:
+            self.metrics.error(name, "train")
+            raise
+        version = self.holder.store.publish(f)
+        log.info(
+            "trained",
+            target=name,
+            version=version,
+            seconds=round(time.perf_counter() - t0, 2),
+            validation=f.meta.get("validation"),
+        )

@@ -1,0 +1,80 @@
+"""HTTP endpoints: /metrics renders, /healthz says the process is alive, /readyz says forecasts are fresh.
+
+Only GET and HEAD exist; nothing here changes state or triggers work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["HttpServer"]
+
+Readiness = Callable[[], tuple[bool, list[str]]]
+
+
+def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "promcast"
+        sys_version = ""
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+            elif path == "/readyz":
+                ok, problems = readiness()
+                body = json.dumps({"ready": ok, "problems": problems}).encode() + b"\n"
+                self._send(200 if ok else 503, body, "application/json")
+            elif path == "/":
+                links = b'<a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a> <a href="/readyz">/readyz</a>'
+                self._send(200, b"<html><body>promcast " + links + b"</body></html>\n", "text/html")
+            else:
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+        do_HEAD = do_GET
+
+        def _refuse(self) -> None:
+            self.send_response(405)
+            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+
+        def log_message(self, format: str, *args: object) -> None:  # scrapes are not worth a log line
+            return
+
+    return Handler
+
+
+class HttpServer:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, readiness: Readiness) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), _handler(registry, readiness))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

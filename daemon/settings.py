@@ -1,0 +1,217 @@
+"""Settings: one pydantic-settings class (env prefix PROMCAST_, optional YAML/TOML file), built once in main()."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODELS
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ConfigError",
+    "DemoSettings",
+    "PrometheusSettings",
+    "Settings",
+    "TargetSettings",
+    "load_settings",
+]
+
+# The exporter range 9100-9999 of Prometheus's default port allocations is full; 10190 lies outside it.
+DEFAULT_PORT = 10190
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
+
+
+class ConfigError(Exception):
+    """Settings are invalid; the message names each bad setting. The CLI exits with code 2."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrometheusSettings(_Strict):
+    url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9090")
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_points_per_request: int = Field(11_000, ge=2, le=11_000)
+
+    @model_validator(mode="after")
+    def _auth(self) -> PrometheusSettings:
+        if self.password is not None and not self.username:
+            raise ValueError("password is set but username is not")
+        if self.bearer_token is not None and self.username:
+            raise ValueError("set either bearer_token or username/password, not both")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {self.ca_file} is not a readable file")
+        return self
+
+
+class TargetSettings(_Strict):
+    name: str
+    query: str = Field(min_length=1)
+    step_seconds: float = Field(60.0, gt=0)
+    interval_seconds: float | None = Field(None, gt=0, description="how often to forecast; default: every step")
+    window: int = Field(DEFAULT_WINDOW, gt=0)
+    history: timedelta = Field(timedelta(days=7), description="how far back to read when training")
+    drop_labels: list[str] = Field(default_factory=list, description="labels that churn, e.g. pod")
+    model: str = DEFAULT_MODEL
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
+    max_gap: int = Field(5, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"target name {v!r} must match {_NAME.pattern}")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v not in MODELS:
+            raise ValueError(f"unknown model {v!r}; choose one of {sorted(MODELS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _history(self) -> TargetSettings:
+        steps = self.history.total_seconds() / self.step_seconds
+        if steps < self.window + 12:
+            raise ValueError(
+                f"history {self.history} holds {steps:.0f} steps; training needs at least window + 12 = "
+                f"{self.window + 12}"
+            )
+        return self
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(seconds=self.step_seconds)
+
+    @property
+    def interval(self) -> float:
+        return self.interval_seconds or self.step_seconds
+
+
+class DemoSettings(_Strict):
+    workload: Literal["diurnal", "bursty"] = "diurnal"
+    series: int = Field(1, ge=1, le=10_000)
+    speed: float = Field(1.0, gt=0, description="simulated seconds per real second")
+    seed: int = 0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid")
+
+    prometheus: PrometheusSettings = PrometheusSettings()
+    targets: list[TargetSettings] = Field(default_factory=list)
+    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    model_dir: Path = Path("models")
+    ready_max_age_steps: float = Field(
+        3.0, gt=0, description="a forecast older than this many cycles (steps, unless interval_seconds) is stale"
+    )
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    demo: DemoSettings = DemoSettings()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen {v!r} must be HOST:PORT with a port from 0 to 65535")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> Settings:
+        names = [t.name for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique; repeated: {dupes}")
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: command-line flags (init) > environment > config file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get("path")
+        if config_file is not None:
+            if config_file.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+# The config file path for the one Settings() call made by load_settings(); never set at import time.
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"  {where}: {err['msg']}")
+    return "invalid settings:\n" + "\n".join(lines)
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from flags (``overrides``), PROMCAST_* variables and an optional YAML/TOML file."""
+    path = Path(config) if config is not None else None
+    if path is not None:
+        if path.suffix not in (".yaml", ".yml", ".toml"):
+            raise ConfigError(f"config file {path}: use a .yaml, .yml or .toml file")
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read it: {exc.strerror or exc}") from exc
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    except Exception as exc:  # a malformed YAML/TOML file surfaces here with its parser's message
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    finally:
+        _CONFIG_FILE["path"] = None

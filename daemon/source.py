@@ -1,0 +1,123 @@
+"""Prometheus input: one thin class with an explicit timeout, retries, paging, and one domain error."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from .settings import PrometheusSettings, TargetSettings
+
+__all__ = ["PrometheusSource", "SeriesKey", "Source", "SourceUnavailable", "group_series", "page_ranges"]
+
+SeriesKey = tuple[tuple[str, str], ...]  # sorted (label, value) pairs that identify one series
+
+
+class SourceUnavailable(Exception):
+    """The metric source could not answer: down, too slow, refused, or answered garbage."""
+
+
+class Source(Protocol):
+    def now(self) -> datetime: ...
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]: ...
+
+
+def page_ranges(start: datetime, end: datetime, step: timedelta, max_points: int) -> list[tuple[datetime, datetime]]:
+    """Split [start, end] on the step grid so that no request asks for more than ``max_points`` per series."""
+    span = step * (max_points - 1)
+    pages, lo = [], start
+    while lo <= end:
+        hi = min(lo + span, end)
+        pages.append((lo, hi))
+        lo = hi + step
+    return pages
+
+
+def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesKey, pd.Series]:
+    """Turn query_range results into Series keyed by label set; series that collide once ``drop`` labels
+    are removed (a churning ``pod`` label, say) are summed per timestamp."""
+    parts: dict[SeriesKey, list[pd.Series]] = {}
+    for item in results:
+        labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__" and k not in drop}
+        values = item.get("values", [])
+        ts = np.array([float(v[0]) for v in values])
+        vals = pd.to_numeric(pd.Series([v[1] for v in values], dtype=object), errors="coerce").to_numpy(float)
+        ok = np.isfinite(vals)  # Prometheus writes NaN and +Inf as strings; they are not data
+        index = pd.DatetimeIndex(pd.to_datetime(ts[ok], unit="s", utc=True))
+        parts.setdefault(tuple(sorted(labels.items())), []).append(pd.Series(vals[ok], index=index))
+    out = {}
+    for key, pieces in parts.items():
+        merged = pieces[0] if len(pieces) == 1 else pd.concat(pieces, axis=1).sum(axis=1, min_count=1)
+        merged = merged.groupby(level=0).sum().sort_index()
+        if len(merged):
+            out[key] = merged
+    return out
+
+
+class PrometheusSource:
+    """Reads one target's range of samples. Every failure becomes SourceUnavailable."""
+
+    def __init__(self, settings: PrometheusSettings) -> None:
+        self.settings = settings
+        headers = {}
+        if settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+        auth = None
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            auth = (settings.username, password)
+        session = requests.Session()
+        session.verify = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+        retry = Retry(
+            total=settings.retries,
+            backoff_factor=settings.backoff_seconds,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=("GET", "POST"),
+            raise_on_status=False,
+        )
+        self._client = PrometheusConnect(
+            url=str(settings.url).rstrip("/"),
+            headers=headers or None,
+            retry=retry,
+            auth=auth,
+            session=session,
+            timeout=math.ceil(settings.timeout_seconds),
+        )
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        results: dict[str, dict[str, Any]] = {}
+        for lo, hi in page_ranges(start, end, target.step, self.settings.max_points_per_request):
+            for item in self._query(target.query, lo, hi, target.step_seconds):
+                key = repr(sorted(item.get("metric", {}).items()))
+                if key in results:
+                    results[key]["values"].extend(item.get("values", []))
+                else:
+                    results[key] = {"metric": item.get("metric", {}), "values": list(item.get("values", []))}
+        return group_series(list(results.values()), target.drop_labels)
+
+    def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
+        try:
+            data = self._client.custom_query_range(query, start, end, step=f"{step:g}")
+        except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError) as exc:
+            raise SourceUnavailable(_short(exc)) from exc
+        if not isinstance(data, list):
+            raise SourceUnavailable(f"unexpected answer: {type(data).__name__}")
+        return data
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."

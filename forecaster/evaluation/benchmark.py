@@ -1,0 +1,203 @@
+"""BENCHMARK.md's protocol over the shared traces, and ETTh1 under the Informer protocol.
+
+Run by hand: ``python -m forecaster.evaluation.benchmark [--traces ...] [--models ...] [--data DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import forecaster as core
+from ..data import RegularSeries, load_csv, regularise
+from ..models import BASELINES, MODELS
+from ..scaling import make_scaler
+from .fitting import fit_and_forecast, plan_model
+from .protocol import Borders, Protocol, Task, error_metrics, make_task, season_for, window_for
+
+__all__ = ["INFORMER_PUBLISHED", "PEERS", "TRACES", "informer_task", "main", "run_informer", "run_trace"]
+
+TRACES = (
+    "ETTh1",
+    "alibaba2018_cluster_cpu_30s",
+    "nab_ec2_cpu_5f5533_5m",
+    "nab_ec2_cpu_825cc2_5m",
+    "nab_nyc_taxi_30m",
+    "nasa_http_requests_1m",
+)
+# BENCHMARK.md's z-MAE of the baselines, in TRACES order: the figures a run must reproduce.
+PEERS = {
+    "naive": (0.1415, 0.4322, 0.2976, 0.1506, 0.7601, 0.4686),
+    "seasonal_naive": (0.2053, 0.4322, 0.2391, 0.2178, 0.4944, 0.5924),
+    "ar": (0.1225, 0.3676, 0.1814, 0.1420, 0.3460, 0.3664),
+}
+NO_SEASON_AR_WINDOW = 48  # BENCHMARK.md: AR's window on the 30-second trace
+INFORMER_ROWS = (8640, 11520, 14400)  # train end, validation end, test end (Zhou et al., AAAI 2021)
+INFORMER_HORIZONS = (24, 48)
+INFORMER_PUBLISHED = {  # (MSE, MAE) by horizon, from ../shared/data/README.md
+    "Informer": {24: (0.098, 0.247), 48: (0.158, 0.319)},
+    "LSTMa": {24: (0.114, 0.272), 48: (0.193, 0.358)},
+    "DeepAR": {24: (0.107, 0.280), 48: (0.162, 0.327)},
+    "ARIMA": {24: (0.108, 0.284), 48: (0.175, 0.424)},
+    "Prophet": {24: (0.115, 0.275), 48: (0.168, 0.330)},
+    "last value repeated": {24: (0.034, 0.139), 48: (0.050, 0.171)},
+}
+
+
+def default_data_dir() -> Path:
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def load_trace(data: Path, name: str) -> RegularSeries:
+    """Median step, mean per step, every missing step filled by linear interpolation in time."""
+    series = load_csv(data / f"{name}.csv", "OT" if name == "ETTh1" else None)
+    return regularise(series, None, max_gap=None)
+
+
+def run_trace(reg: RegularSeries, models: list[str], training: dict[str, Any], fast: bool = False) -> dict[str, Any]:
+    """z-MAE over every origin and step, and fit seconds, of each model on one trace."""
+    season, window = season_for(reg.step), window_for(reg.step)
+    ar_window = NO_SEASON_AR_WINDOW if season is None else window
+    plans = [plan_model(m, ar_window if m == "ar" else window, season, fast) for m in models]
+    task = make_task(reg.values, reg.start, reg.step, Protocol(), None, max(p.window for p in plans))
+    z_truth = task.scaler.transform(task.targets())
+    out: dict[str, Any] = {"points": task.borders.n, "origins": len(task.origins), "window": window, "models": {}}
+    for plan in plans:
+        run = fit_and_forecast(plan, task, training)
+        scores = error_metrics(task.scaler.transform(run.pred), z_truth)
+        out["models"][plan.label] = {"z_mae": scores["mae"], "z_mse": scores["mse"], "fit_seconds": run.fit_seconds}
+    return out
+
+
+def informer_task(reg: RegularSeries, horizon: int) -> Task:
+    """Rows [0, 8640) train, [8640, 11520) validation, every window with targets in [11520, 14400)."""
+    train_end, val_end, end = INFORMER_ROWS
+    if len(reg.values) < end:
+        raise ValueError(f"ETTh1 should hold at least {end} rows, got {len(reg.values)}")
+    values = reg.values[:end]
+    origins = np.arange(val_end, end - horizon + 1)
+    scaler = make_scaler("standard", values[:train_end])
+    return Task(values, reg.start, reg.step, Borders(end, train_end, val_end), scaler, origins, horizon)
+
+
+def run_informer(reg: RegularSeries, models: list[str], window: int, training: dict[str, Any], fast: bool) -> dict:
+    """MSE and MAE on the z-scale at horizons 24 and 48; naive is the persistence forecast."""
+    out: dict[str, Any] = {}
+    for horizon in INFORMER_HORIZONS:
+        task = informer_task(reg, horizon)
+        z_truth = task.scaler.transform(task.targets())
+        rows = {}
+        for name in models:
+            plan = plan_model(name, window, season_for(reg.step), fast)
+            run = fit_and_forecast(plan, task, training)
+            rows[name] = error_metrics(task.scaler.transform(run.pred), z_truth)
+            rows[name]["fit_seconds"] = run.fit_seconds
+        out[str(horizon)] = {"windows": len(task.origins), "models": rows}
+    return out
+
+
+def geometric_mean_ratio(results: dict[str, Any], model: str) -> float | None:
+    """Geometric mean over traces of the model's z-MAE divided by naive's."""
+    ratios = [r["models"][model]["z_mae"] / r["models"]["naive"]["z_mae"] for r in results.values()]
+    return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+
+def trace_table(results: dict[str, Any], models: list[str]) -> str:
+    """BENCHMARK.md's table (z-MAE over the 12 steps; best in bold), geometric mean, then the fit seconds."""
+    head = ["| series | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    lines, seconds = list(head), list(head)
+    for name, r in results.items():
+        maes = [r["models"][m]["z_mae"] for m in models]
+        best = min(maes)
+        cells = [f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in maes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        seconds.append(f"| {name} | " + " | ".join(f"{r['models'][m]['fit_seconds']:.1f}" for m in models) + " |")
+    ratios = [geometric_mean_ratio(results, m) for m in models]
+    lines.append("| geometric mean of MAE ÷ naive | " + " | ".join(f"{g:.3f}" for g in ratios if g is not None) + " |")
+    return "\n".join([*lines, "", "Fit seconds (train + validation, once):", "", *seconds])
+
+
+def reproduction_table(results: dict[str, Any]) -> str:
+    """The baselines against BENCHMARK.md's figures: ours, theirs and the difference."""
+    lines = ["| series | model | this run | BENCHMARK.md | difference |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        for model, figures in PEERS.items():
+            if model in r["models"]:
+                ours, theirs = r["models"][model]["z_mae"], figures[TRACES.index(name)]
+                lines.append(f"| {name} | {model} | {ours:.4f} | {theirs:.4f} | {ours - theirs:+.4f} |")
+    return "\n".join(lines)
+
+
+def informer_table(results: dict[str, Any]) -> str:
+    cols = [f"h{h} MSE | h{h} MAE" for h in INFORMER_HORIZONS]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (2 * len(INFORMER_HORIZONS) + 1) + "|"]
+    for name in results[str(INFORMER_HORIZONS[0])]["models"]:
+        cells = [results[str(h)]["models"][name] for h in INFORMER_HORIZONS]
+        label = "naive (persistence)" if name == "naive" else name
+        lines.append(f"| {label} | " + " | ".join(f"{c['mse']:.4f} | {c['mae']:.4f}" for c in cells) + " |")
+    for name, figures in INFORMER_PUBLISHED.items():
+        cells = [figures[h] for h in INFORMER_HORIZONS]
+        lines.append(f"| {name} (published) | " + " | ".join(f"{mse:.3f} | {mae:.3f}" for mse, mae in cells) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m forecaster.evaluation.benchmark", description=__doc__)
+    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES), help="traces (default all)")
+    p.add_argument("--models", nargs="+", choices=sorted(MODELS), help="models (the baselines always run too)")
+    p.add_argument("--no-informer", action="store_true", help="skip the ETTh1 Informer-protocol table")
+    p.add_argument("--informer-window", type=int, default=96, help="input window for the Informer table")
+    p.add_argument("--epochs", type=int, help="training epochs (default TrainConfig's)")
+    p.add_argument("--max-batches", type=int, help="batches per epoch, 0 for all")
+    p.add_argument("--fast", action="store_true", help="tiny networks and a few epochs (a smoke test)")
+    p.add_argument("--json", type=Path, default=Path("benchmark.json"), help="where to write every figure")
+    return p
+
+
+def _training(args: argparse.Namespace) -> dict[str, Any]:
+    changes = {"epochs": args.epochs, "max_batches": args.max_batches}
+    return {k: v for k, v in changes.items() if v is not None}
+
+
+def _missing(data: Path, names: list[str]) -> list[str]:
+    return [n for n in names if not (data / f"{n}.csv").is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data = args.data or default_data_dir()
+    wanted = list(args.traces) + ([] if args.no_informer or "ETTh1" in args.traces else ["ETTh1"])
+    missing = _missing(data, wanted)
+    if missing:
+        print(
+            f"benchmark: the shared traces are not in {data} (missing {', '.join(missing)}); pass --data DIR",
+            file=sys.stderr,
+        )
+        return 2
+    models = list(dict.fromkeys([*BASELINES, *(args.models or [core.DEFAULT_MODEL])]))
+    training = _training(args)
+    out: dict[str, Any] = {"models": models, "default_model": core.DEFAULT_MODEL, "traces": {}}
+    for name in args.traces:
+        out["traces"][name] = run_trace(load_trace(data, name), models, training, args.fast)
+        print(f"{name}: done", file=sys.stderr)
+    if out["traces"]:
+        out["geometric_mean_vs_naive"] = {m: geometric_mean_ratio(out["traces"], m) for m in models}
+        print(trace_table(out["traces"], models), reproduction_table(out["traces"]), sep="\n\n", end="\n\n")
+    if not args.no_informer:
+        learned = [m for m in models if m != "seasonal_naive"]
+        reg = load_trace(data, "ETTh1")
+        out["informer"] = run_informer(reg, learned, args.informer_window, training, args.fast)
+        print("ETTh1 (OT), Informer protocol, z-scale:\n\n" + informer_table(out["informer"]))
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Fitting one named model on a task's train + validation part and forecasting its test windows."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..forecaster import Forecaster, default_training
+from ..models import MODELS
+from ..train import TrainConfig, TrainResult
+from .protocol import Task
+
+__all__ = ["FAST_HPARAMS", "FAST_TRAINING", "Plan", "Run", "fit_and_forecast", "plan_model", "training_for"]
+
+# Tiny networks for --fast (CI): only the names a model's Config knows are passed on.
+FAST_HPARAMS: dict[str, Any] = {"hidden": 8, "d_model": 8, "heads": 2, "layers": 1, "ff": 16}
+FAST_TRAINING = TrainConfig(epochs=3, batch_size=128, patience=2, max_batches=10, progress=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How one entry of the model list is run: which registry model, on which window, with which hparams."""
+
+    label: str  # the name the user asked for, used in tables and metrics.json
+    model: str  # the registry name actually fitted
+    window: int
+    hparams: dict[str, Any]
+    note: str = ""
+    fast: bool = False
+
+    @property
+    def trainable(self) -> bool:
+        return MODELS[self.model].trainable
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One fit of one plan with one seed, and its forecasts of the task's test windows in original units."""
+
+    plan: Plan
+    seed: int
+    pred: np.ndarray  # (N, H) original units
+    fit_seconds: float
+    train_result: TrainResult | None
+    forecaster: Forecaster
+
+
+def _fast_hparams(model: str) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(MODELS[model].Config)}
+    return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
+
+
+def plan_model(name: str, window: int, season: int | None, fast: bool = False) -> Plan:
+    """Seasonal naive looks one season back (its input is one season long); without a season it is plain naive."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if name == "seasonal_naive":
+        if season is None:
+            return Plan(name, "naive", window, {}, "no season (a day exceeds 2,000 steps): plain naive")
+        return Plan(name, name, season, {"period": season}, f"period {season} steps (one day)")
+    hparams = _fast_hparams(name) if fast and MODELS[name].trainable else {}
+    return Plan(name, name, window, hparams, fast=fast)
+
+
+def training_for(plan: Plan, overrides: Mapping[str, Any], seed: int) -> TrainConfig:
+    """The model's own default training (tiny with --fast), with the caller's overrides and seed."""
+    base = FAST_TRAINING if plan.fast else default_training(plan.model)
+    return dataclasses.replace(base, **{**overrides, "seed": seed, "progress": False})
+
+
+def fit_and_forecast(
+    plan: Plan, task: Task, overrides: Mapping[str, Any], seed: int = 0, horizon: int | None = None
+) -> Run:
+    """Fit on train + validation once, then forecast every test origin.
+
+    Closed-form models (naive, AR) use every train + validation window; networks train on the train windows
+    and stop early on the validation windows, so the validation part is used by both, as BENCHMARK.md asks.
+    """
+    borders = task.borders
+    val_ratio = (borders.val_end - borders.train_end) / borders.val_end if plan.trainable else 0.0
+    forecaster = Forecaster(
+        plan.model,
+        plan.window,
+        horizon or task.horizon,
+        step=task.step,
+        max_gap=None,
+        val_ratio=val_ratio,
+        training=training_for(plan, overrides, seed),
+        **plan.hparams,
+    )
+    t0 = time.perf_counter()
+    forecaster.fit(task.history())
+    seconds = time.perf_counter() - t0
+    pred = forecaster.predict(task.inputs(plan.window))
+    result = forecaster.train_result if plan.trainable else None
+    return Run(plan, seed, pred, seconds, result, forecaster)
