@@ -35,7 +35,7 @@ class Daemon:
         source: Source,
         targets: list[TargetSettings],
         speed: float = 1.0,
-        model_poll_seconds: float = 30.0,
+        model_poll_seconds: float | None = None,
     ) -> None:
         self.settings, self.source, self.targets, self.speed = settings, source, targets, speed
         self.registry = CollectorRegistry()
@@ -45,7 +45,7 @@ class Daemon:
             t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps)
             for t in targets
         }
-        self.model_poll_seconds = model_poll_seconds
+        self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
