@@ -15,9 +15,11 @@ from prometheus_client import CollectorRegistry
 from .job import CycleResult, ForecastJob, align
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo
+from .retrain import holdout_maes
+from .retrain_runner import run_train_process
 from .server import HttpServer
 from .serving import ModelHolder
-from .settings import Settings, TargetSettings
+from .settings import Settings, TargetSettings, cron_trigger
 from .source import Source
 from .store import ModelStore
 
@@ -40,7 +42,8 @@ class Daemon:
         self.settings, self.source, self.targets, self.speed = settings, source, targets, speed
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp())
-        self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name), t) for t in targets}
+        keep = settings.retrain.keep
+        self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
         self.jobs = {
             t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps)
             for t in targets
@@ -51,6 +54,7 @@ class Daemon:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
 
     # ---- health ------------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, list[str]]:
@@ -72,21 +76,31 @@ class Daemon:
     def reload_models(self, only_changed: bool = False) -> None:
         """Load each target's current artifact aside, validate it, and swap it in; keep the old one on failure."""
         for name, holder in self.holders.items():
+            self._reload_one(name, holder, only_changed)
             served = holder.get()
-            version = holder.store.current_version()
-            if version is None or (only_changed and served is not None and served.version == version):
-                continue
-            try:
-                new = holder.load(version, self.jobs[name].last_window)
-            except Exception as exc:  # any bad artifact: refuse it, keep serving the old model
-                self.metrics.swaps.labels(name, "rejected").inc()
-                self.metrics.error(name, "model")
-                log.error("model_rejected", target=name, version=version, error=str(exc))
-                continue
-            holder.swap(new)
-            self.metrics.swaps.labels(name, "accepted").inc()
-            self.metrics.set_model(name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at))
-            log.info("model_swapped", target=name, version=new.version, previous=served.version if served else None)
+            for role, mae in holdout_maes(holder.store, served.version if served else None).items():
+                self.metrics.holdout_mae.labels(name, role).set(mae)
+
+    def _reload_one(self, name: str, holder: ModelHolder, only_changed: bool) -> None:
+        served = holder.get()
+        version = holder.store.current_version()
+        if version is None or (only_changed and served is not None and served.version == version):
+            return
+        if only_changed and self._rejected.get(name) == version:
+            return
+        try:
+            new = holder.load(version, self.jobs[name].last_window)
+        except Exception as exc:  # any bad artifact: refuse it, keep serving the old model
+            self._rejected[name] = version
+            self.metrics.swaps.labels(name, "rejected").inc()
+            self.metrics.error(name, "model")
+            log.error("model_rejected", target=name, version=version, error=str(exc))
+            return
+        self._rejected.pop(name, None)
+        holder.swap(new)
+        self.metrics.swaps.labels(name, "accepted").inc()
+        self.metrics.set_model(name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at))
+        log.info("model_swapped", target=name, version=new.version, previous=served.version if served else None)
 
     # ---- running -----------------------------------------------------------------------------
     def run_once(self) -> list[CycleResult]:
@@ -118,11 +132,33 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        for t in self.targets:
+            if t.retrain_cron:
+                self.scheduler.add_job(
+                    self.retrain,
+                    cron_trigger(t.retrain_cron),
+                    args=(t.name,),
+                    id=f"retrain:{t.name}",
+                    name=f"retrain {t.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=60,
+                )
         self.scheduler.start()
         log.info("started", listen=f"http://{self.settings.listen_host}:{self.server.port}", targets=len(self.targets))
 
+    def retrain(self, target: str) -> int:
+        """Retrain ``target`` in a child process (the scheduled job); the poll then swaps in what it promotes."""
+        code = run_train_process(self.settings, target, self._stop)
+        if code != 0:
+            self.metrics.error(target, "train")
+        return code
+
     def _on_event(self, event: JobExecutionEvent) -> None:
-        target = event.job_id.partition(":")[2]
+        kind, _, target = event.job_id.partition(":")
+        if kind == "retrain" and event.code == EVENT_JOB_MAX_INSTANCES:
+            log.debug("retrain_still_running", target=target)  # a slow retrain skips its next firing: no fault
+            return
         if target in self.holders:
             self.metrics.error(target, "scheduler")
         log.warning("scheduler_event", job=event.job_id, code=event.code, error=repr(getattr(event, "exception", None)))

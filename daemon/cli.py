@@ -10,6 +10,7 @@ from typing import Any
 from forecaster.cli import add_predict
 from forecaster.evaluation.cli import add_evaluate
 
+from .commands import add_models, add_train
 from .settings import ConfigError, Settings, TargetSettings, load_settings
 
 __all__ = ["main"]
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(sub)
     add_predict(sub)
     add_evaluate(sub)
+    add_train(sub)
+    add_models(sub)
     return parser
 
 

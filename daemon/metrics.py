@@ -20,8 +20,9 @@ from prometheus_client.samples import Sample
 
 from .source import SeriesKey
 
-__all__ = ["STAGES", "Metrics", "ModelInfo", "TargetForecast"]
+__all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast"]
 
+ROLES = ("champion", "challenger")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "scheduler")
 _RESERVED = {"target", "h", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
@@ -124,6 +125,13 @@ class Metrics:
         self.swaps = Counter(
             "promcast_model_swaps", "Model hot swaps by result.", ["target", "result"], registry=registry
         )
+        self.holdout_mae = Gauge(
+            "promcast_model_holdout_mae",
+            "Holdout MAE from the latest retrain report: the serving champion's and the last challenger's "
+            "(NaN when unknown).",
+            ["target", "role"],
+            registry=registry,
+        )
         for t in targets:  # label sets initialised up front so rate() sees the first error
             for stage in STAGES:
                 self.errors.labels(t, stage)
@@ -131,6 +139,8 @@ class Metrics:
                 self.swaps.labels(t, result)
             self.series.labels(t)
             self.imputed.labels(t)
+            for role in ROLES:
+                self.holdout_mae.labels(t, role).set(float("nan"))
         registry.register(_ForecastCollector(self))
 
     def publish(self, target: str, forecast: TargetForecast | None) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -32,8 +33,10 @@ __all__ = [
     "ConfigError",
     "DemoSettings",
     "PrometheusSettings",
+    "RetrainSettings",
     "Settings",
     "TargetSettings",
+    "cron_trigger",
     "load_settings",
 ]
 
@@ -85,6 +88,9 @@ class TargetSettings(_Strict):
     hparams: dict[str, Any] = Field(default_factory=dict)
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
     max_gap: int = Field(5, ge=0)
+    retrain_cron: str | None = Field(
+        None, description="retrain in the daemon on this crontab (5 fields, or 6 with seconds first); UTC"
+    )
 
     @field_validator("name")
     @classmethod
@@ -98,6 +104,13 @@ class TargetSettings(_Strict):
     def _model(cls, v: str) -> str:
         if v not in MODELS:
             raise ValueError(f"unknown model {v!r}; choose one of {sorted(MODELS)}")
+        return v
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            cron_trigger(v)
         return v
 
     @model_validator(mode="after")
@@ -117,6 +130,33 @@ class TargetSettings(_Strict):
     @property
     def interval(self) -> float:
         return self.interval_seconds or self.step_seconds
+
+
+def cron_trigger(expr: str) -> CronTrigger:
+    """A UTC CronTrigger from a crontab line; a sixth, leading field gives the seconds."""
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(f"cron {expr!r} needs 5 fields (minute hour day month weekday) or 6 (seconds first)")
+    second = fields.pop(0) if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields
+    try:
+        return CronTrigger(
+            second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone="UTC"
+        )
+    except ValueError as exc:
+        raise ValueError(f"cron {expr!r}: {exc}") from exc
+
+
+class RetrainSettings(_Strict):
+    margin: float = Field(
+        0.02, ge=0, lt=1, description="relative holdout-MAE improvement a challenger needs over the champion"
+    )
+    holdout_ratio: float = Field(
+        0.15, gt=0, lt=0.5, description="the most recent share of history held out of training and scored on"
+    )
+    max_holdout_windows: int = Field(500, ge=1, description="holdout windows scored per series, evenly spaced")
+    keep: int = Field(5, ge=1, description="versions kept in the store; older ones are pruned")
+    timeout_seconds: float = Field(3600.0, gt=0, description="a scheduled retrain running longer is stopped")
 
 
 class DemoSettings(_Strict):
@@ -140,6 +180,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     demo: DemoSettings = DemoSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     @field_validator("listen")
     @classmethod

@@ -3,25 +3,64 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 from forecaster import Forecaster
 
-__all__ = ["ModelStore", "StoreError"]
+__all__ = ["DECISION_FILE", "ModelStore", "StoreError"]
+
+DECISION_FILE = "decision.json"  # the retrain job's report, inside the version it promoted
+_STALE_SECONDS = 600.0  # leftovers of a killed writer (dot-names) older than this are removed by prune
 
 
 class StoreError(Exception):
     """The store has no such version, or no current version."""
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``path`` whole or not at all: a temporary sibling, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class ModelStore:
-    """``root/<target>/versions/<version>/`` holds artifacts; ``root/<target>/current`` links to one."""
+    """``root/<target>/versions/<version>/`` holds artifacts; ``root/<target>/current`` links to one.
+
+    Every change is a rename: a version folder appears whole, ``current`` moves in one step, and a pruned
+    version is renamed to a dot-name before it is deleted. Dot-names are invisible to readers, so a writer
+    killed at any point leaves a store whose ``current`` loads.
+    """
 
     def __init__(self, root: Path, target: str, keep: int = 5) -> None:
         self.dir = Path(root) / target
         self.versions_dir = self.dir / "versions"
+        self.decisions_dir = self.dir / "decisions"
         self.keep = keep
 
     @property
@@ -41,6 +80,7 @@ class ModelStore:
         return self.versions_dir / version
 
     def versions(self) -> list[str]:
+        """Version names, oldest first (names are UTC timestamps)."""
         if not self.versions_dir.is_dir():
             return []
         return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -48,10 +88,18 @@ class ModelStore:
     def new_version(self) -> str:
         return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
-    def save(self, forecaster: Forecaster, version: str | None = None) -> str:
-        """Write an artifact as a new version (not yet current); returns its name."""
+    def save(self, forecaster: Forecaster, version: str | None = None, decision: dict[str, Any] | None = None) -> str:
+        """Write an artifact, and its decision report if given, as a new version (not yet current)."""
         version = version or self.new_version()
-        forecaster.save(self.versions_dir / version)
+        final = self.versions_dir / version
+        if final.exists():
+            raise StoreError(f"{self.dir}: version {version!r} exists already")
+        staging = self.versions_dir / f".incoming-{version}"
+        forecaster.save(staging)  # itself written aside and renamed
+        if decision is not None:
+            _write_json(staging / DECISION_FILE, {**decision, "version": version})
+        os.replace(staging, final)
+        _fsync_dir(self.versions_dir)
         return version
 
     def promote(self, version: str) -> None:
@@ -63,22 +111,65 @@ class ModelStore:
             tmp.unlink()
         os.symlink(Path("versions") / version, tmp)
         os.replace(tmp, self.current_link)
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(self.dir)
 
-    def publish(self, forecaster: Forecaster) -> str:
-        version = self.save(forecaster)
+    def publish(
+        self, forecaster: Forecaster, version: str | None = None, decision: dict[str, Any] | None = None
+    ) -> str:
+        version = self.save(forecaster, version, decision)
         self.promote(version)
         self.prune()
         return version
 
+    def previous_version(self) -> str | None:
+        """The newest version older than the current one: the default target of a rollback."""
+        current, versions = self.current_version(), self.versions()
+        older = [v for v in versions if current is None or v < current]
+        return older[-1] if older else None
+
     def prune(self) -> list[str]:
-        """Remove the oldest versions beyond ``keep``, never the current one."""
+        """Remove the oldest versions beyond ``keep``, never the current one, and stale leftovers."""
         current = self.current_version()
         old = [v for v in self.versions()[: -self.keep] if v != current] if self.keep else []
         for v in old:
-            shutil.rmtree(self.versions_dir / v, ignore_errors=True)
+            trash = self.versions_dir / f".trash-{v}"
+            os.replace(self.versions_dir / v, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        self._remove_stale()
         return old
+
+    def _remove_stale(self) -> None:
+        cutoff = time.time() - _STALE_SECONDS
+        for folder in (self.dir, self.versions_dir, self.decisions_dir):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                if p.name.startswith(".") and p.name != ".lock" and p.lstat().st_mtime < cutoff:
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
+        reports = self.decisions()
+        for name in reports[: -4 * self.keep]:
+            (self.decisions_dir / f"{name}.json").unlink(missing_ok=True)
+
+    # ---- decision reports ----------------------------------------------------------------------
+    def write_decision(self, run: str, report: dict[str, Any]) -> Path:
+        """Record one retrain run's report under ``decisions/<run>.json`` (promoted or kept)."""
+        self.decisions_dir.mkdir(parents=True, exist_ok=True)
+        path = self.decisions_dir / f"{run}.json"
+        _write_json(path, report)
+        return path
+
+    def decisions(self) -> list[str]:
+        if not self.decisions_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.decisions_dir.glob("*.json") if not p.name.startswith("."))
+
+    def latest_decision(self) -> dict[str, Any] | None:
+        runs = self.decisions()
+        return _read_json(self.decisions_dir / f"{runs[-1]}.json") if runs else None
+
+    def decision_of(self, version: str) -> dict[str, Any] | None:
+        """The report of the run that promoted ``version``; None for a version trained another way."""
+        return _read_json(self.versions_dir / version / DECISION_FILE)

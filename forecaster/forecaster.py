@@ -14,6 +14,7 @@ import torch
 from . import __version__
 from .artifact import ArtifactError, read_artifact, write_artifact
 from .data import StepLike, as_series, regularise, validate_values
+from .intervals import Calibration, calibrate, window_scale
 from .models import MODELS, ForecastModel, build_model
 from .scaling import Scaler, make_scaler, scaler_from_dict
 from .train import TrainConfig, TrainResult, train
@@ -73,6 +74,7 @@ class Forecaster:
         if scaler not in ("standard", "minmax"):
             raise ValueError(f"unknown scaler {scaler!r}; choose 'standard' or 'minmax'")
         self._scaler: Scaler | None = None
+        self._calibration: Calibration | None = None
         self.meta: dict[str, Any] = {}
         self.train_result: TrainResult | None = None
 
@@ -101,6 +103,7 @@ class Forecaster:
         self._model = build_model(self.model_name, self.window, self.horizon, **self.hparams)
         self.train_result = train(self._model, train_xy, val_xy, self.training)
         validation = self._validation_metrics(*val_xy)  # held out, before any refit sees these windows
+        self._calibration = calibrate(val_xy[0], val_xy[1], self._predict_scaled(val_xy[0])) if len(val_xy[0]) else None
         if self.training.refit and self._model.trainable and len(val_xy[0]):
             self._refit(split_windows(z, self.window, self.horizon, 0, split.n))
         self._freeze()
@@ -150,6 +153,7 @@ class Forecaster:
                 "seconds": float(sum(result.epoch_seconds) + result.refit_seconds) if result else 0.0,
             },
             "validation": validation,
+            "intervals": self._calibration.to_dict() if self._calibration else None,
             "versions": {"promcast": __version__, "torch": torch.__version__, "numpy": np.__version__},
         }
 
@@ -225,6 +229,33 @@ class Forecaster:
             raise ValueError(f"this forecaster predicts {self.horizon} step(s), not 12; use forecast()")
         return self.forecast(recent)
 
+    def predict_interval(
+        self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)
+    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units."""
+        scaler = self._require_fitted()
+        if self._calibration is None:
+            raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
+        point = self.predict(windows)
+        spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
+        bounds = {}
+        for level in levels:
+            half = spread * self._calibration.width(level)[None, :]  # (N, H)
+            bounds[level] = (point - half, point + half)
+        return point, bounds
+
+    def forecast_interval(
+        self, recent: pd.Series | np.ndarray | list[float], levels: tuple[float, ...] = (0.8, 0.95)
+    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """The next ``horizon`` values after ``recent`` (H,), with (lower, upper) bounds (H,) per level."""
+        self._require_fitted()
+        point, bounds = self.predict_interval(self.last_window(recent)[None, :], levels)
+        return point[0], {k: (lo[0], hi[0]) for k, (lo, hi) in bounds.items()}
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the artifact folder atomically; returns its path."""
@@ -251,6 +282,8 @@ class Forecaster:
             )
             self._model.load_state_dict(tensors, strict=True)
             self._scaler = scaler_from_dict(meta["scaler"])
+            if meta.get("intervals"):
+                self._calibration = Calibration.from_dict(meta["intervals"], self.horizon)
         except ArtifactError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:

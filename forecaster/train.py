@@ -116,7 +116,7 @@ def train(
         t0 = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for idx in _batches(len(Xt), config.batch_size, rng, config.max_batches):
+        for idx in _batches(len(Xt), config.batch_size * model.batch_multiplier, rng, config.max_batches):
             idx = idx.to(device)
             opt.zero_grad(set_to_none=True)
             loss = model.training_loss(Xt[idx], yt[idx], loss_fn)

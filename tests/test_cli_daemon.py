@@ -76,21 +76,29 @@ def test_demo_once_prints_12_forecasts(tmp_path, capsys) -> None:
 
 
 def _start(args: list[str], tmp_path) -> tuple[subprocess.Popen[str], str]:
+    """Start the daemon with its log in a file (a pipe nobody drains would fill and block it)."""
     env = {**os.environ, "PROMCAST_LOG_FORMAT": "json"}
-    cmd = [sys.executable, "-m", "daemon", *args, "--listen", "127.0.0.1:0", "--model-dir", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    for line in proc.stderr:  # the "started" line carries the bound address
-        if '"event": "started"' in line:
-            return proc, json.loads(line)["listen"]
-    raise AssertionError(f"daemon exited with {proc.wait()} before starting")
+    cmd = [sys.executable, "-m", "daemon", *args, "--listen", "127.0.0.1:0", "--model-dir", str(tmp_path / "m")]
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stderr=fh, text=True, env=env)
+
+    def started() -> str | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        for line in log.read_text().splitlines():
+            if '"event": "started"' in line:
+                return str(json.loads(line)["listen"])
+        return None
+
+    return proc, wait_until(started, timeout=60)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_stop_the_demo_cleanly(sig, tmp_path) -> None:
     proc, url = _start(["demo", "--speed", "600"], tmp_path)
     try:
-        wait_until(lambda: fetch(url + "/readyz")[0] == 200, timeout=120)
+        wait_until(lambda: fetch(url + "/readyz")[0] == 200, timeout=300)
         proc.send_signal(signal.SIGHUP)  # reload: must not stop it
         time.sleep(0.5)
         assert proc.poll() is None and fetch(url + "/healthz")[0] == 200
@@ -98,4 +106,4 @@ def test_signals_stop_the_demo_cleanly(sig, tmp_path) -> None:
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
-    assert not list(tmp_path.rglob(".*tmp*")), "no half-written artifact is left behind"
+    assert not list((tmp_path / "m").rglob(".*tmp*")), "no half-written artifact is left behind"

@@ -36,6 +36,15 @@ PEERS = {
     "seasonal_naive": (0.2053, 0.4322, 0.2391, 0.2178, 0.4944, 0.5924),
     "ar": (0.1225, 0.3676, 0.1814, 0.1420, 0.3460, 0.3664),
 }
+# The other peers of BENCHMARK.md (published there, not rerun here), in TRACES order.
+PUBLISHED_PEERS = {
+    "predict_linear": (0.2152, 0.5350, 0.2316, 0.1525, 1.4613, 0.4474),
+    "AutoETS": (0.1415, 0.4158, 0.2103, 0.1366, 0.7599, 0.3803),
+    "PatchTST": (0.1198, 0.3674, 0.1677, 0.1253, 0.2785, 0.3662),
+    "NHITS": (0.1420, 0.4381, 0.1987, 0.1401, 0.2167, 0.3801),
+    "GRU (NeuralForecast)": (0.1471, 0.4205, 0.2419, 0.1398, 0.4034, 0.3745),
+    "LSTM (NeuralForecast)": (0.1433, 0.4182, 0.2003, 0.1338, 0.4396, 0.3763),
+}
 NO_SEASON_AR_WINDOW = 48  # BENCHMARK.md: AR's window on the 30-second trace
 INFORMER_ROWS = (8640, 11520, 14400)  # train end, validation end, test end (Zhou et al., AAAI 2021)
 INFORMER_HORIZONS = (24, 48)
@@ -70,7 +79,13 @@ def run_trace(reg: RegularSeries, models: list[str], training: dict[str, Any], f
     for plan in plans:
         run = fit_and_forecast(plan, task, training)
         scores = error_metrics(task.scaler.transform(run.pred), z_truth)
-        out["models"][plan.label] = {"z_mae": scores["mae"], "z_mse": scores["mse"], "fit_seconds": run.fit_seconds}
+        out["models"][plan.label] = {
+            "z_mae": scores["mae"],
+            "z_mse": scores["mse"],
+            "z_mae_per_h": scores["mae_per_h"],
+            "z_mse_per_h": scores["mse_per_h"],
+            "fit_seconds": run.fit_seconds,
+        }
     return out
 
 
@@ -120,6 +135,34 @@ def trace_table(results: dict[str, Any], models: list[str]) -> str:
     ratios = [geometric_mean_ratio(results, m) for m in models]
     lines.append("| geometric mean of MAE ÷ naive | " + " | ".join(f"{g:.3f}" for g in ratios if g is not None) + " |")
     return "\n".join([*lines, "", "Fit seconds (train + validation, once):", "", *seconds])
+
+
+def peers_table(results: dict[str, Any], model: str) -> str:
+    """``model`` against every peer of BENCHMARK.md on each trace: the best peer, and whether it is beaten."""
+    lines = ["| series | " + model + " | best peer | peer | beaten |", "|---|---|---|---|---|"]
+    wins = 0
+    for name, r in results.items():
+        i = TRACES.index(name)
+        peers = {**{k: v[i] for k, v in PEERS.items()}, **{k: v[i] for k, v in PUBLISHED_PEERS.items()}}
+        best = min(peers, key=lambda k: peers[k])
+        ours = r["models"][model]["z_mae"]
+        wins += ours < peers[best]
+        lines.append(f"| {name} | {ours:.4f} | {peers[best]:.4f} | {best} | {'yes' if ours < peers[best] else 'no'} |")
+    return "\n".join([*lines, "", f"{model} beats every peer on {wins} of {len(results)} traces."])
+
+
+def horizon_table(results: dict[str, Any], models: list[str]) -> str:
+    """z-scale MAE and MSE for each horizon step, per trace and model, all from this run."""
+    lines = []
+    for name, r in results.items():
+        lines += [f"**{name}**", "", "| model | metric | " + " | ".join(f"h{h}" for h in range(1, 13)) + " |"]
+        lines.append("|---|---" + "|---" * 12 + "|")
+        for m in models:
+            for metric in ("mae", "mse"):
+                cells = " | ".join(f"{v:.4f}" for v in r["models"][m][f"z_{metric}_per_h"])
+                lines.append(f"| {m} | {metric.upper()} | {cells} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def reproduction_table(results: dict[str, Any]) -> str:
@@ -189,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     if out["traces"]:
         out["geometric_mean_vs_naive"] = {m: geometric_mean_ratio(out["traces"], m) for m in models}
         print(trace_table(out["traces"], models), reproduction_table(out["traces"]), sep="\n\n", end="\n\n")
+        if len(out["traces"]) == len(TRACES):
+            print(
+                peers_table(out["traces"], core.DEFAULT_MODEL if core.DEFAULT_MODEL in models else models[-1]),
+                end="\n\n",
+            )
+        print("Per horizon step, z-scale:\n\n" + horizon_table(out["traces"], models))
     if not args.no_informer:
         learned = [m for m in models if m != "seasonal_naive"]
         reg = load_trace(data, "ETTh1")

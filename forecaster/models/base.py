@@ -29,6 +29,11 @@ class ForecastModel(nn.Module):
     Config: ClassVar[type[HParams]] = HParams
     trainable: ClassVar[bool] = True
 
+    @property
+    def batch_multiplier(self) -> int:
+        """Training batches hold this many times batch_size windows (an ensemble splits them per member)."""
+        return 1
+
     def __init__(self, window: int, horizon: int, config: HParams) -> None:
         super().__init__()
         if window < 1 or horizon < 1:

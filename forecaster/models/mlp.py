@@ -2,8 +2,9 @@
 
 Every member maps the (normalised) window to all horizon steps at once; the forecast is the members'
 mean. Members are stored as stacked weights and run in one batched matmul, so three members cost about
-as much as one at inference. During training each member gets its own loss (``training_loss``), so
-they learn independently from different initialisations, like a seed ensemble.
+as much as one at inference. During training each member gets its own share of every batch and its own
+loss (``training_loss``): they learn from different initialisations and different batch orders, like a
+seed ensemble.
 """
 
 from __future__ import annotations
@@ -55,9 +56,17 @@ class MLPForecaster(ForecastModel):
             self.biases.append(b)
         self.dropout = nn.Dropout(config.dropout)
 
-    def members(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (M, B, H)
+    @property
+    def batch_multiplier(self) -> int:
+        return len(self.weights[0])
+
+    def members(self, x: torch.Tensor, split: bool = False) -> torch.Tensor:  # (B, W, 1) -> (M, B, H)
+        """Every member on every window, or (``split``) member m on the m-th of M equal shares of the batch."""
         z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
-        h = z.unsqueeze(0).expand(len(self.weights[0]), -1, -1)  # (M, B, W)
+        m = len(self.weights[0])
+        h = z.view(m, -1, z.shape[1]) if split else z.unsqueeze(0).expand(m, -1, -1)  # (M, B or B/M, W)
+        if split:
+            stats = (stats[0].view(m, -1, 1), stats[1].view(m, -1, 1))
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = torch.baddbmm(b, h, w)  # (M, B, out)
@@ -71,5 +80,10 @@ class MLPForecaster(ForecastModel):
     def training_loss(
         self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     ) -> torch.Tensor:
-        out = self.members(x)  # (M, B, H): one loss per member, averaged
-        return loss_fn(out, y.unsqueeze(0).expand_as(out))
+        m = len(self.weights[0])
+        keep = len(x) - len(x) % m if len(x) >= m else len(x)
+        if keep < m:  # a last batch smaller than the ensemble: every member sees all of it
+            out = self.members(x)
+            return loss_fn(out, y.unsqueeze(0).expand_as(out))
+        out = self.members(x[:keep], split=True)  # (M, B/M, H): one loss per member, averaged
+        return loss_fn(out, y[:keep].view(m, -1, y.shape[1]))

@@ -1,0 +1,134 @@
+"""`promcast train` and `promcast models list|rollback`: the retrain job and the model store from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from forecaster import ArtifactError, Forecaster
+
+from .settings import ConfigError, Settings, TargetSettings, load_settings
+from .store import ModelStore, StoreError
+
+__all__ = ["add_models", "add_train"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML or TOML settings file (PROMCAST_* variables override it)")
+    p.add_argument("--model-dir", help="folder of the model store")
+    p.add_argument("--target", required=True, metavar="NAME", help="a target named in the settings")
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="retrain one target; promote the challenger only if it wins on the holdout")
+    _common(p)
+    p.add_argument("--margin", type=float, help="relative MAE gain needed over the champion (default: settings)")
+    p.add_argument("--dry-run", action="store_true", help="score and print the decision; write nothing")
+    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.set_defaults(func=run_train)
+
+
+def add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list a target's model versions, or roll back to one")
+    actions = p.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="versions, which is current, and their scores")
+    _common(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(func=run_list)
+    rb = actions.add_parser("rollback", help="point current at an earlier version (default: the one before)")
+    _common(rb)
+    rb.add_argument("--to", metavar="VERSION", help="the version to serve")
+    rb.set_defaults(func=run_rollback)
+
+
+def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSettings, ModelStore]:
+    settings = load_settings(args.config, model_dir=args.model_dir, **extra)
+    by_name = {t.name: t for t in settings.targets}
+    if args.target not in by_name:
+        raise ConfigError(f"no target {args.target!r} in the settings; have {sorted(by_name)}")
+    return settings, by_name[args.target], ModelStore(settings.model_dir, args.target, settings.retrain.keep)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .logs import configure_logging
+    from .retrain import RetrainBusy, retrain
+    from .source import PrometheusSource, SourceUnavailable
+
+    margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
+    settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
+    rs = settings.retrain
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        result = retrain(target, PrometheusSource(settings.prometheus), store, rs, dry_run=args.dry_run)
+    except (SourceUnavailable, RetrainBusy, ValueError, OSError) as exc:
+        print(f"failed {target.name}: {exc}")
+        return 1
+    if result.decision == "promote":
+        what = "would promote" if args.dry_run else f"promoted {target.name} version {result.version}"
+        print(f"{what}: {result.reason}")
+    else:
+        print(f"kept {target.name} version {result.report['champion_version']}: {result.reason}")
+    return 0
+
+
+def _row(store: ModelStore, version: str, current: str | None) -> dict[str, Any]:
+    path = store.versions_dir / version
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    report = store.decision_of(version) or {}
+    holdout = ((report.get("scores") or {}).get("challenger") or {}).get("mae")
+    return {
+        "version": version,
+        "current": version == current,
+        "model": (meta.get("model") or {}).get("name"),
+        "created": meta.get("trained_at"),
+        "validation_mae": (meta.get("validation") or {}).get("mae"),
+        "holdout_mae": holdout,
+        "decision": report.get("reason"),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.6g}"
+    return "-" if v is None else str(v)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    _, _, store = _load(args)
+    current = store.current_version()
+    rows = [_row(store, v, current) for v in reversed(store.versions())]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ("version", "model", "created", "validation_mae", "holdout_mae")
+    table = [["", *cols]] + [["*" if r["current"] else "", *(_fmt(r[c]) for c in cols)] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print(f"no versions in {store.versions_dir}")
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from .serving import validate_for_target
+
+    _, target, store = _load(args)
+    current = store.current_version()
+    version = args.to or store.previous_version()
+    if version is None:
+        print(f"failed {target.name}: no version before {current}")
+        return 1
+    try:
+        validate_for_target(Forecaster.load(store.versions_dir / version), target)  # never point at a bad one
+        store.promote(version)
+    except (ArtifactError, StoreError, ValueError) as exc:
+        print(f"failed {target.name}: {exc}")
+        return 1
+    print(f"rolled back {target.name}: {current} -> {version}")
+    return 0

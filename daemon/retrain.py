@@ -1,0 +1,213 @@
+"""The retrain job: fit a challenger on history minus a recent holdout, score it against the champion and the
+baselines on that holdout, and promote it only if it wins; every run leaves a JSON decision report.
+
+Holdout: the most recent ``retrain.holdout_ratio`` of the history read is never trained on. Each scored window
+takes its inputs from just before its origin (they may reach back into the training part) and its 12 targets
+from the holdout. Challenger, champion, naive and AR all forecast exactly the same windows.
+
+The scored challenger is the one promoted: it is not refit on the holdout, so the model that serves is the very
+model whose score passed the gate. The holdout is recent, but serving still reads the latest window as input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster import ArtifactError, Forecaster
+from forecaster.data import regularise
+from forecaster.evaluation.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
+
+from .job import align
+from .logs import get_logger
+from .serving import validate_for_target
+from .settings import RetrainSettings, TargetSettings
+from .source import SeriesKey, Source
+from .store import ModelStore
+from .training import fit_target, training_series
+
+__all__ = ["Holdout", "RetrainBusy", "RetrainResult", "decide", "holdout_maes", "retrain", "split_holdout"]
+
+log = get_logger("promcast.retrain")
+HORIZON = 12
+
+
+class RetrainBusy(Exception):
+    """Another retrain run holds this target's lock."""
+
+
+@dataclass(frozen=True)
+class Holdout:
+    cut: pd.Timestamp  # the first held-out step; nothing at or after it is trained on
+    inputs: np.ndarray  # (N, window)
+    targets: np.ndarray  # (N, 12)
+    series: int
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    decision: str  # "promote" or "keep"
+    reason: str
+    version: str | None  # the promoted version
+    report: dict[str, Any]
+
+
+def split_holdout(
+    history: dict[SeriesKey, pd.Series], target: TargetSettings, end: dt.datetime, rs: RetrainSettings
+) -> tuple[dict[SeriesKey, pd.Series], Holdout]:
+    """The training part of every series (before the cut) and the holdout windows of every series."""
+    cut = pd.Timestamp(align(end - rs.holdout_ratio * target.history, target.step))
+    train = {k: s[s.index < cut] for k, s in history.items() if (s.index < cut).any()}
+    xs, ys, used = [], [], 0
+    for series in history.values():
+        reg = regularise(series, target.step, target.max_gap)
+        first = int(reg.index.searchsorted(cut))
+        every = origin_stride(max(len(reg.values) - first, 1), rs.max_holdout_windows)
+        origins = rolling_origins(first, len(reg.values), HORIZON, every, min_history=target.window)
+        if len(origins) == 0:
+            continue
+        x, y = inputs_at(reg.values, origins, target.window), targets_at(reg.values, origins, HORIZON)
+        ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)  # drop windows crossing a long gap
+        xs.append(x[ok])
+        ys.append(y[ok])
+        used += bool(ok.any())
+    inputs = np.concatenate(xs) if xs else np.empty((0, target.window))
+    if len(inputs) == 0:
+        raise ValueError(f"no holdout window of {target.window} + {HORIZON} points after {cut}; read more history")
+    return train, Holdout(cut, inputs, np.concatenate(ys), used)
+
+
+def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
+    pred = f.predict(h.inputs)
+    if not np.isfinite(pred).all():
+        raise ArtifactError("non-finite forecasts on the holdout")
+    m = error_metrics(pred, h.targets)
+    return {"mae": m["mae"], "mse": m["mse"]}
+
+
+def _baseline(name: str, target: TargetSettings, train: dict[SeriesKey, pd.Series]) -> Forecaster:
+    f = Forecaster(name, window=target.window, horizon=HORIZON, step=target.step, max_gap=target.max_gap)
+    return f.fit(training_series(train), step=target.step)
+
+
+def _champion(store: ModelStore, target: TargetSettings, h: Holdout) -> tuple[str | None, Any]:
+    """(version, scores) of the current model, or (version, error text) when it is not usable."""
+    version = store.current_version()
+    if version is None:
+        return None, "no current model"
+    try:
+        f = Forecaster.load(store.versions_dir / version)
+        validate_for_target(f, target, h.inputs[-1])
+        return version, _score(f, h)
+    except (ArtifactError, ValueError, OSError) as exc:
+        return version, f"unusable: {exc}"
+
+
+def decide(scores: dict[str, Any], margin: float) -> tuple[str, str]:
+    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE)."""
+    ch, naive = scores["challenger"]["mae"], scores["naive"]["mae"]
+    if not ch < naive:
+        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
+    champion = scores.get("champion")
+    if champion is None:
+        return "promote", f"no usable champion; challenger MAE {ch:.6g} beats naive MAE {naive:.6g}"
+    best = champion["mae"]
+    gain = (best - ch) / best if best > 0 else -np.inf
+    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}"
+    if gain > margin:
+        return "promote", f"{versus} > margin {margin:.2%}"
+    return "keep", f"{versus} <= margin {margin:.2%}"
+
+
+@contextmanager
+def _locked(store: ModelStore) -> Iterator[None]:
+    store.dir.mkdir(parents=True, exist_ok=True)
+    with open(store.dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RetrainBusy(f"{store.dir}: another retrain run is in progress") from exc
+        yield  # the lock goes with the file descriptor, also when the process is killed
+
+
+def _scores(
+    target: TargetSettings, store: ModelStore, train: dict[SeriesKey, pd.Series], h: Holdout, challenger: Forecaster
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every candidate's holdout scores (champion None when unusable), and who the champion was."""
+    champion_version, champion = _champion(store, target, h)
+    scores = {
+        "challenger": _score(challenger, h),
+        "champion": champion if isinstance(champion, dict) else None,
+        "naive": _score(_baseline("naive", target, train), h),
+        "ar": _score(_baseline("ar", target, train), h),
+    }
+    who = {"champion_version": champion_version, "champion_error": None if isinstance(champion, dict) else champion}
+    return scores, who
+
+
+def retrain(
+    target: TargetSettings, source: Source, store: ModelStore, rs: RetrainSettings, dry_run: bool = False
+) -> RetrainResult:
+    """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data) or RetrainBusy."""
+    with _locked(store):
+        t0, run = time.perf_counter(), store.new_version()
+        end = align(source.now(), target.step)
+        train, h = split_holdout(source.fetch(target, end - target.history, end), target, end, rs)
+        challenger = fit_target(target, train)
+        scores, who = _scores(target, store, train, h, challenger)
+        decision, reason = decide(scores, rs.margin)
+        report = {
+            "target": target.name,
+            "run": run,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "decision": decision,
+            "reason": reason,
+            "margin": rs.margin,
+            "dry_run": dry_run,
+            "scores": scores,
+            **who,
+            "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
+            | {"windows": len(h.inputs), "series": h.series},
+            "training": challenger.meta.get("training", {}) | {"validation": challenger.meta.get("validation")},
+            "refit_on_holdout": False,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "version": run if decision == "promote" and not dry_run else None,
+        }
+        if report["version"] is not None:
+            store.publish(challenger, version=run, decision=report)
+        if not dry_run:
+            store.write_decision(run, report)
+        maes = {k: round(v["mae"], 6) for k, v in scores.items() if v}
+        log.info("retrain", target=target.name, decision=decision, reason=reason, version=report["version"], mae=maes)
+        return RetrainResult(decision, reason, report["version"], report)
+
+
+def holdout_maes(store: ModelStore, served: str | None) -> dict[str, float]:
+    """The serving champion's and the last challenger's holdout MAE, read from the decision reports."""
+    out = {"champion": float("nan"), "challenger": float("nan")}
+    with suppress(KeyError, TypeError, ValueError, AttributeError):  # a hand-edited report: gauges stay unknown
+        _read_maes(store, served, out)
+    return out
+
+
+def _read_maes(store: ModelStore, served: str | None, out: dict[str, float]) -> None:
+    latest = store.latest_decision() or {}
+    scores = latest.get("scores") or {}
+    if scores.get("challenger"):
+        out["challenger"] = float(scores["challenger"]["mae"])
+    if served is not None and latest.get("version") == served:
+        out["champion"] = out["challenger"]
+    elif served is not None and latest.get("champion_version") == served and scores.get("champion"):
+        out["champion"] = float(scores["champion"]["mae"])  # scored on the latest holdout
+    elif served is not None:
+        own = (store.decision_of(served) or {}).get("scores") or {}
+        if own.get("challenger"):
+            out["champion"] = float(own["challenger"]["mae"])  # scored when it was promoted

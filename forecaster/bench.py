@@ -1,0 +1,89 @@
+"""Core benchmark: per model, predict_next_12 latency, a 1,000-series batch, and fit time on 20,000 points.
+
+    python -m forecaster.bench [--models mlp gru ...] [--points 20000] [--repeats 300]
+
+Prints a markdown table; figures, never asserts. Targets for the default model on 2 CPU cores:
+p50 <= 1 ms, 1,000-series batch <= 50 ms, fit <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
+from .models import MODELS
+from .synthetic import bursty
+
+__all__ = ["bench_model", "main"]
+
+
+def _timings(call: Callable[[], object], repeats: int) -> np.ndarray:
+    for _ in range(5):  # warm-up: first calls allocate
+        call()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, float]:
+    hparams: dict[str, Any] = {"period": 288} if name == "seasonal_naive" else {}
+    series = bursty(points, "1min", seed=0)
+    t0 = time.perf_counter()
+    f = Forecaster(name, window=window, **hparams).fit(series)
+    fit_s = time.perf_counter() - t0
+    values = series.to_numpy()
+    recent = values[-window:].copy()
+    single = _timings(lambda: f.predict_next_12(recent), repeats) * 1e3
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(values) - window, 1000)
+    batch = np.stack([values[s : s + window] for s in starts])
+    many = _timings(lambda: f.predict(batch), max(10, repeats // 10)) * 1e3
+    return {
+        "fit_s": fit_s,
+        "epochs": float(f.meta["training"]["epochs_run"]),
+        "p50_ms": float(np.percentile(single, 50)),
+        "p99_ms": float(np.percentile(single, 99)),
+        "batch1000_ms": float(np.median(many)),
+        "val_mae_vs_naive": float(
+            f.meta["validation"].get("mae", np.nan) / f.meta["validation"].get("naive_mae", np.nan)
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m forecaster.bench", description=__doc__)
+    p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=[DEFAULT_MODEL, "ar", "naive", "gru"])
+    p.add_argument("--points", type=int, default=20_000)
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW)
+    p.add_argument("--repeats", type=int, default=300)
+    args = p.parse_args(argv)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; series: bursty, {args.points} points at 1 min; window {args.window}\n"
+    )
+    print("| model | fit s (epochs) | predict_next_12 p50 ms | p99 ms | 1,000-series batch ms | val MAE / naive |")
+    print("|---|---|---|---|---|---|")
+    for name in args.models:
+        r = bench_model(name, args.points, args.window, args.repeats)
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        print(
+            f"| {name}{mark} | {r['fit_s']:.1f} ({r['epochs']:.0f}) | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+            f"| {r['batch1000_ms']:.1f} | {r['val_mae_vs_naive']:.3f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
