@@ -16,8 +16,10 @@ from forecaster.data import regularise
 
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo, TargetForecast
+from .quality import QualityTracker
 from .serving import ModelHolder, ServedModel
 from .settings import TargetSettings
+from .sharding import Shard
 from .source import SeriesKey, Source, SourceUnavailable
 from .store import StoreError
 from .training import fit_target, history_of
@@ -54,11 +56,16 @@ class ForecastJob:
         holder: ModelHolder,
         metrics: Metrics,
         max_age_steps: float,
+        shard: Shard = Shard(),
     ) -> None:
+        self.shard = shard  # only this replica's series are forecast, trained on and tracked
         self.target, self.source, self.holder, self.metrics = target, source, holder, metrics
         self.max_age = max_age_steps * target.interval
         self._previous: set[SeriesKey] = set()
         self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
+        self.quality = QualityTracker(
+            pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
+        )
 
     def __call__(self) -> CycleResult:
         t0 = time.perf_counter()
@@ -79,11 +86,12 @@ class ForecastJob:
             return CycleResult(name, False, end, error="no model")
         span = self.target.step * (self.target.window + 2 * self.target.max_gap + 2)
         try:
-            data = self.source.fetch(self.target, end - span, end)
+            data = self.shard.select(self.source.fetch(self.target, end - span, end))
         except SourceUnavailable as exc:
             self.metrics.error(name, "query")
             log.warning("query_failed", target=name, error=str(exc))
             return CycleResult(name, False, end, error=str(exc))
+        self.metrics.shard_series.labels(name).set(len(data))
         keys, windows, imputed = self._windows(data, end)
         self._count_vanished(set(data))
         if not keys:
@@ -91,18 +99,43 @@ class ForecastJob:
             self.metrics.series.labels(name).set(0)
             log.warning("no_usable_series", target=name, returned=len(data))
             return CycleResult(name, False, end, error="no usable series")
+        self.quality.observe(data)
+        self.metrics.set_quality(name, self.quality.snapshot())
         try:
-            values = served.forecaster.predict(np.stack(windows))  # (S, 12)
-            if not np.isfinite(values).all():
-                raise ValueError("non-finite forecast")
+            values, bounds = self._predict(served, np.stack(windows))
         except ValueError as exc:
             self.metrics.error(name, "predict")
             log.error("predict_failed", target=name, error=str(exc))
             return CycleResult(name, False, end, error=str(exc))
         self.last_window = windows[0]
-        self._publish(end, keys, values, imputed)
+        self.quality.record(pd.Timestamp(end), keys, values, np.stack(windows)[:, -1], bounds)
+        self._publish(end, keys, values, imputed, bounds)
         self._log(served, end, keys, values, imputed, time.perf_counter() - t0)
         return CycleResult(name, True, end, keys, values, served.version)
+
+    def _predict(
+        self, served: ServedModel, windows: np.ndarray
+    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online."""
+        f = served.forecaster
+        if f.calibration is None or not self.target.levels:
+            values, bounds = f.predict(windows), {}
+        else:
+            effective = self.quality.effective_levels()
+            values, by_effective = f.predict_interval(windows, tuple(effective.values()))
+            bounds = {nominal: by_effective[eff] for nominal, eff in effective.items()}
+        if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
+            raise ValueError("non-finite forecast")
+        return values, bounds
+
+    def _replicas(self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+        """ceil(max over the horizon of the widest upper bound / capacity), clamped; None without capacity."""
+        t = self.target
+        if t.capacity_per_replica is None:
+            return None
+        upper = bounds[max(bounds)][1] if bounds else values
+        need = np.ceil(upper.max(axis=1) / t.capacity_per_replica)
+        return np.clip(need, t.min_replicas, t.max_replicas)
 
     def _windows(self, data: dict[SeriesKey, pd.Series], end: datetime) -> tuple[list[SeriesKey], list[Any], float]:
         keys, windows, filled, total = [], [], 0, 0
@@ -134,10 +167,19 @@ class ForecastJob:
             log.warning("series_vanished", target=self.target.name, count=len(gone), series=[dict(k) for k in gone])
         self._previous = present
 
-    def _publish(self, end: datetime, keys: list[SeriesKey], values: np.ndarray, imputed: float) -> None:
+    def _publish(
+        self,
+        end: datetime,
+        keys: list[SeriesKey],
+        values: np.ndarray,
+        imputed: float,
+        bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+    ) -> None:
         name = self.target.name
         now = self.source.now().timestamp()
-        self.metrics.publish(name, TargetForecast(now, end.timestamp(), tuple(keys), values, self.max_age))
+        replicas = self._replicas(values, bounds)
+        snapshot = TargetForecast(now, end.timestamp(), tuple(keys), values, self.max_age, bounds, replicas)
+        self.metrics.publish(name, snapshot)
         self.metrics.last_success.labels(name).set(now)
         self.metrics.imputed.labels(name).set(imputed)
         self.metrics.series.labels(name).set(len(keys))
@@ -181,7 +223,7 @@ class ForecastJob:
     def _train_first(self, end: datetime) -> None:
         name = self.target.name
         log.info("training_first_model", target=name, history=str(self.target.history), model=self.target.model)
-        history = history_of(self.source, self.target, end)
+        history = self.shard.select(history_of(self.source, self.target, end))
         t0 = time.perf_counter()
         try:
             f = fit_target(self.target, history)

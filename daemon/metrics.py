@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -18,13 +19,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from .quality import QualitySnapshot
 from .source import SeriesKey
 
 __all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast"]
 
 ROLES = ("champion", "challenger")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "scheduler")
-_RESERVED = {"target", "h", "__name__"}
+_RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -37,6 +39,8 @@ class TargetForecast:
     keys: tuple[SeriesKey, ...]
     values: np.ndarray  # (S, H)
     max_age: float  # seconds after which this snapshot is stale and no longer rendered
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # level -> (S, H) x 2
+    replicas: np.ndarray | None = None  # (S,) recommended replicas, when capacity_per_replica is set
 
 
 @dataclass(frozen=True)
@@ -73,17 +77,25 @@ class _ForecastCollector(Collector):
             "Time of the last input step; h steps after it is what promcast_forecast{h} predicts.",
             labels=["target"],
         )
+        lower = GaugeMetricFamily("promcast_forecast_lower", "Lower bound of the central prediction interval.")
+        upper = GaugeMetricFamily("promcast_forecast_upper", "Upper bound of the central prediction interval.")
+        replicas = GaugeMetricFamily(
+            "promcast_recommended_replicas", "ceil(max over the horizon of the upper bound / capacity), clamped."
+        )
         for target, fc in sorted(forecasts.items()):
             if now - fc.computed_at > fc.max_age:
                 continue
             stamp.add_metric([target], fc.computed_at)
             origin.add_metric([target], fc.origin)
-            for key, row in zip(fc.keys, fc.values, strict=True):
+            for i, key in enumerate(fc.keys):
                 labels = {_label_name(k): v for k, v in key}
-                for h, v in enumerate(row, start=1):
-                    value.samples.append(
-                        Sample("promcast_forecast", {**labels, "target": target, "h": str(h)}, float(v))
-                    )
+                labels["target"] = target
+                _rows(value, "promcast_forecast", labels, fc.values[i])
+                for level, (lo, hi) in fc.bounds.items():
+                    _rows(lower, "promcast_forecast_lower", {**labels, "level": f"{level:g}"}, lo[i])
+                    _rows(upper, "promcast_forecast_upper", {**labels, "level": f"{level:g}"}, hi[i])
+                if fc.replicas is not None:
+                    replicas.samples.append(Sample("promcast_recommended_replicas", labels, float(fc.replicas[i])))
         info = GaugeMetricFamily(
             "promcast_model_info",
             "The model serving each target (value 1).",
@@ -91,7 +103,12 @@ class _ForecastCollector(Collector):
         )
         for target, mi in sorted(models.items()):
             info.add_metric([target, mi.model, mi.version, mi.trained_at], 1.0)
-        yield from (value, stamp, origin, info)
+        yield from (value, lower, upper, replicas, stamp, origin, info)
+
+
+def _rows(family: GaugeMetricFamily, name: str, labels: dict[str, str], row: np.ndarray) -> None:
+    for h, v in enumerate(row, start=1):
+        family.samples.append(Sample(name, {**labels, "h": str(h)}, float(v)))
 
 
 class Metrics:
@@ -114,6 +131,18 @@ class Metrics:
             registry=registry,
         )
         self.series = Gauge("promcast_series", "Series forecast in the last cycle.", ["target"], registry=registry)
+        self.shard_series = Gauge(
+            "promcast_shard_series",
+            "Series of the target in this replica's shard in the last query (the series it owns).",
+            ["target"],
+            registry=registry,
+        )
+        self.shard_info = Gauge(
+            "promcast_shard_info",
+            "This replica's shard (value 1); replicas of one deployment must agree on shard_count.",
+            ["shard_index", "shard_count"],
+            registry=registry,
+        )
         self.cycle = Histogram(
             "promcast_cycle_duration_seconds",
             "Duration of one forecast cycle (query, inference, publishing).",
@@ -132,16 +161,59 @@ class Metrics:
             ["target", "role"],
             registry=registry,
         )
+        self.error_mae = Gauge(
+            "promcast_forecast_error_mae",
+            "Rolling MAE of the forecasts of step h, scored against the actual values as they arrived.",
+            ["target", "h"],
+            registry=registry,
+        )
+        self.naive_mae = Gauge(
+            "promcast_forecast_naive_error_mae",
+            "Rolling MAE of the naive forecast (last value repeated) over the same origins and steps.",
+            ["target", "h"],
+            registry=registry,
+        )
+        self.coverage = Gauge(
+            "promcast_interval_coverage_ratio",
+            "Rolling share of actual values inside the interval of the given nominal level.",
+            ["target", "level"],
+            registry=registry,
+        )
+        self.skill = Gauge(
+            "promcast_forecast_skill_ratio",
+            "1 - MAE(model) / MAE(naive) over the rolling window; above 0 the model beats naive.",
+            ["target"],
+            registry=registry,
+        )
+        self.trained_at = Gauge(
+            "promcast_model_trained_timestamp_seconds",
+            "When the serving model was trained.",
+            ["target"],
+            registry=registry,
+        )
         for t in targets:  # label sets initialised up front so rate() sees the first error
             for stage in STAGES:
                 self.errors.labels(t, stage)
             for result in ("accepted", "rejected"):
                 self.swaps.labels(t, result)
             self.series.labels(t)
+            self.shard_series.labels(t)
             self.imputed.labels(t)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
         registry.register(_ForecastCollector(self))
+
+    def set_quality(self, target: str, q: QualitySnapshot) -> None:
+        """Export a quality snapshot; steps and levels not scored yet stay absent rather than zero."""
+        for h, (mae, naive) in enumerate(zip(q.mae, q.naive_mae, strict=True), start=1):
+            if mae is not None and naive is not None:
+                self.error_mae.labels(target, str(h)).set(mae)
+                self.naive_mae.labels(target, str(h)).set(naive)
+        for level, cov in q.coverage.items():
+            if cov is not None:
+                self.coverage.labels(target, f"{level:g}").set(cov)
+        if q.skill is not None:
+            self.skill.labels(target).set(q.skill)
 
     def publish(self, target: str, forecast: TargetForecast | None) -> None:
         with self._lock:
@@ -160,6 +232,11 @@ class Metrics:
             else:
                 models[target] = info
             self._state = _State(self._state.forecasts, models)
+        if info is not None:
+            try:
+                self.trained_at.labels(target).set(datetime.fromisoformat(info.trained_at).timestamp())
+            except ValueError:
+                self.trained_at.labels(target).set(float("nan"))
 
     def snapshot(self) -> tuple[dict[str, TargetForecast], dict[str, ModelInfo]]:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,8 @@ from pydantic_settings import (
 )
 
 from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODELS
+
+from .sharding import Shard, resolve_index
 
 __all__ = [
     "DEFAULT_PORT",
@@ -88,6 +91,12 @@ class TargetSettings(_Strict):
     hparams: dict[str, Any] = Field(default_factory=dict)
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
     max_gap: int = Field(5, ge=0)
+    levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], description="prediction interval levels")
+    quality_window: int = Field(288, ge=1, description="scored forecasts per step in the rolling quality")
+    aci_gamma: float = Field(0.005, ge=0, le=0.1, description="step size of the online interval adaptation")
+    capacity_per_replica: float | None = Field(None, gt=0, description="load one replica serves")
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(100, ge=1)
     retrain_cron: str | None = Field(
         None, description="retrain in the daemon on this crontab (5 fields, or 6 with seconds first); UTC"
     )
@@ -98,6 +107,14 @@ class TargetSettings(_Strict):
         if not _NAME.match(v):
             raise ValueError(f"target name {v!r} must match {_NAME.pattern}")
         return v
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0.5 <= x < 1.0]
+        if bad:
+            raise ValueError(f"interval levels must lie in [0.5, 1), got {bad}")
+        return sorted(set(v))
 
     @field_validator("model")
     @classmethod
@@ -121,6 +138,8 @@ class TargetSettings(_Strict):
                 f"history {self.history} holds {steps:.0f} steps; training needs at least window + 12 = "
                 f"{self.window + 12}"
             )
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}")
         return self
 
     @property
@@ -181,6 +200,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     demo: DemoSettings = DemoSettings()
     retrain: RetrainSettings = RetrainSettings()
+    shard_count: int = Field(1, ge=1, description="replicas that split the series between them")
+    shard_index: int | None = Field(
+        None, ge=0, description="this replica's shard; default: 0 with one shard, else HOSTNAME's StatefulSet ordinal"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -197,6 +220,16 @@ class Settings(BaseSettings):
         if dupes:
             raise ValueError(f"target names must be unique; repeated: {dupes}")
         return self
+
+    @model_validator(mode="after")
+    def _shard(self) -> Settings:
+        # Kubernetes sets HOSTNAME to the pod name; a StatefulSet's ends in -<ordinal>.
+        self.shard_index = resolve_index(self.shard_index, self.shard_count, os.environ.get("HOSTNAME"))
+        return self
+
+    @property
+    def shard(self) -> Shard:
+        return Shard(self.shard_index or 0, self.shard_count)
 
     @property
     def listen_host(self) -> str:

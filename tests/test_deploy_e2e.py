@@ -22,8 +22,10 @@ RULES = DEPLOY / "prometheus" / "promcast-rules.yml"
 DASHBOARD = json.loads((DEPLOY / "grafana" / "promcast-dashboard.json").read_text())
 # Queries of gauges that a later issue adds (forecast quality): skipped here by name until they exist.
 LATER = {
-    "Forecast error (MAE) per step ahead": "promcast_forecast_error_mae comes with the quality gauges (later issue)",
-    "Prediction interval coverage": "promcast_interval_coverage_ratio comes with the quality gauges (later issue)",
+    "Forecast error (MAE) per step ahead": "promcast_forecast_error_mae needs forecasts scored against values "
+    "that arrive one 1-minute step later, longer than this stack runs; tests/test_quality.py covers the gauge",
+    "Prediction interval coverage": "promcast_interval_coverage_ratio needs forecasts scored a step later, "
+    "longer than this stack runs; tests/test_quality.py covers the gauge",
 }
 LATER_METRICS = {"promcast_forecast_error_mae", "promcast_interval_coverage_ratio"}
 # Dashboard variables made concrete for the stack (target cpu, query workload_cpu, job promcast). The stack has
@@ -95,10 +97,11 @@ def test_dashboard_variables_list_the_target_and_job(stack: Stack) -> None:
 
 
 def test_honor_labels_keeps_the_forecast_series_labels(stack: Stack) -> None:
-    got = stack.prometheus.query('promcast_forecast{target="cpu", h="1"}')
+    # Series scraped before the restart under the first job stay queryable for Prometheus's 5-minute
+    # lookback, so look only at what the honor_labels job scraped.
+    got = stack.prometheus.query('promcast_forecast{target="cpu", h="1", job="promcast"}')
     assert {r["metric"]["instance"] for r in got} == {"a", "b"}
     assert not any("exported_instance" in r["metric"] for r in got)
-    assert {r["metric"]["job"] for r in got} == {"promcast"}
 
 
 def test_rules_evaluate_without_errors_and_record_data(stack: Stack) -> None:

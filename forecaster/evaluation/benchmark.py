@@ -68,11 +68,17 @@ def load_trace(data: Path, name: str) -> RegularSeries:
     return regularise(series, None, max_gap=None)
 
 
-def run_trace(reg: RegularSeries, models: list[str], training: dict[str, Any], fast: bool = False) -> dict[str, Any]:
+def run_trace(
+    reg: RegularSeries,
+    models: list[str],
+    training: dict[str, Any],
+    fast: bool = False,
+    hparams: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """z-MAE over every origin and step, and fit seconds, of each model on one trace."""
     season, window = season_for(reg.step), window_for(reg.step)
     ar_window = NO_SEASON_AR_WINDOW if season is None else window
-    plans = [plan_model(m, ar_window if m == "ar" else window, season, fast) for m in models]
+    plans = [plan_model(m, ar_window if m == "ar" else window, season, fast, hparams) for m in models]
     task = make_task(reg.values, reg.start, reg.step, Protocol(), None, max(p.window for p in plans))
     z_truth = task.scaler.transform(task.targets())
     out: dict[str, Any] = {"points": task.borders.n, "origins": len(task.origins), "window": window, "models": {}}
@@ -100,7 +106,14 @@ def informer_task(reg: RegularSeries, horizon: int) -> Task:
     return Task(values, reg.start, reg.step, Borders(end, train_end, val_end), scaler, origins, horizon)
 
 
-def run_informer(reg: RegularSeries, models: list[str], window: int, training: dict[str, Any], fast: bool) -> dict:
+def run_informer(
+    reg: RegularSeries,
+    models: list[str],
+    window: int,
+    training: dict[str, Any],
+    fast: bool,
+    hparams: dict[str, Any] | None = None,
+) -> dict:
     """MSE and MAE on the z-scale at horizons 24 and 48; naive is the persistence forecast."""
     out: dict[str, Any] = {}
     for horizon in INFORMER_HORIZONS:
@@ -108,7 +121,7 @@ def run_informer(reg: RegularSeries, models: list[str], window: int, training: d
         z_truth = task.scaler.transform(task.targets())
         rows = {}
         for name in models:
-            plan = plan_model(name, window, season_for(reg.step), fast)
+            plan = plan_model(name, window, season_for(reg.step), fast, hparams)
             run = fit_and_forecast(plan, task, training)
             rows[name] = error_metrics(task.scaler.transform(run.pred), z_truth)
             rows[name]["fit_seconds"] = run.fit_seconds
@@ -199,13 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs (default TrainConfig's)")
     p.add_argument("--max-batches", type=int, help="batches per epoch, 0 for all")
     p.add_argument("--fast", action="store_true", help="tiny networks and a few epochs (a smoke test)")
+    p.add_argument(
+        "--hparams", default="{}", help="JSON hyperparameters for the learned models, e.g. '{\"members\": 1}'"
+    )
+    p.add_argument("--train", default="{}", help='JSON training overrides, e.g. \'{"loss": "mse", "refit": false}\'')
     p.add_argument("--json", type=Path, default=Path("benchmark.json"), help="where to write every figure")
     return p
 
 
 def _training(args: argparse.Namespace) -> dict[str, Any]:
     changes = {"epochs": args.epochs, "max_batches": args.max_batches}
-    return {k: v for k, v in changes.items() if v is not None}
+    return {**json.loads(args.train), **{k: v for k, v in changes.items() if v is not None}}
 
 
 def _missing(data: Path, names: list[str]) -> list[str]:
@@ -225,9 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     models = list(dict.fromkeys([*BASELINES, *(args.models or [core.DEFAULT_MODEL])]))
     training = _training(args)
-    out: dict[str, Any] = {"models": models, "default_model": core.DEFAULT_MODEL, "traces": {}}
+    out: dict[str, Any] = {
+        "models": models,
+        "default_model": core.DEFAULT_MODEL,
+        "hparams": json.loads(args.hparams),
+        "training_overrides": training,
+        "traces": {},
+    }
     for name in args.traces:
-        out["traces"][name] = run_trace(load_trace(data, name), models, training, args.fast)
+        out["traces"][name] = run_trace(load_trace(data, name), models, training, args.fast, json.loads(args.hparams))
         print(f"{name}: done", file=sys.stderr)
     if out["traces"]:
         out["geometric_mean_vs_naive"] = {m: geometric_mean_ratio(out["traces"], m) for m in models}
@@ -241,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_informer:
         learned = [m for m in models if m != "seasonal_naive"]
         reg = load_trace(data, "ETTh1")
-        out["informer"] = run_informer(reg, learned, args.informer_window, training, args.fast)
+        out["informer"] = run_informer(
+            reg, learned, args.informer_window, training, args.fast, json.loads(args.hparams)
+        )
         print("ETTh1 (OT), Informer protocol, z-scale:\n\n" + informer_table(out["informer"]))
     args.json.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nwrote {args.json}", file=sys.stderr)

@@ -54,7 +54,9 @@ def _fast_hparams(model: str) -> dict[str, Any]:
     return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
 
 
-def plan_model(name: str, window: int, season: int | None, fast: bool = False) -> Plan:
+def plan_model(
+    name: str, window: int, season: int | None, fast: bool = False, hparams: Mapping[str, Any] | None = None
+) -> Plan:
     """Seasonal naive looks one season back (its input is one season long); without a season it is plain naive."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
@@ -62,8 +64,10 @@ def plan_model(name: str, window: int, season: int | None, fast: bool = False) -
         if season is None:
             return Plan(name, "naive", window, {}, "no season (a day exceeds 2,000 steps): plain naive")
         return Plan(name, name, season, {"period": season}, f"period {season} steps (one day)")
-    hparams = _fast_hparams(name) if fast and MODELS[name].trainable else {}
-    return Plan(name, name, window, hparams, fast=fast)
+    chosen = _fast_hparams(name) if fast and MODELS[name].trainable else {}
+    if hparams and MODELS[name].trainable:
+        chosen = {**chosen, **hparams}
+    return Plan(name, name, window, chosen, fast=fast)
 
 
 def training_for(plan: Plan, overrides: Mapping[str, Any], seed: int) -> TrainConfig:
