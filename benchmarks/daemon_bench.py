@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from prometheus_client import generate_latest
 
 from daemon.app import Daemon
 from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.logs import configure_logging
 from daemon.settings import DemoSettings, PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 from daemon.store import ModelStore
@@ -116,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--series", type=int, nargs="+", default=[1, 100, 1000])
     p.add_argument("--cycles", type=int, default=5, help="cycles per Prometheus measurement")
     p.add_argument("--demo-cycles", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the daemon's default is 1)")
     args = p.parse_args(argv)
     require_prometheus(fail_in_ci=False)
+    torch.set_num_threads(args.threads)
+    configure_logging("console", "warning")
     print(f"{os.cpu_count()} CPUs; model: default ({DEFAULT_WINDOW}-step window); medians over {args.cycles} cycles\n")
     print("| series | full cycle ms | query ms | inference ms | render /metrics ms |")
     print("|---|---|---|---|---|")

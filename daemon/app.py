@@ -44,8 +44,10 @@ class Daemon:
         self.metrics = Metrics(self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp())
         keep = settings.retrain.keep
         self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
+        self.shard = settings.shard
+        self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
         self.jobs = {
-            t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps)
+            t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps, self.shard)
             for t in targets
         }
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
@@ -145,7 +147,13 @@ class Daemon:
                     misfire_grace_time=60,
                 )
         self.scheduler.start()
-        log.info("started", listen=f"http://{self.settings.listen_host}:{self.server.port}", targets=len(self.targets))
+        log.info(
+            "started",
+            listen=f"http://{self.settings.listen_host}:{self.server.port}",
+            targets=len(self.targets),
+            shard_index=self.shard.index,
+            shard_count=self.shard.count,
+        )
 
     def retrain(self, target: str) -> int:
         """Retrain ``target`` in a child process (the scheduled job); the poll then swaps in what it promotes."""

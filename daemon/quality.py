@@ -81,24 +81,22 @@ class QualityTracker:
         with self._lock:
             for key in list(self._pending):
                 series = actuals.get(key)
-                if series is None:
+                if series is None or series.empty:
                     continue
+                values = dict(zip(series.index, series.to_numpy(dtype=float), strict=True))
+                oldest = series.index[-1] - 2 * self.horizon * self.step
                 for origin in list(self._pending[key]):
-                    self._score(self._pending[key][origin], origin, series)
-                    if (
-                        self._pending[key][origin].scored.all()
-                        or origin < series.index[-1] - 2 * self.horizon * self.step
-                    ):
+                    self._score(self._pending[key][origin], origin, values)
+                    if self._pending[key][origin].scored.all() or origin < oldest:
                         del self._pending[key][origin]
                 if not self._pending[key]:
                     del self._pending[key]
 
-    def _score(self, p: _Pending, origin: pd.Timestamp, series: pd.Series) -> None:
+    def _score(self, p: _Pending, origin: pd.Timestamp, values: dict[pd.Timestamp, float]) -> None:
         for h in np.flatnonzero(~p.scored):
-            when = origin + (int(h) + 1) * self.step
-            if when not in series.index:
+            actual = values.get(origin + (int(h) + 1) * self.step)
+            if actual is None:
                 continue
-            actual = float(series[when])
             p.scored[h] = True
             self._err[h].append(abs(actual - float(p.values[h])))
             self._naive[h].append(abs(actual - p.naive))

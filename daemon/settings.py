@@ -195,6 +195,7 @@ class Settings(BaseSettings):
     ready_max_age_steps: float = Field(
         3.0, gt=0, description="a forecast older than this many cycles (steps, unless interval_seconds) is stale"
     )
+    torch_threads: int = Field(1, ge=1, le=64, description="CPU threads for inference and first-start training")
     model_poll_seconds: float = Field(30.0, gt=0, description="how often to look for a new current model")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

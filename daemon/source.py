@@ -54,8 +54,8 @@ def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesK
         parts.setdefault(tuple(sorted(labels.items())), []).append(pd.Series(vals[ok], index=index))
     out = {}
     for key, pieces in parts.items():
-        merged = pieces[0] if len(pieces) == 1 else pd.concat(pieces, axis=1).sum(axis=1, min_count=1)
-        merged = merged.groupby(level=0).sum().sort_index()
+        # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
+        merged = (pieces[0] if len(pieces) == 1 else pd.concat(pieces)).groupby(level=0).sum().sort_index()
         if len(merged):
             out[key] = merged
     return out

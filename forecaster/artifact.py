@@ -25,6 +25,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "meta.json"
 _HEADER_KEYS = ("model", "window", "horizon")
+_META_SUM = "meta_sha256"  # checksum of meta.json's own content; absent in artifacts written before it existed
 
 
 class ArtifactError(Exception):
@@ -62,6 +63,7 @@ def write_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dic
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "tensors": {k: list(v.shape) for k, v in tensors.items()},
     }
+    full_meta[_META_SUM] = _meta_digest(full_meta)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         _write_file(tmp / WEIGHTS_FILE, blob)
@@ -81,6 +83,12 @@ def write_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dic
     return target
 
 
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """sha256 of meta.json's content bar its own checksum, in one canonical spelling (key order, no spaces)."""
+    body = {k: v for k, v in meta.items() if k != _META_SUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     meta_path = Path(path) / META_FILE
     try:
@@ -94,6 +102,10 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(f"{meta_path}: format_version {version!r}, this promcast reads {FORMAT_VERSION}")
+    # Artifacts written before the meta checksum existed have none and are read unchecked; any other is verified,
+    # so that a flipped digit in, say, the interval calibration cannot load silently.
+    if _META_SUM in meta and meta[_META_SUM] != _meta_digest(meta):
+        raise ArtifactError(f"{meta_path}: content does not match its {_META_SUM} (corrupt or edited)")
     return meta
 
 

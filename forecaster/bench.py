@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=20_000)
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW)
     p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the daemon's default is 1)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; series: bursty, {args.points} points at 1 min; window {args.window}\n"

@@ -196,7 +196,14 @@ class Forecaster:
         validate_values(arr, "windows")
         if len(arr) == 0:
             return np.empty((0, self.horizon))
-        return scaler.inverse(self._predict_scaled(scaler.transform(arr)))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
+            out = scaler.inverse(self._predict_scaled(scaler.transform(arr)))
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
+                f"training scale (shift {scaler.shift:g}, scale {scaler.scale:g})"
+            )
+        return out
 
     def last_window(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
         """The last ``window`` regular points of ``recent``; a Series is regularised with the fitted step."""
@@ -271,6 +278,8 @@ class Forecaster:
             spec = meta["model"]
             if spec["name"] not in MODELS:
                 raise ArtifactError(f"{path}: unknown model {spec['name']!r}")
+            if not all(type(meta[k]) is int for k in ("window", "horizon")):  # "8" would pass the header check
+                raise ArtifactError(f"{path}: window and horizon must be integers in meta.json")
             self = cls(
                 spec["name"],
                 int(meta["window"]),

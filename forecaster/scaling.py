@@ -30,8 +30,15 @@ class Scaler:
         return asdict(self)
 
 
+def _magnitude(train: np.ndarray) -> float:
+    """The largest absolute value (1 for all zeros): statistics of ``train / m`` cannot overflow near 1e308."""
+    m = float(np.max(np.abs(train)))
+    return m if m > 0 else 1.0
+
+
 def _standard(train: np.ndarray) -> Scaler:
-    return Scaler("standard", float(np.mean(train)), max(float(np.std(train)), EPS))
+    m = _magnitude(train)
+    return Scaler("standard", m * float(np.mean(train / m)), max(m * float(np.std(train / m)), EPS))
 
 
 def _minmax(train: np.ndarray) -> Scaler:
@@ -50,6 +57,9 @@ def make_scaler(kind: str, train: np.ndarray) -> Scaler:
     data = data[np.isfinite(data)]
     if data.size == 0:
         raise ValueError("cannot fit a scaler on no finite values")
+    lo, hi = float(np.min(data)), float(np.max(data))
+    if not np.isfinite(hi - lo):
+        raise ValueError(f"values span {lo:g} to {hi:g}, too wide to scale in float64")
     return SCALERS[kind](data)
 
 

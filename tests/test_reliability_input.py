@@ -1,0 +1,150 @@
+"""Property-based bad input: generated series end in ValueError or a finite forecast, never anything else.
+
+Over 1,000 generated series go through Forecaster.fit / predict_next_12 and through the daemon's
+source-to-window path (Prometheus-shaped JSON -> group_series -> ForecastJob.cycle).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from daemon.job import ForecastJob
+from daemon.metrics import Metrics
+from daemon.serving import ModelHolder, ServedModel
+from daemon.settings import TargetSettings
+from daemon.source import SeriesKey, group_series
+from daemon.store import ModelStore
+from forecaster import Forecaster, TrainConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
+
+WINDOW = 8
+STEP = 60.0
+TINY = TrainConfig(epochs=1, max_batches=2, batch_size=32, progress=False)
+MODELS: dict[str, dict[str, Any]] = {"naive": {}, "ar": {}, "mlp": {"hidden": 4, "members": 1}}
+KINDS = ("plain", "constant", "huge", "tiny", "nan", "inf", "empty", "short", "duplicate", "decreasing", "gap", "raw")
+COUNT = {"fit": 0, "window": 0}
+
+
+@st.composite
+def bad_series(draw: Any) -> tuple[str, np.ndarray, np.ndarray]:
+    """(kind, timestamps in seconds, values): one of the shapes of bad input a user or Prometheus can send."""
+    kind = draw(st.sampled_from(KINDS))
+    n = {"empty": 0, "short": draw(st.integers(1, WINDOW + 11))}.get(kind, draw(st.integers(WINDOW + 12, 90)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = rng.normal(10.0, 3.0, n) + np.sin(np.arange(n) / 3.0)
+    ts = np.arange(n, dtype=float) * STEP
+    if kind == "raw":
+        values = np.array(draw(st.lists(st.floats(width=64), min_size=n, max_size=n)), dtype=float)
+    elif kind == "constant":
+        values = np.full(n, draw(st.sampled_from([0.0, 7.0, -1e300, 1e-300])))
+    elif kind in ("huge", "tiny"):
+        values = values * (1e300 if kind == "huge" else 1e-300) * draw(st.sampled_from([1.0, -1.0, 1e7]))
+    elif kind in ("nan", "inf") and n:
+        bad = np.nan if kind == "nan" else draw(st.sampled_from([np.inf, -np.inf]))
+        values[rng.integers(0, n, draw(st.integers(1, 3)))] = bad
+    elif kind in ("duplicate", "decreasing") and n > 2:
+        i = int(rng.integers(1, n))
+        ts[i] = ts[i - 1] if kind == "duplicate" else ts[i - 1] - STEP * float(rng.integers(1, 5))
+    elif kind == "gap" and n > 2:
+        i = int(rng.integers(1, n))
+        ts[i:] += STEP * float(draw(st.sampled_from([2, 6, 50, 10_000])))
+    return kind, ts, values
+
+
+def _as_series(ts: np.ndarray, values: np.ndarray) -> pd.Series:
+    return pd.Series(values, index=pd.DatetimeIndex(pd.to_datetime(ts + 1.7e9, unit="s", utc=True)))
+
+
+@settings(max_examples=560, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(case=bad_series(), model=st.sampled_from(sorted(MODELS)))
+def test_fit_and_predict_end_in_value_error_or_a_finite_forecast(case, model: str) -> None:
+    COUNT["fit"] += 1
+    kind, ts, values = case
+    series = _as_series(ts, values)
+    before = series.copy()
+    try:
+        f = Forecaster(model, window=WINDOW, training=TINY, **MODELS[model]).fit(series)
+    except ValueError:
+        pd.testing.assert_series_equal(series, before)
+        return
+    try:
+        out = f.predict_next_12(series)
+    except ValueError:
+        return
+    assert out.shape == (12,) and np.isfinite(out).all(), (kind, out)
+    pd.testing.assert_series_equal(series, before)
+
+
+# ---- the daemon's source-to-window path ---------------------------------------------------------
+END = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class Canned:
+    """A Source that answers what group_series made of the test's Prometheus-shaped JSON."""
+
+    def __init__(self) -> None:
+        self.data: dict[SeriesKey, pd.Series] = {}
+
+    def now(self) -> datetime:
+        return END
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        return self.data
+
+
+def _job() -> tuple[ForecastJob, Canned]:
+    target = TargetSettings(name="t", query="q", step_seconds=STEP, window=WINDOW, history=timedelta(hours=2))
+    source = Canned()
+    store = ModelStore(Path(tempfile.mkdtemp(prefix="promcast-props-")), "t")
+    holder = ModelHolder(store, target)
+    rng = np.random.default_rng(0)
+    fit = Forecaster("naive", window=WINDOW, step=target.step).fit(rng.normal(10, 1, 200) + np.arange(200) % 7)
+    holder.swap(ServedModel(fit, "v1", store.dir))
+    return ForecastJob(target, source, holder, Metrics(CollectorRegistry(), ["t"]), 3.0), source
+
+
+JOB, SOURCE = _job()
+
+
+def _text(v: float) -> str:
+    return "NaN" if np.isnan(v) else ("+Inf" if v == np.inf else ("-Inf" if v == -np.inf else repr(float(v))))
+
+
+@settings(max_examples=330, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(cases=st.lists(bad_series(), min_size=1, max_size=3), junk=st.sampled_from(["", "x", "1e999", "nan"]))
+def test_prometheus_json_through_group_series_and_the_cycle(cases, junk: str) -> None:
+    results = []
+    for i, (_, ts, values) in enumerate(cases):
+        COUNT["window"] += 1
+        t0 = END.timestamp() - (ts[-1] if len(ts) else 0.0)  # the last sample lands on the cycle's end
+        rows = [[float(t + t0), _text(v)] for t, v in zip(ts, values, strict=True)]
+        if junk and rows:
+            rows[len(rows) // 2][1] = junk
+        results.append({"metric": {"__name__": "m", "pod": f"p{i}", "app": f"a{i % 2}"}, "values": rows})
+    SOURCE.data = group_series(results, drop=["pod"])
+    for series in SOURCE.data.values():
+        assert np.isfinite(series.to_numpy()).all() and series.index.is_monotonic_increasing
+        assert not series.index.has_duplicates
+    result = JOB.cycle()  # not __call__: an unexpected exception must surface here, not be swallowed
+    if result.ok:
+        assert result.forecasts is not None and np.isfinite(result.forecasts).all()
+        assert result.forecasts.shape == (len(result.keys), 12)
+
+
+def test_more_than_a_thousand_series_were_generated() -> None:
+    total = COUNT["fit"] + COUNT["window"]
+    print(f"generated series: fit/predict {COUNT['fit']}, source-to-window {COUNT['window']}, total {total}")
+    if COUNT["fit"] == 0 or COUNT["window"] == 0:
+        pytest.skip("run with the property tests of this module to count them")
+    assert total >= 1000
