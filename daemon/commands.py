@@ -61,7 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
     rs = settings.retrain
     configure_logging(settings.log_format, settings.log_level)
     try:
-        result = retrain(target, PrometheusSource(settings.prometheus), store, rs, dry_run=args.dry_run)
+        source = PrometheusSource(settings.prometheus)
+        result = retrain(target, source, store, rs, dry_run=args.dry_run, shard=settings.shard)
     except (SourceUnavailable, RetrainBusy, ValueError, OSError) as exc:
         print(f"failed {target.name}: {exc}")
         return 1

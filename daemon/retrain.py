@@ -30,6 +30,7 @@ from .job import align
 from .logs import get_logger
 from .serving import validate_for_target
 from .settings import RetrainSettings, TargetSettings
+from .sharding import Shard
 from .source import SeriesKey, Source
 from .store import ModelStore
 from .training import fit_target, training_series
@@ -154,13 +155,21 @@ def _scores(
 
 
 def retrain(
-    target: TargetSettings, source: Source, store: ModelStore, rs: RetrainSettings, dry_run: bool = False
+    target: TargetSettings,
+    source: Source,
+    store: ModelStore,
+    rs: RetrainSettings,
+    dry_run: bool = False,
+    shard: Shard | None = None,
 ) -> RetrainResult:
     """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data) or RetrainBusy."""
     with _locked(store):
         t0, run = time.perf_counter(), store.new_version()
         end = align(source.now(), target.step)
-        train, h = split_holdout(source.fetch(target, end - target.history, end), target, end, rs)
+        history = source.fetch(target, end - target.history, end)
+        if shard is not None:  # a sharded replica's retrain job sees only its own series
+            history = shard.select(history)
+        train, h = split_holdout(history, target, end, rs)
         challenger = fit_target(target, train)
         scores, who = _scores(target, store, train, h, challenger)
         decision, reason = decide(scores, rs.margin)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forecaster import Forecaster
+from forecaster.artifact import fsync_dir
 
 __all__ = ["DECISION_FILE", "ModelStore", "StoreError"]
 
@@ -22,14 +23,6 @@ class StoreError(Exception):
     """The store has no such version, or no current version."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``path`` whole or not at all: a temporary sibling, fsync, rename."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -38,7 +31,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -99,7 +92,7 @@ class ModelStore:
         if decision is not None:
             _write_json(staging / DECISION_FILE, {**decision, "version": version})
         os.replace(staging, final)
-        _fsync_dir(self.versions_dir)
+        fsync_dir(self.versions_dir)
         return version
 
     def promote(self, version: str) -> None:
@@ -111,7 +104,7 @@ class ModelStore:
             tmp.unlink()
         os.symlink(Path("versions") / version, tmp)
         os.replace(tmp, self.current_link)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def publish(
         self, forecaster: Forecaster, version: str | None = None, decision: dict[str, Any] | None = None

@@ -19,7 +19,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-__all__ = ["FORMAT_VERSION", "META_FILE", "WEIGHTS_FILE", "ArtifactError", "read_artifact", "write_artifact"]
+__all__ = [
+    "FORMAT_VERSION",
+    "META_FILE",
+    "WEIGHTS_FILE",
+    "ArtifactError",
+    "fsync_dir",
+    "read_artifact",
+    "write_artifact",
+]
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
@@ -32,7 +40,8 @@ class ArtifactError(Exception):
     """The artifact is missing, corrupt, tampered with, or does not match its own description."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -68,13 +77,13 @@ def write_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dic
     try:
         _write_file(tmp / WEIGHTS_FILE, blob)
         _write_file(tmp / META_FILE, json.dumps(full_meta, indent=2, sort_keys=True).encode())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, old / "artifact")
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
