@@ -160,6 +160,11 @@ def test_fast_evaluate_metrics_hold_every_model_with_12_steps(fast_report: Path)
     assert models["ar"]["measures"]["stability"] is None
     assert sum(m["default"] for m in models.values()) == 1
     assert len(data["single_step_lstm"]["z"]["mse_per_h"]) == 1
+    intervals = models["gru"]["measures"]["intervals"]  # networks are calibrated on their validation windows
+    for level in ("0.8", "0.95"):
+        assert 0.0 <= intervals[level]["coverage"] <= 1.0 and intervals[level]["z_width"] > 0
+    assert intervals["0.95"]["z_width"] > intervals["0.8"]["z_width"]
+    assert "coverage 0.95" in (fast_report / "report.md").read_text()
 
 
 def test_evaluate_rejects_a_bad_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

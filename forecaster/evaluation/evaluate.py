@@ -15,6 +15,9 @@ from .protocol import Protocol, Task, error_metrics, make_task, score, season_fo
 __all__ = ["EvalConfig", "Evaluation", "ModelResult", "SingleStep", "WindowResult", "evaluate"]
 
 
+INTERVAL_LEVELS = (0.8, 0.95)
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     models: tuple[str, ...]
@@ -97,7 +100,21 @@ def _measures(runs: list[Run], task: Task, truth: np.ndarray) -> dict[str, Any]:
         "lag": {"per_h": lags, "mean": float(np.mean(lags))},
         "peaks": peak_error(z_pred, z_truth),
         "worst": worst_windows(z_pred, z_truth, k=3, origins=task.origins).tolist(),
+        "intervals": _intervals(runs[0], task, truth),
     }
+
+
+def _intervals(run: Run, task: Task, truth: np.ndarray) -> dict[str, Any] | None:
+    """Empirical coverage and mean width (z-scale) of the split-conformal bands at 0.8 and 0.95, if calibrated."""
+    if run.forecaster.calibration is None or run.pred.shape[1] != run.forecaster.horizon:
+        return None
+    _, bounds = run.forecaster.predict_interval(task.inputs(run.plan.window), INTERVAL_LEVELS)
+    out = {}
+    for level, (lo, hi) in bounds.items():
+        covered = float(np.mean((truth >= lo) & (truth <= hi)))
+        width = float(np.mean(hi - lo) / task.scaler.scale)
+        out[f"{level:g}"] = {"coverage": covered, "z_width": width}
+    return out
 
 
 def _single_step(task: Task, config: EvalConfig) -> SingleStep:

@@ -139,6 +139,18 @@ def _protocol_lines(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _interval_table(window: dict[str, Any]) -> list[str]:
+    lines = ["| model | coverage 0.8 | width 0.8 | coverage 0.95 | width 0.95 |", "|---|---|---|---|---|"]
+    for label, m in window["models"].items():
+        iv = m["measures"].get("intervals")
+        if iv:
+            cells = [_fmt(iv[lv][k], 3) for lv in ("0.8", "0.95") for k in ("coverage", "z_width")]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        else:
+            lines.append(f"| {label} | — | — | — | — |")
+    return lines
+
+
 def _window_section(w: str, window: dict[str, Any], files: dict[str, str]) -> list[str]:
     return [
         f"## Window {w}",
@@ -156,6 +168,11 @@ def _window_section(w: str, window: dict[str, Any], files: dict[str, str]) -> li
         f"![12-step forecasts, window {w}]({files[f'forecasts_{w}']})",
         f"![errors per horizon step, window {w}]({files[f'horizon_{w}']})",
         f"![convergence, window {w}]({files[f'convergence_{w}']})",
+        "",
+        "Prediction intervals (split-conformal, calibrated on the validation windows): empirical coverage of the",
+        "test targets and mean width on the z-scale.",
+        "",
+        *_interval_table(window),
         "",
         "### Where each model fails",
         "",
