@@ -56,6 +56,7 @@ def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesK
     for key, pieces in parts.items():
         # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
         merged = (pieces[0] if len(pieces) == 1 else pd.concat(pieces)).groupby(level=0).sum().sort_index()
+        merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
         if len(merged):
             out[key] = merged
     return out
