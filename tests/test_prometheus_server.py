@@ -18,26 +18,15 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-try:  # layout in the product: tests/support/prometheus_server.py
-    from tests.support.prometheus_server import (
-        PrometheusBinaries,
-        PrometheusError,
-        PrometheusServer,
-        backfill,
-        free_port,
-        require_prometheus,
-        write_openmetrics,
-    )
-except ImportError:  # standalone: module next to this file
-    from prometheus_server import (  # type: ignore[no-redef]
-        PrometheusBinaries,
-        PrometheusError,
-        PrometheusServer,
-        backfill,
-        free_port,
-        require_prometheus,
-        write_openmetrics,
-    )
+from .support.prometheus_server import (
+    PrometheusBinaries,
+    PrometheusError,
+    PrometheusServer,
+    backfill,
+    free_port,
+    require_prometheus,
+    write_openmetrics,
+)
 
 METRIC = "promcast_harness_load"
 STEP_S = 60

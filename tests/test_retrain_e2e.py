@@ -29,22 +29,14 @@ from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
 from .support.e2e import INTERVAL, Stack, running_stack
+from .support.e2e import TARGET as STACK_TARGET
 from .support.http import fetch, samples, wait_until
 
 pytestmark = pytest.mark.prometheus
 
 POLL = 1.0  # the stack's model_poll_seconds
 # The stack's target with a tiny network, so that each training run takes seconds.
-TARGET = {
-    "name": "cpu",
-    "query": "workload_cpu",
-    "step_seconds": 60,
-    "interval_seconds": INTERVAL,
-    "history": "P3D",
-    "drop_labels": ["pod"],
-    "epochs": 3,
-    "hparams": {"hidden": 32, "members": 1},
-}
+TARGET = {**STACK_TARGET, "hparams": {"hidden": 32, "members": 1}}
 
 
 def seed_naive_champion(model_dir: Path, window: int = 288) -> str:

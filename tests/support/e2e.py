@@ -21,7 +21,7 @@ from forecaster.synthetic import diurnal
 from .http import fetch, wait_until
 from .prometheus_server import PrometheusServer, backfill, free_port, require_prometheus, write_openmetrics
 
-__all__ = ["DAYS", "INTERVAL", "MAX_AGE_CYCLES", "SHARED_DATA", "Stack", "history", "running_stack"]
+__all__ = ["DAYS", "INTERVAL", "MAX_AGE_CYCLES", "SHARED_DATA", "TARGET", "Stack", "history", "running_stack"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DAYS = 3.5
@@ -52,19 +52,22 @@ class Stack:
         return dict(json.loads(self.config.read_text()))
 
 
+# The stack's one target; tests that need another model extend it: {**TARGET, "hparams": {...}}.
+TARGET: dict[str, Any] = {
+    "name": "cpu",
+    "query": "workload_cpu",
+    "step_seconds": 60,
+    "interval_seconds": INTERVAL,
+    "history": "P3D",
+    "drop_labels": ["pod"],
+    "epochs": 3,
+}
+
+
 def _config(prom_url: str, port: int, tmp: Path, extra: dict[str, Any]) -> dict[str, Any]:
-    target = {
-        "name": "cpu",
-        "query": "workload_cpu",
-        "step_seconds": 60,
-        "interval_seconds": INTERVAL,
-        "history": "P3D",
-        "drop_labels": ["pod"],
-        "epochs": 3,
-    }
     return {
         "prometheus": {"url": prom_url, "timeout_seconds": 2, "retries": 0, "max_points_per_request": 1000},
-        "targets": [target],
+        "targets": [TARGET],
         "ready_max_age_steps": MAX_AGE_CYCLES,
         "listen": f"127.0.0.1:{port}",
         "model_dir": str(tmp / "models"),
