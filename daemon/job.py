@@ -116,17 +116,15 @@ class ForecastJob:
     def _predict(
         self, served: ServedModel, windows: np.ndarray
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online."""
+        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online.
+
+        The Forecaster raises ValueError instead of returning a non-finite value."""
         f = served.forecaster
         if f.calibration is None or not self.target.levels:
-            values, bounds = f.predict(windows), {}
-        else:
-            effective = self.quality.effective_levels()
-            values, by_effective = f.predict_interval(windows, tuple(effective.values()))
-            bounds = {nominal: by_effective[eff] for nominal, eff in effective.items()}
-        if not np.isfinite(values).all() or not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
-            raise ValueError("non-finite forecast")
-        return values, bounds
+            return f.predict(windows), {}
+        effective = self.quality.effective_levels()
+        values, by_effective = f.predict_interval(windows, tuple(effective.values()))
+        return values, {nominal: by_effective[eff] for nominal, eff in effective.items()}
 
     def _replicas(self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
         """ceil(max over the horizon of the widest upper bound / capacity), clamped; None without capacity."""

@@ -34,9 +34,10 @@ def validate_for_target(f: Forecaster, target: TargetSettings, probe: np.ndarray
     if f.step is not None and abs(f.step.total_seconds() - target.step_seconds) > 1e-6:
         raise ArtifactError(f"model step {f.step.total_seconds():g}s differs from target step {target.step_seconds:g}s")
     window = probe if probe is not None else np.linspace(0.0, 1.0, f.window)
-    out = f.predict(window[None, -f.window :])
-    if not np.isfinite(out).all():
-        raise ArtifactError("model predicts non-finite values")
+    try:
+        f.predict(window[None, -f.window :])  # raises rather than return a non-finite forecast
+    except ValueError as exc:
+        raise ArtifactError(f"model fails its smoke prediction: {exc}") from exc
 
 
 class ModelHolder:

@@ -102,8 +102,10 @@ class Forecaster:
             train_xy, val_xy = split_windows(z, self.window, self.horizon, 0, split.n), (val_xy[0][:0], val_xy[1][:0])
         self._model = build_model(self.model_name, self.window, self.horizon, **self.hparams)
         self.train_result = train(self._model, train_xy, val_xy, self.training)
-        validation = self._validation_metrics(*val_xy)  # held out, before any refit sees these windows
-        self._calibration = calibrate(val_xy[0], val_xy[1], self._predict_scaled(val_xy[0])) if len(val_xy[0]) else None
+        # Held-out scores and interval calibration, from one prediction made before any refit sees these windows.
+        val_pred = self._predict_scaled(val_xy[0]) if len(val_xy[0]) else None
+        validation = self._validation_metrics(*val_xy, val_pred)
+        self._calibration = calibrate(*val_xy, val_pred) if val_pred is not None else None
         if self.training.refit and self._model.trainable and len(val_xy[0]):
             self._refit(split_windows(z, self.window, self.horizon, 0, split.n))
         self._freeze()
@@ -157,11 +159,11 @@ class Forecaster:
             "versions": {"promcast": __version__, "torch": torch.__version__, "numpy": np.__version__},
         }
 
-    def _validation_metrics(self, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        if len(X) == 0 or self._scaler is None:
+    def _validation_metrics(self, X: np.ndarray, y: np.ndarray, z_pred: np.ndarray | None) -> dict[str, Any]:
+        if z_pred is None or self._scaler is None:
             return {"windows": 0}
         truth = self._scaler.inverse(y)
-        pred = self._scaler.inverse(self._predict_scaled(X))
+        pred = self._scaler.inverse(z_pred)
         naive = np.repeat(self._scaler.inverse(X[:, -1:]), self.horizon, axis=1)
         err = pred - truth
         return {
@@ -239,16 +241,21 @@ class Forecaster:
     def predict_interval(
         self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units."""
+        """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units.
+
+        Like ``predict``, raises ValueError rather than return a non-finite value."""
         scaler = self._require_fitted()
         if self._calibration is None:
             raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
         point = self.predict(windows)
         spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
         bounds = {}
-        for level in levels:
-            half = spread * self._calibration.width(level)[None, :]  # (N, H)
-            bounds[level] = (point - half, point + half)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does
+            for level in levels:
+                half = spread * self._calibration.width(level)[None, :]  # (N, H)
+                bounds[level] = (point - half, point + half)
+        if not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
+            raise ValueError("the interval bounds overflow: the windows lie too far outside the training scale")
         return point, bounds
 
     def forecast_interval(
