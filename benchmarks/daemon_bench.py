@@ -1,53 +1,52 @@
-"""Daemon benchmark: one forecast cycle against a real local Prometheus, and memory over many demo cycles.
+"""Daemon benchmark: forecast cycles against a real local Prometheus, and the resident memory of the daemon.
 
-    .venv/bin/python -m benchmarks.daemon_bench [--series 1 100 1000] [--demo-cycles 1000]
+    .venv/bin/python -m benchmarks.daemon_bench [--series 1 100 1000] [--rss-series 1 1000] [--rss-seconds 60]
 
 Needs Debian's prometheus and promtool (scripts/bootstrap --prometheus installs them). Prints figures;
-asserts nothing. Query, inference and publishing (rendering /metrics) are timed apart.
+asserts nothing. Query, inference and publishing (rendering /metrics) are timed apart, in process. The
+memory figures come from real `promcast run` processes (``python -m daemon run``) against the same
+Prometheus, forecasting every 2 s and scraped every 2 s, read from /proc/<pid>/status.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from prometheus_client import generate_latest
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.logs import configure_logging
-from daemon.settings import DemoSettings, PrometheusSettings, Settings, TargetSettings
+from daemon.settings import PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import DEFAULT_WINDOW, Forecaster
 from forecaster.synthetic import bursty
-from tests.support.prometheus_server import PrometheusServer, backfill, require_prometheus, write_openmetrics
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
-
-
-def _rss_mb() -> float:
-    return _status("VmRSS") / 1024
+from tests.support.prometheus_server import (
+    PrometheusServer,
+    backfill,
+    free_port,
+    require_prometheus,
+    write_openmetrics,
+)
 
 
 def _median_ms(samples: list[float]) -> float:
     return float(np.median(samples) * 1e3)
 
 
-def prometheus_cycle(tmp: Path, series: int, cycles: int) -> dict[str, float]:
-    """Backfill ``series`` series of 8 hours at 1 min, serve them from Prometheus, time full cycles."""
+def _backfill(tmp: Path, series: int) -> None:
+    """``series`` series of 8 hours at 1 min, ending a minute ago, into a TSDB at tmp/tsdb."""
     end = pd.Timestamp.now(tz="UTC").floor("1min") - pd.Timedelta(minutes=1)
     base = bursty(8 * 60, "1min", seed=1, end=end)
     rng = np.random.default_rng(0)
@@ -56,9 +55,13 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int) -> dict[str, float]:
     ]
     write_openmetrics(tmp / "h.om", data)
     backfill(tmp / "h.om", tmp / "tsdb")
+
+
+def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> dict[str, float]:
+    """Serve ``series`` backfilled series from Prometheus and time full cycles of an in-process daemon."""
+    _backfill(tmp, series)
     target = TargetSettings(name="bench", query="bench_load", step_seconds=60, history=timedelta(days=1))
     settings = Settings(listen="127.0.0.1:0", model_dir=tmp / "models")
-    model = Forecaster(window=DEFAULT_WINDOW).fit(bursty(4000, "1min", seed=2))
     ModelStore(settings.model_dir, "bench").publish(model)
     with PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom:
         source = PrometheusSource(PrometheusSettings(url=prom.url, timeout_seconds=30))
@@ -78,7 +81,7 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int) -> dict[str, float]:
             model.predict(windows)
             infer.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            generate_latest(daemon.registry)
+            daemon.metrics.exposition()
             render.append(time.perf_counter() - t0)
     return {
         "cycle_ms": _median_ms(total),
@@ -88,55 +91,102 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int) -> dict[str, float]:
     }
 
 
-def demo_memory(tmp: Path, cycles: int, series: int) -> dict[str, float]:
-    target = TargetSettings(name="demo", query=DEMO_QUERY, step_seconds=60, history=timedelta(days=3))
-    source = DemoSource(DemoSettings(series=series, speed=60.0), target.step)
-    daemon = Daemon(Settings(listen="127.0.0.1:0", model_dir=tmp / "demo-models"), source, [target])
-    job = daemon.jobs["demo"]
-    job()  # first cycle trains the model
-    for _ in range(50):  # warm-up
-        job()
-    rss0, threads0, fds0 = _rss_mb(), _status("Threads"), len(os.listdir("/proc/self/fd"))
-    t0 = time.perf_counter()
-    for _ in range(cycles):
-        assert job().ok
-        generate_latest(daemon.registry)
-    secs = time.perf_counter() - t0
+def _vm(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def process_memory(tmp: Path, series: int, seconds: float, model: Forecaster) -> dict[str, float]:
+    """Run `promcast run` against Prometheus serving ``series`` series, forecasting and scraped every 2 s.
+
+    The model is published beforehand (the daemon never trains in process anyway). RSS is read every 2 s;
+    the steady figure is the median over the second half of the run."""
+    _backfill(tmp, series)
+    ModelStore(tmp / "models", "bench").publish(model)
+    port = free_port()
+    with PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom:
+        config = {
+            "prometheus": {"url": prom.url, "timeout_seconds": 30},
+            "targets": [{"name": "bench", "query": "bench_load", "step_seconds": 60, "interval_seconds": 2}],
+            "listen": f"127.0.0.1:{port}",
+            "model_dir": str(tmp / "models"),
+            "log_format": "json",
+            "log_level": "warning",
+        }
+        (tmp / "promcast.json.yaml").write_text(json.dumps(config))
+        cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / "promcast.json.yaml")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/metrics"
+        rss: list[float] = []
+        scrape: list[float] = []
+        try:
+            deadline = time.monotonic() + 120
+            while not _forecasts(url, series):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the daemon did not publish {series} series (exit code {proc.poll()})")
+                time.sleep(0.5)
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    resp.read()
+                scrape.append(time.perf_counter() - t0)
+                rss.append(_vm(proc.pid, "VmRSS") / 1024)
+                time.sleep(2.0)
+            threads = _vm(proc.pid, "Threads")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    steady = rss[len(rss) // 2 :]
     return {
-        "rss_start_mb": rss0,
-        "rss_end_mb": _rss_mb(),
-        "threads": float(threads0),
-        "threads_end": float(_status("Threads")),
-        "fds": float(fds0),
-        "fds_end": float(len(os.listdir("/proc/self/fd"))),
-        "cycle_ms": secs / cycles * 1e3,
+        "rss_first_mb": rss[0],
+        "rss_steady_mb": float(np.median(steady)),
+        "rss_max_mb": max(rss),
+        "scrape_ms": _median_ms(scrape),
+        "threads": float(threads),
     }
+
+
+def _forecasts(url: str, series: int) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return False
+    return text.count("promcast_forecast{") >= 12 * series
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.daemon_bench", description=__doc__)
-    p.add_argument("--series", type=int, nargs="+", default=[1, 100, 1000])
+    p.add_argument("--series", type=int, nargs="*", default=[1, 100, 1000])
     p.add_argument("--cycles", type=int, default=5, help="cycles per Prometheus measurement")
-    p.add_argument("--demo-cycles", type=int, default=1000)
+    p.add_argument("--rss-series", type=int, nargs="*", default=[1, 1000], help="series per daemon process")
+    p.add_argument("--rss-seconds", type=float, default=60.0, help="how long each daemon process is watched")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the daemon's default is 1)")
     args = p.parse_args(argv)
     require_prometheus(fail_in_ci=False)
     torch.set_num_threads(args.threads)
     configure_logging("console", "warning")
+    model = Forecaster(window=DEFAULT_WINDOW).fit(bursty(4000, "1min", seed=2))
     print(f"{os.cpu_count()} CPUs; model: default ({DEFAULT_WINDOW}-step window); medians over {args.cycles} cycles\n")
     print("| series | full cycle ms | query ms | inference ms | render /metrics ms |")
     print("|---|---|---|---|---|")
     for n in args.series:
         with tempfile.TemporaryDirectory() as tmp:
-            r = prometheus_cycle(Path(tmp), n, args.cycles)
+            r = prometheus_cycle(Path(tmp), n, args.cycles, model)
         print(f"| {n} | {r['cycle_ms']:.0f} | {r['query_ms']:.0f} | {r['inference_ms']:.1f} | {r['render_ms']:.1f} |")
-    if args.demo_cycles:
+    if args.rss_series:
+        print(f"\n`promcast run` processes, forecasting and scraped every 2 s for {args.rss_seconds:.0f} s:\n")
+        print("| series | RSS at start MB | steady RSS MB (median, 2nd half) | max RSS MB | scrape ms | threads |")
+        print("|---|---|---|---|---|---|")
+    for n in args.rss_series:
         with tempfile.TemporaryDirectory() as tmp:
-            m = demo_memory(Path(tmp), args.demo_cycles, 1)
+            m = process_memory(Path(tmp), n, args.rss_seconds, model)
         print(
-            f"\ndemo, {args.demo_cycles} cycles: RSS {m['rss_start_mb']:.0f} -> {m['rss_end_mb']:.0f} MB "
-            f"({(m['rss_end_mb'] / m['rss_start_mb'] - 1) * 100:+.1f}%), threads {m['threads']:.0f} -> "
-            f"{m['threads_end']:.0f}, open files {m['fds']:.0f} -> {m['fds_end']:.0f}, {m['cycle_ms']:.2f} ms a cycle"
+            f"| {n} | {m['rss_first_mb']:.0f} | {m['rss_steady_mb']:.0f} | {m['rss_max_mb']:.0f} | "
+            f"{m['scrape_ms']:.0f} | {m['threads']:.0f} |"
         )
     return 0
 

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from prometheus_client import generate_latest
 
 from daemon.app import Daemon
 from daemon.demo import DEMO_QUERY, DemoSource
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             source.tick()
             failed += not job().ok
             if i % 10 == 0:
-                generate_latest(daemon.registry)
+                daemon.metrics.exposition()
         return failed
 
     failed = run(args.warmup)

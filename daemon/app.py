@@ -109,7 +109,9 @@ class Daemon:
         return [job() for job in self.jobs.values()]
 
     def start(self) -> None:
-        self.server = HttpServer(self.settings.listen_host, self.settings.listen_port, self.registry, self.readiness)
+        self.server = HttpServer(
+            self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness
+        )
         self.server.start()
         now = datetime.now(timezone.utc)
         for t in self.targets:
@@ -166,6 +168,9 @@ class Daemon:
         kind, _, target = event.job_id.partition(":")
         if kind == "retrain" and event.code == EVENT_JOB_MAX_INSTANCES:
             log.debug("retrain_still_running", target=target)  # a slow retrain skips its next firing: no fault
+            return
+        if kind == "forecast" and event.code == EVENT_JOB_MAX_INSTANCES and self.jobs[target].training:
+            log.debug("first_training_still_running", target=target)  # nothing to forecast until it ends: no fault
             return
         if target in self.holders:
             self.metrics.error(target, "scheduler")

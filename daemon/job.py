@@ -14,6 +14,7 @@ import pandas as pd
 from forecaster import ArtifactError
 from forecaster.data import regularise
 
+from .heap import release_free_memory
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo, TargetForecast
 from .quality import QualityTracker
@@ -22,7 +23,7 @@ from .settings import TargetSettings
 from .sharding import Shard
 from .source import SeriesKey, Source, SourceUnavailable
 from .store import StoreError
-from .training import fit_target, history_of
+from .training import TrainingFailed, history_of, train_in_child
 
 __all__ = ["CycleResult", "ForecastJob", "align"]
 
@@ -63,6 +64,7 @@ class ForecastJob:
         self.max_age = max_age_steps * target.interval
         self._previous: set[SeriesKey] = set()
         self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
+        self.training = False  # True while the first model trains: the cycle is long on purpose
         self.quality = QualityTracker(
             pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
         )
@@ -76,6 +78,7 @@ class ForecastJob:
             self.metrics.error(self.target.name, "scheduler")
             result = CycleResult(self.target.name, False, error=repr(exc))
         self.metrics.cycle.labels(self.target.name).observe(time.perf_counter() - t0)
+        release_free_memory()  # the cycle's garbage goes back to the OS, not into a high-water mark
         return result
 
     def cycle(self) -> CycleResult:
@@ -208,7 +211,7 @@ class ForecastJob:
             if self.holder.store.current_version() is None:
                 self._train_first(end)
             served = self.holder.load()
-        except (StoreError, ArtifactError, SourceUnavailable, ValueError, OSError) as exc:
+        except (StoreError, ArtifactError, SourceUnavailable, TrainingFailed, ValueError, OSError) as exc:
             stage = "query" if isinstance(exc, SourceUnavailable) else "model"
             self.metrics.error(name, stage)
             log.error("model_unavailable", target=name, error=str(exc))
@@ -223,16 +226,15 @@ class ForecastJob:
         log.info("training_first_model", target=name, history=str(self.target.history), model=self.target.model)
         history = self.shard.select(history_of(self.source, self.target, end))
         t0 = time.perf_counter()
+        store = self.holder.store
+        self.training = True
         try:
-            f = fit_target(self.target, history)
-        except ValueError:
+            version, validation = train_in_child(store.dir.parent, store.keep, self.target, history)
+        except (ValueError, TrainingFailed):
             self.metrics.error(name, "train")
             raise
-        version = self.holder.store.publish(f)
+        finally:
+            self.training = False
         log.info(
-            "trained",
-            target=name,
-            version=version,
-            seconds=round(time.perf_counter() - t0, 2),
-            validation=f.meta.get("validation"),
+            "trained", target=name, version=version, seconds=round(time.perf_counter() - t0, 2), validation=validation
         )

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from .quality import QualitySnapshot
 from .source import SeriesKey
 
-__all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast"]
+__all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast", "render_series"]
 
 ROLES = ("champion", "challenger")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "scheduler")
@@ -61,14 +61,59 @@ def _label_name(name: str) -> str:
     return f"exported_{clean}" if clean in _RESERVED or clean[:1].isdigit() else clean
 
 
-class _ForecastCollector(Collector):
+# The per-series families: one sample per series and step, so 1,000 series make 60,000 lines. They are
+# formatted straight from the snapshot's arrays; prometheus_client's one Sample object per line took about
+# 1 s per scrape at that size.
+_SERIES_FAMILIES = {
+    "promcast_forecast": "Forecast of the target's metric for now + h steps.",
+    "promcast_forecast_lower": "Lower bound of the central prediction interval.",
+    "promcast_forecast_upper": "Upper bound of the central prediction interval.",
+    "promcast_recommended_replicas": "ceil(max over the horizon of the upper bound / capacity), clamped.",
+}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _rows(out: list[str], name: str, labels: str, row: np.ndarray) -> None:
+    for h, v in enumerate(row.tolist(), start=1):
+        out.append(f'{name}{{{labels},h="{h}"}} {floatToGoString(v)}\n')
+
+
+def render_series(forecasts: dict[str, TargetForecast], now: float) -> str:
+    """The per-series families in the text exposition format (0.0.4), fresh snapshots only."""
+    lines: dict[str, list[str]] = {name: [] for name in _SERIES_FAMILIES}
+    for target, fc in sorted(forecasts.items()):
+        if now - fc.computed_at > fc.max_age:
+            continue  # stale: not served as if it were fresh
+        for i, key in enumerate(fc.keys):
+            pairs = [*((_label_name(k), v) for k, v in key), ("target", target)]
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+            _rows(lines["promcast_forecast"], "promcast_forecast", labels, fc.values[i])
+            for level, (lo, hi) in fc.bounds.items():
+                with_level = f'{labels},level="{level:g}"'
+                _rows(lines["promcast_forecast_lower"], "promcast_forecast_lower", with_level, lo[i])
+                _rows(lines["promcast_forecast_upper"], "promcast_forecast_upper", with_level, hi[i])
+            if fc.replicas is not None:
+                value = floatToGoString(float(fc.replicas[i]))
+                lines["promcast_recommended_replicas"].append(f"promcast_recommended_replicas{{{labels}}} {value}\n")
+    out = []
+    for name, help_text in _SERIES_FAMILIES.items():
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
+        out.extend(lines[name])
+    return "".join(out)
+
+
+class _TargetCollector(Collector):
+    """Per-target gauges read from the same snapshots as the series families."""
+
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
     def collect(self) -> Iterator[Metric]:
         forecasts, models = self._m.snapshot()
         now = self._m.clock()
-        value = GaugeMetricFamily("promcast_forecast", "Forecast of the target's metric for now + h steps.")
         stamp = GaugeMetricFamily(
             "promcast_forecast_timestamp_seconds", "When the published forecast was computed.", labels=["target"]
         )
@@ -77,25 +122,10 @@ class _ForecastCollector(Collector):
             "Time of the last input step; h steps after it is what promcast_forecast{h} predicts.",
             labels=["target"],
         )
-        lower = GaugeMetricFamily("promcast_forecast_lower", "Lower bound of the central prediction interval.")
-        upper = GaugeMetricFamily("promcast_forecast_upper", "Upper bound of the central prediction interval.")
-        replicas = GaugeMetricFamily(
-            "promcast_recommended_replicas", "ceil(max over the horizon of the upper bound / capacity), clamped."
-        )
         for target, fc in sorted(forecasts.items()):
-            if now - fc.computed_at > fc.max_age:
-                continue
-            stamp.add_metric([target], fc.computed_at)
-            origin.add_metric([target], fc.origin)
-            for i, key in enumerate(fc.keys):
-                labels = {_label_name(k): v for k, v in key}
-                labels["target"] = target
-                _rows(value, "promcast_forecast", labels, fc.values[i])
-                for level, (lo, hi) in fc.bounds.items():
-                    _rows(lower, "promcast_forecast_lower", {**labels, "level": f"{level:g}"}, lo[i])
-                    _rows(upper, "promcast_forecast_upper", {**labels, "level": f"{level:g}"}, hi[i])
-                if fc.replicas is not None:
-                    replicas.samples.append(Sample("promcast_recommended_replicas", labels, float(fc.replicas[i])))
+            if now - fc.computed_at <= fc.max_age:
+                stamp.add_metric([target], fc.computed_at)
+                origin.add_metric([target], fc.origin)
         info = GaugeMetricFamily(
             "promcast_model_info",
             "The model serving each target (value 1).",
@@ -103,12 +133,7 @@ class _ForecastCollector(Collector):
         )
         for target, mi in sorted(models.items()):
             info.add_metric([target, mi.model, mi.version, mi.trained_at], 1.0)
-        yield from (value, lower, upper, replicas, stamp, origin, info)
-
-
-def _rows(family: GaugeMetricFamily, name: str, labels: dict[str, str], row: np.ndarray) -> None:
-    for h, v in enumerate(row, start=1):
-        family.samples.append(Sample(name, {**labels, "h": str(h)}, float(v)))
+        yield from (stamp, origin, info)
 
 
 class Metrics:
@@ -201,7 +226,13 @@ class Metrics:
             self.imputed.labels(t)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
-        registry.register(_ForecastCollector(self))
+        self.registry = registry
+        registry.register(_TargetCollector(self))
+
+    def exposition(self) -> bytes:
+        """The whole /metrics page (text format 0.0.4): the registry's metrics, then the per-series families."""
+        forecasts, _ = self.snapshot()
+        return generate_latest(self.registry) + render_series(forecasts, self.clock()).encode()
 
     def set_quality(self, target: str, q: QualitySnapshot) -> None:
         """Export a quality snapshot; steps and levels not scored yet stay absent rather than zero."""

@@ -9,7 +9,6 @@ Candès 2021): a miss widens the next bands a little, a hit narrows them, so cov
 from __future__ import annotations
 
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,23 +35,61 @@ class QualitySnapshot:
         return 1.0 - sum(m for m, _ in pairs) / sum(n for _, n in pairs)
 
 
+class _Rolling:
+    """The last ``size`` values pushed, in a preallocated array: a rolling window that allocates nothing per
+    value (a deque of Python floats would scatter long-lived objects across the heap every cycle)."""
+
+    def __init__(self, size: int) -> None:
+        self._buf = np.empty(size)
+        self._next = 0  # values pushed so far
+
+    def extend(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float).ravel()[-len(self._buf) :]
+        at = (self._next + np.arange(len(values))) % len(self._buf)
+        self._buf[at] = values
+        self._next += len(values)
+
+    def __len__(self) -> int:
+        return min(self._next, len(self._buf))
+
+    def mean(self) -> float | None:
+        return float(self._buf[: len(self)].mean()) if len(self) else None
+
+
 @dataclass
-class _Pending:
-    values: np.ndarray  # (H,)
-    lower: dict[float, np.ndarray]  # nominal level -> (H,)
-    upper: dict[float, np.ndarray]
-    naive: float
-    scored: np.ndarray  # (H,) bool
+class _Batch:
+    """One cycle's forecasts, kept as arrays until every step is scored or they grow too old."""
+
+    keys: tuple[SeriesKey, ...]
+    values: np.ndarray  # (S, H)
+    naive: np.ndarray  # (S,) the last input value at the origin
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]  # nominal level -> (S, H) lower, upper
+    scored: np.ndarray  # (S, H) bool
+
+
+def _actuals_at(actuals: dict[SeriesKey, pd.Series], times: np.ndarray) -> tuple[dict[SeriesKey, int], np.ndarray]:
+    """Row of each series, and a (series, times) matrix of its values at ``times`` (ns), NaN where it has none."""
+    rows: dict[SeriesKey, int] = {}
+    out = np.full((len(actuals), len(times)), np.nan)
+    for i, (key, series) in enumerate(actuals.items()):
+        rows[key] = i
+        if series.empty:
+            continue
+        index = pd.DatetimeIndex(series.index).as_unit("ns").asi8
+        pos = np.minimum(np.searchsorted(index, times), len(index) - 1)
+        hit = index[pos] == times
+        out[i, hit] = series.to_numpy(dtype=float)[pos[hit]]
+    return rows, out
 
 
 class QualityTracker:
     def __init__(self, step: pd.Timedelta, horizon: int, levels: tuple[float, ...], window: int, gamma: float):
         self.step, self.horizon, self.levels, self.gamma = pd.Timedelta(step), horizon, levels, gamma
         self._lock = threading.Lock()
-        self._pending: dict[SeriesKey, dict[pd.Timestamp, _Pending]] = {}
-        self._err = [deque[float](maxlen=window) for _ in range(horizon)]
-        self._naive = [deque[float](maxlen=window) for _ in range(horizon)]
-        self._hits = {lv: deque[float](maxlen=window * horizon) for lv in levels}
+        self._pending: dict[pd.Timestamp, _Batch] = {}  # origin -> that cycle's forecasts
+        self._err = [_Rolling(window) for _ in range(horizon)]
+        self._naive = [_Rolling(window) for _ in range(horizon)]
+        self._hits = {lv: _Rolling(window * horizon) for lv in levels}
         self._alpha = {lv: 1.0 - lv for lv in levels}  # adapted miss rate per nominal level
 
     def effective_levels(self) -> dict[float, float]:
@@ -69,47 +106,54 @@ class QualityTracker:
         bounds: dict[float, tuple[np.ndarray, np.ndarray]],
     ) -> None:
         """Keep this cycle's forecasts (S, H), the last inputs (S,) and bounds by nominal level."""
+        last = np.array(last, dtype=float)  # a copy: a view would keep the whole (S, W) batch of windows alive
+        batch = _Batch(tuple(keys), values, last, dict(bounds), np.zeros(values.shape, bool))
         with self._lock:
-            for i, key in enumerate(keys):
-                lower = {lv: lo[i] for lv, (lo, _) in bounds.items()}
-                upper = {lv: hi[i] for lv, (_, hi) in bounds.items()}
-                pending = _Pending(values[i], lower, upper, float(last[i]), np.zeros(self.horizon, bool))
-                self._pending.setdefault(key, {})[origin] = pending
+            self._pending[pd.Timestamp(origin)] = batch
 
     def observe(self, actuals: dict[SeriesKey, pd.Series]) -> None:
         """Score every kept forecast whose target time has an actual value in ``actuals``."""
         with self._lock:
-            for key in list(self._pending):
-                series = actuals.get(key)
-                if series is None or series.empty:
-                    continue
-                values = dict(zip(series.index, series.to_numpy(dtype=float), strict=True))
-                oldest = series.index[-1] - 2 * self.horizon * self.step
-                for origin in list(self._pending[key]):
-                    self._score(self._pending[key][origin], origin, values)
-                    if self._pending[key][origin].scored.all() or origin < oldest:
-                        del self._pending[key][origin]
-                if not self._pending[key]:
-                    del self._pending[key]
+            if not self._pending or not actuals:
+                return
+            steps = np.arange(1, self.horizon + 1) * self.step.value
+            origins = sorted(self._pending)
+            wanted = np.unique(np.concatenate([o.value + steps for o in origins]))
+            rows, matrix = _actuals_at(actuals, wanted)
+            latest = max((s.index[-1] for s in actuals.values() if not s.empty), default=None)
+            oldest = latest - 2 * self.horizon * self.step if latest is not None else None
+            for origin in origins:
+                batch = self._pending[origin]
+                cols = np.searchsorted(wanted, origin.value + steps)
+                at = np.array([rows.get(k, -1) for k in batch.keys])
+                actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)][:, cols], np.nan)
+                self._score(batch, actual)
+                if batch.scored.all() or (oldest is not None and origin < oldest):
+                    del self._pending[origin]
 
-    def _score(self, p: _Pending, origin: pd.Timestamp, values: dict[pd.Timestamp, float]) -> None:
-        for h in np.flatnonzero(~p.scored):
-            actual = values.get(origin + (int(h) + 1) * self.step)
-            if actual is None:
+    def _score(self, b: _Batch, actual: np.ndarray) -> None:
+        new = ~b.scored & np.isfinite(actual)  # (S, H)
+        if not new.any():
+            return
+        b.scored |= new
+        for h in range(self.horizon):
+            rows = new[:, h]
+            if rows.any():
+                a = actual[rows, h]
+                self._err[h].extend(np.abs(a - b.values[rows, h]))
+                self._naive[h].extend(np.abs(a - b.naive[rows]))
+        for lv in self.levels:
+            if lv not in b.bounds:
                 continue
-            p.scored[h] = True
-            self._err[h].append(abs(actual - float(p.values[h])))
-            self._naive[h].append(abs(actual - p.naive))
-            for lv in self.levels:
-                if lv in p.lower:
-                    miss = not (p.lower[lv][h] <= actual <= p.upper[lv][h])
-                    self._hits[lv].append(0.0 if miss else 1.0)
-                    # ACI: alpha <- alpha + gamma (target miss rate - observed miss)
-                    self._alpha[lv] += self.gamma * ((1.0 - lv) - float(miss))
+            lo, hi = b.bounds[lv]
+            inside = (lo[new] <= actual[new]) & (actual[new] <= hi[new])
+            self._hits[lv].extend(inside)
+            # ACI: alpha <- alpha + gamma (target miss rate - observed miss), once per scored value
+            self._alpha[lv] += self.gamma * float(np.sum((1.0 - lv) - (~inside).astype(float)))
 
     def snapshot(self) -> QualitySnapshot:
         with self._lock:
-            mae = [float(np.mean(d)) if d else None for d in self._err]
-            naive = [float(np.mean(d)) if d else None for d in self._naive]
-            cov = {lv: (float(np.mean(d)) if d else None) for lv, d in self._hits.items()}
+            mae = [d.mean() for d in self._err]
+            naive = [d.mean() for d in self._naive]
+            cov = {lv: d.mean() for lv, d in self._hits.items()}
             return QualitySnapshot(mae, naive, cov, len(self._err[0]))

@@ -10,14 +10,15 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 __all__ = ["HttpServer"]
 
 Readiness = Callable[[], tuple[bool, list[str]]]
+Render = Callable[[], bytes]  # the /metrics page
 
 
-def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
+def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "promcast"
         sys_version = ""
@@ -33,7 +34,7 @@ def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTP
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                self._send(200, render(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             elif path == "/readyz":
@@ -63,8 +64,8 @@ def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTP
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, readiness: Readiness) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), _handler(registry, readiness))
+    def __init__(self, host: str, port: int, render: Render, readiness: Readiness) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), _handler(render, readiness))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
 

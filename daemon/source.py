@@ -67,6 +67,7 @@ class PrometheusSource:
 
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
+        self._keys: dict[SeriesKey, SeriesKey] = {}  # the label sets of the last answer, reused while they last
         headers = {}
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
@@ -96,6 +97,19 @@ class PrometheusSource:
         return datetime.now(timezone.utc)
 
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        grouped = self._fetch(target, start, end)  # the parsed answer is garbage once this returns
+        # Label sets outlive the cycle (published gauges, quality tracking). The ones json made sit among
+        # megabytes of parse garbage and would pin that memory for good; keep copies made now, reused
+        # across cycles, so the answer's own objects all die together.
+        known, self._keys = self._keys, {}
+        out = {}
+        for key, series in grouped.items():
+            kept = known.get(key) or tuple((k.encode().decode(), v.encode().decode()) for k, v in key)
+            self._keys[kept] = kept  # keyed by the copy itself: a dict keeps the first key object it saw
+            out[kept] = series
+        return out
+
+    def _fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         results: dict[str, dict[str, Any]] = {}
         for lo, hi in page_ranges(start, end, target.step, self.settings.max_points_per_request):
             for item in self._query(target.query, lo, hi, target.step_seconds):

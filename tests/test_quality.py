@@ -66,9 +66,7 @@ def test_published_rolling_mae_equals_the_offline_one(replay) -> None:
 
 def test_bands_coverage_skill_and_replicas_are_exported(replay) -> None:
     daemon, _, _, _ = replay
-    from prometheus_client import generate_latest
-
-    text = generate_latest(daemon.registry).decode()
+    text = daemon.metrics.exposition().decode()
     point = {(s["series"], s["h"]): v for s, v in samples(text, "promcast_forecast")}
     for name, sign in (("promcast_forecast_lower", -1), ("promcast_forecast_upper", 1)):
         got = samples(text, name)

@@ -1,0 +1,96 @@
+"""First-start training runs in a child process: the daemon stays lean, and a failed fit is reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from daemon.app import Daemon
+from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.settings import DemoSettings, Settings, TargetSettings
+from daemon.source import SeriesKey
+from daemon.store import ModelStore
+from forecaster import Forecaster
+
+from .support.http import samples
+
+
+def _target(**changes: object) -> TargetSettings:
+    spec: dict = {
+        "name": "demo",
+        "query": DEMO_QUERY,
+        "step_seconds": 60,
+        "window": 24,
+        "history": timedelta(days=1),
+        "epochs": 2,
+        "model": "mlp",
+        "hparams": {"hidden": 8, "members": 1},
+    }
+    return TargetSettings(**{**spec, **changes})
+
+
+class NewMetric(DemoSource):
+    """A metric that began 20 steps ago: too little history for one window of 24 inputs and 12 targets."""
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        return {k: v.iloc[-20:] for k, v in super().fetch(target, start, end).items()}
+
+
+def _daemon(tmp_path: Path, target: TargetSettings, source: type[DemoSource] = DemoSource) -> Daemon:
+    settings = Settings(listen="127.0.0.1:0", model_dir=tmp_path / "models")
+    return Daemon(settings, source(DemoSettings(series=2), target.step), [target])
+
+
+def _errors(daemon: Daemon, stage: str) -> float:
+    text = daemon.metrics.exposition().decode()
+    return sum(v for labels, v in samples(text, "promcast_errors_total") if labels["stage"] == stage)
+
+
+def test_first_start_trains_in_a_child_and_the_daemon_never_imports_the_optimiser(tmp_path: Path) -> None:
+    # A fresh interpreter, so that no other test's in-process training pollutes sys.modules.
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from datetime import datetime, timedelta
+        from pathlib import Path
+        from tests.test_training_child import _daemon, _target
+        daemon = _daemon(Path({str(tmp_path)!r}), _target())
+        result = daemon.run_once()[0]
+        print(json.dumps({{"ok": result.ok, "version": result.version,
+                           "optimiser": "torch._dynamo" in sys.modules}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["ok"] and answer["version"]
+    # torch.optim's first optimiser imports torch._dynamo and sympy; the daemon never builds one.
+    assert answer["optimiser"] is False, "the daemon process trained in process"
+    store = ModelStore(tmp_path / "models", "demo")
+    assert store.current_version() == answer["version"]
+    assert Forecaster.load(store.current_path()).window == 24
+
+
+def test_a_fit_the_child_refuses_is_a_counted_train_error_and_nothing_is_published(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, _target(), NewMetric)
+    result = daemon.run_once()[0]
+    assert not result.ok and result.error == "no model"
+    assert _errors(daemon, "train") == 1
+    assert ModelStore(tmp_path / "models", "demo").current_version() is None
+
+
+def test_a_child_that_dies_is_a_counted_error_and_the_next_cycle_tries_again(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, _target())
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "demo").write_text("not a folder")  # the child cannot create the store
+    assert not daemon.run_once()[0].ok
+    assert _errors(daemon, "train") == 1
+    (tmp_path / "models" / "demo").unlink()
+    result = daemon.run_once()[0]
+    assert result.ok and result.version is not None
