@@ -1,0 +1,47 @@
+"""The /metrics page: per-series families rendered from arrays parse back exactly, and stale ones are dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon.metrics import Metrics, TargetForecast
+
+
+def _page(forecasts: dict[str, TargetForecast], now: float) -> dict[str, list]:
+    metrics = Metrics(CollectorRegistry(), list(forecasts), clock=lambda: now)
+    for target, fc in forecasts.items():
+        metrics.publish(target, fc)
+    text = metrics.exposition().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_awkward_labels_and_values_round_trip_through_the_text_format() -> None:
+    keys = ((("path", 'a"b\\c\nd'), ("target", "clash")), ())  # quotes, backslash, newline; a label-less series
+    values = np.array([np.arange(12) * 1e-3, np.arange(12) * 1e9 + 0.5])
+    bounds = {0.8: (values - 1, values + 1)}
+    fc = TargetForecast(100.0, 60.0, keys, values, 300.0, bounds, np.array([3.0, 7.0]))
+    page = _page({"web": fc}, now=100.0)
+
+    point = page["promcast_forecast"]
+    assert len(point) == 24
+    first = [s for s in point if s.labels.get("path") == 'a"b\\c\nd']
+    assert {s.labels["exported_target"] for s in first} == {"clash"}  # a series label never hides ours
+    assert {s.labels["target"] for s in point} == {"web"}
+    got = {(s.labels.get("path"), int(s.labels["h"])): s.value for s in point}
+    for i, key in enumerate(keys):
+        path = dict(key).get("path")
+        for h in range(12):
+            assert got[(path, h + 1)] == values[i, h]
+    lower = page["promcast_forecast_lower"]
+    assert {s.labels["level"] for s in lower} == {"0.8"} and len(lower) == 24
+    assert sorted(s.value for s in page["promcast_recommended_replicas"]) == [3.0, 7.0]
+
+
+def test_a_stale_snapshot_is_not_rendered_but_its_families_still_are_declared() -> None:
+    fc = TargetForecast(100.0, 60.0, ((("pod", "a"),),), np.ones((1, 12)), 30.0)
+    fresh = _page({"web": fc}, now=120.0)
+    stale = _page({"web": fc}, now=131.0)
+    assert len(fresh["promcast_forecast"]) == 12
+    assert stale["promcast_forecast"] == [] and stale["promcast_forecast_timestamp_seconds"] == []
