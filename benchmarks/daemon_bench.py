@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -171,24 +172,27 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("console", "warning")
     model = Forecaster(window=DEFAULT_WINDOW).fit(bursty(4000, "1min", seed=2))
     print(f"{os.cpu_count()} CPUs; model: default ({DEFAULT_WINDOW}-step window); medians over {args.cycles} cycles\n")
-    print("| series | full cycle ms | query ms | inference ms | render /metrics ms |")
-    print("|---|---|---|---|---|")
-    for n in args.series:
-        with tempfile.TemporaryDirectory() as tmp:
-            r = prometheus_cycle(Path(tmp), n, args.cycles, model)
-        print(f"| {n} | {r['cycle_ms']:.0f} | {r['query_ms']:.0f} | {r['inference_ms']:.1f} | {r['render_ms']:.1f} |")
+    cycle_cols = {"full cycle ms": ("cycle_ms", 0), "query ms": ("query_ms", 0), "inference ms": ("inference_ms", 1)}
+    cycle_cols["render /metrics ms"] = ("render_ms", 1)
+    _table(args.series, cycle_cols, lambda n, tmp: prometheus_cycle(tmp, n, args.cycles, model))
     if args.rss_series:
         print(f"\n`promcast run` processes, forecasting and scraped every 2 s for {args.rss_seconds:.0f} s:\n")
-        print("| series | RSS at start MB | steady RSS MB (median, 2nd half) | max RSS MB | scrape ms | threads |")
-        print("|---|---|---|---|---|---|")
-    for n in args.rss_series:
-        with tempfile.TemporaryDirectory() as tmp:
-            m = process_memory(Path(tmp), n, args.rss_seconds, model)
-        print(
-            f"| {n} | {m['rss_first_mb']:.0f} | {m['rss_steady_mb']:.0f} | {m['rss_max_mb']:.0f} | "
-            f"{m['scrape_ms']:.0f} | {m['threads']:.0f} |"
-        )
+        rss_cols = {"RSS at start MB": ("rss_first_mb", 0), "steady RSS MB (median, 2nd half)": ("rss_steady_mb", 0)}
+        rss_cols.update({"max RSS MB": ("rss_max_mb", 0), "scrape ms": ("scrape_ms", 0), "threads": ("threads", 0)})
+        _table(args.rss_series, rss_cols, lambda n, tmp: process_memory(tmp, n, args.rss_seconds, model))
     return 0
+
+
+def _table(
+    series: list[int], columns: dict[str, tuple[str, int]], measure: Callable[[int, Path], dict[str, float]]
+) -> None:
+    """One markdown row per series count: ``columns`` maps a heading to (result field, decimals)."""
+    print("| series | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for n in series:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = measure(n, Path(tmp))
+        print(f"| {n} | " + " | ".join(f"{r[field]:.{places}f}" for field, places in columns.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class Daemon:
             fc = forecasts.get(t.name)
             if fc is None:
                 problems.append(f"{t.name}: no forecast yet")
-            elif now - fc.computed_at > fc.max_age:
+            elif not fc.fresh(now):
                 problems.append(f"{t.name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
         return not problems, problems
 

@@ -42,6 +42,10 @@ class TargetForecast:
     bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # level -> (S, H) x 2
     replicas: np.ndarray | None = None  # (S,) recommended replicas, when capacity_per_replica is set
 
+    def fresh(self, now: float) -> bool:
+        """Whether it may still be served: a stale forecast is never served as if it were fresh."""
+        return now - self.computed_at <= self.max_age
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -85,8 +89,8 @@ def render_series(forecasts: dict[str, TargetForecast], now: float) -> str:
     """The per-series families in the text exposition format (0.0.4), fresh snapshots only."""
     lines: dict[str, list[str]] = {name: [] for name in _SERIES_FAMILIES}
     for target, fc in sorted(forecasts.items()):
-        if now - fc.computed_at > fc.max_age:
-            continue  # stale: not served as if it were fresh
+        if not fc.fresh(now):
+            continue
         for i, key in enumerate(fc.keys):
             pairs = [*((_label_name(k), v) for k, v in key), ("target", target)]
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
@@ -123,7 +127,7 @@ class _TargetCollector(Collector):
             labels=["target"],
         )
         for target, fc in sorted(forecasts.items()):
-            if now - fc.computed_at <= fc.max_age:
+            if fc.fresh(now):
                 stamp.add_metric([target], fc.computed_at)
                 origin.add_metric([target], fc.origin)
         info = GaugeMetricFamily(

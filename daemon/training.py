@@ -101,7 +101,7 @@ def _child(stdin: str) -> dict[str, Any]:
 
     job = json.loads(stdin)
     target = TargetSettings.model_validate(job["target"])
-    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(job["index"], dtype=np.int64), unit="ns", utc=True))
+    index = pd.to_datetime(np.asarray(job["index"], dtype=np.int64), unit="ns", utc=True)
     series = pd.Series(np.asarray(job["values"], dtype=float), index=index)
     try:
         f = fit_target(target, {(): series}, job["seed"])
