@@ -2,7 +2,7 @@
 
 A cycle allocates and frees tens of MB (query answers, windows, the batch through the model). glibc keeps
 freed chunks for reuse, and fragmentation keeps the heap's resident size near its high-water mark; its
-``malloc_trim`` returns the free pages (about 1.5 ms on a 170 MB heap). Elsewhere (musl, macOS) it is a no-op.
+``malloc_trim`` returns the free pages. Elsewhere (musl, macOS) it is a no-op.
 """
 
 from __future__ import annotations

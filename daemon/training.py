@@ -68,7 +68,7 @@ def train_in_child(
     """Fit the target's model in a fresh process (``python -m daemon.training``) that publishes it to the store.
 
     Returns the new version and its validation scores. The daemon itself never trains: torch's optimiser
-    imports torch._dynamo and sympy on first use (about 100 MB that stay resident for good), and training's
+    imports torch._dynamo and sympy on first use (71 MB that stay resident, BENCHMARKS.md), and training's
     buffers fragment the heap. Only the series to train on crosses to the child, as JSON on its stdin.
     A fit that refuses the data raises ValueError here too; a child that dies raises TrainingFailed.
     """
