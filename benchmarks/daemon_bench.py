@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from daemon.app import Daemon
 from daemon.logs import configure_logging
@@ -32,6 +33,7 @@ from daemon.settings import PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import DEFAULT_WINDOW, Forecaster
+from forecaster.frozen import load_frozen
 from forecaster.synthetic import bursty
 from tests.support.prometheus_server import (
     PrometheusServer,
@@ -63,7 +65,9 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
     _backfill(tmp, series)
     target = TargetSettings(name="bench", query="bench_load", step_seconds=60, history=timedelta(days=1))
     settings = Settings(listen="127.0.0.1:0", model_dir=tmp / "models")
-    ModelStore(settings.model_dir, "bench").publish(model)
+    store = ModelStore(settings.model_dir, "bench")
+    store.publish(model)
+    served = load_frozen(store.current_path())  # what the daemon serves: NumPy for the default model
     with PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom:
         source = PrometheusSource(PrometheusSettings(url=prom.url, timeout_seconds=30))
         daemon = Daemon(settings, source, [target])
@@ -79,7 +83,7 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
             query.append(time.perf_counter() - t0)
             windows = np.stack([s.to_numpy()[-target.window :] for s in data_now.values()])
             t0 = time.perf_counter()
-            model.predict(windows)
+            served.predict(windows)
             infer.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             daemon.metrics.exposition()
@@ -165,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cycles", type=int, default=5, help="cycles per Prometheus measurement")
     p.add_argument("--rss-series", type=int, nargs="*", default=[1, 1000], help="series per daemon process")
     p.add_argument("--rss-seconds", type=float, default=60.0, help="how long each daemon process is watched")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the daemon's default is 1)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and BLAS (the daemon's default is 1)")
     args = p.parse_args(argv)
     require_prometheus(fail_in_ci=False)
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
     configure_logging("console", "warning")
     model = Forecaster(window=DEFAULT_WINDOW).fit(bursty(4000, "1min", seed=2))
     print(f"{os.cpu_count()} CPUs; model: default ({DEFAULT_WINDOW}-step window); medians over {args.cycles} cycles\n")

@@ -15,13 +15,12 @@ from prometheus_client import CollectorRegistry
 from .job import CycleResult, ForecastJob, align
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo
-from .retrain import holdout_maes
 from .retrain_runner import run_train_process
 from .server import HttpServer
 from .serving import ModelHolder
 from .settings import Settings, TargetSettings, cron_trigger
 from .source import Source
-from .store import ModelStore
+from .store import ModelStore, holdout_maes
 
 __all__ = ["Daemon"]
 
@@ -101,7 +100,9 @@ class Daemon:
         self._rejected.pop(name, None)
         holder.swap(new)
         self.metrics.swaps.labels(name, "accepted").inc()
-        self.metrics.set_model(name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at))
+        self.metrics.set_model(
+            name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at, new.forecaster.runtime)
+        )
         log.info("model_swapped", target=name, version=new.version, previous=served.version if served else None)
 
     # ---- running -----------------------------------------------------------------------------

@@ -89,14 +89,28 @@ def run_demo(args: argparse.Namespace) -> int:
     return _serve(settings, source, [target], settings.demo.speed, args.once)
 
 
-def _serve(settings: Settings, source: Any, targets: list[TargetSettings], speed: float, once: bool) -> int:
-    import torch
+def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
+    """A sidecar computes on ``threads`` CPU threads: one is fastest for small batches.
 
+    The default model predicts through NumPy, whose BLAS threads threadpoolctl limits; torch is imported
+    (and limited) only where a target's model has no NumPy forward."""
+    from threadpoolctl import threadpool_limits
+
+    from forecaster.frozen import FORWARDS
+
+    threadpool_limits(threads)
+    if any(t.model not in FORWARDS for t in targets):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _serve(settings: Settings, source: Any, targets: list[TargetSettings], speed: float, once: bool) -> int:
     from .app import Daemon
     from .logs import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
-    torch.set_num_threads(settings.torch_threads)  # a sidecar: one thread is fastest for small batches
+    _limit_threads(settings.torch_threads, targets)
     daemon = Daemon(settings, source, targets, speed=speed)
     if once:
         results = daemon.run_once()

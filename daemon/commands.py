@@ -7,7 +7,8 @@ import json
 import math
 from typing import Any
 
-from forecaster import ArtifactError, Forecaster
+from forecaster import ArtifactError
+from forecaster.frozen import load_frozen
 
 from .settings import ConfigError, Settings, TargetSettings, load_settings
 from .store import ModelStore, StoreError
@@ -126,7 +127,7 @@ def run_rollback(args: argparse.Namespace) -> int:
         print(f"failed {target.name}: no version before {current}")
         return 1
     try:
-        validate_for_target(Forecaster.load(store.versions_dir / version), target)  # never point at a bad one
+        validate_for_target(load_frozen(store.versions_dir / version), target)  # never point at a bad one
         store.promote(version)
     except (ArtifactError, StoreError, ValueError) as exc:
         print(f"failed {target.name}: {exc}")

@@ -217,7 +217,9 @@ class ForecastJob:
             log.error("model_unavailable", target=name, error=str(exc))
             return None
         self.holder.swap(served)
-        self.metrics.set_model(name, ModelInfo(served.forecaster.model_name, served.version, served.trained_at))
+        self.metrics.set_model(
+            name, ModelInfo(served.forecaster.model_name, served.version, served.trained_at, served.forecaster.runtime)
+        )
         log.info("model_loaded", target=name, version=served.version, model=served.forecaster.model_name)
         return served
 

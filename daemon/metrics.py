@@ -52,6 +52,7 @@ class ModelInfo:
     model: str
     version: str
     trained_at: str
+    runtime: str  # "numpy" (forecaster.frozen) or "torch"
 
 
 @dataclass
@@ -133,10 +134,10 @@ class _TargetCollector(Collector):
         info = GaugeMetricFamily(
             "promcast_model_info",
             "The model serving each target (value 1).",
-            labels=["target", "model", "version", "trained_at"],
+            labels=["target", "model", "version", "trained_at", "runtime"],
         )
         for target, mi in sorted(models.items()):
-            info.add_metric([target, mi.model, mi.version, mi.trained_at], 1.0)
+            info.add_metric([target, mi.model, mi.version, mi.trained_at, mi.runtime], 1.0)
         yield from (stamp, origin, info)
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 import fcntl
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from .source import SeriesKey, Source
 from .store import ModelStore
 from .training import fit_target, training_series
 
-__all__ = ["Holdout", "RetrainBusy", "RetrainResult", "decide", "holdout_maes", "retrain", "split_holdout"]
+__all__ = ["Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
 
 log = get_logger("promcast.retrain")
 HORIZON = 12
@@ -197,26 +197,3 @@ def retrain(
         maes = {k: round(v["mae"], 6) for k, v in scores.items() if v}
         log.info("retrain", target=target.name, decision=decision, reason=reason, version=report["version"], mae=maes)
         return RetrainResult(decision, reason, report["version"], report)
-
-
-def holdout_maes(store: ModelStore, served: str | None) -> dict[str, float]:
-    """The serving champion's and the last challenger's holdout MAE, read from the decision reports."""
-    out = {"champion": float("nan"), "challenger": float("nan")}
-    with suppress(KeyError, TypeError, ValueError, AttributeError):  # a hand-edited report: gauges stay unknown
-        _read_maes(store, served, out)
-    return out
-
-
-def _read_maes(store: ModelStore, served: str | None, out: dict[str, float]) -> None:
-    latest = store.latest_decision() or {}
-    scores = latest.get("scores") or {}
-    if scores.get("challenger"):
-        out["challenger"] = float(scores["challenger"]["mae"])
-    if served is not None and latest.get("version") == served:
-        out["champion"] = out["challenger"]
-    elif served is not None and latest.get("champion_version") == served and scores.get("champion"):
-        out["champion"] = float(scores["champion"]["mae"])  # scored on the latest holdout
-    elif served is not None:
-        own = (store.decision_of(served) or {}).get("scores") or {}
-        if own.get("challenger"):
-            out["champion"] = float(own["challenger"]["mae"])  # scored when it was promoted

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forecaster import ArtifactError, Forecaster
+from forecaster import ArtifactError, Predictor
+from forecaster.frozen import load_frozen
 
 from .settings import TargetSettings
 from .store import ModelStore, StoreError
@@ -18,7 +19,7 @@ __all__ = ["ModelHolder", "ServedModel", "validate_for_target"]
 
 @dataclass(frozen=True)
 class ServedModel:
-    forecaster: Forecaster
+    forecaster: Predictor
     version: str
     path: Path
 
@@ -27,7 +28,7 @@ class ServedModel:
         return str(self.forecaster.meta.get("trained_at", ""))
 
 
-def validate_for_target(f: Forecaster, target: TargetSettings, probe: np.ndarray | None = None) -> None:
+def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray | None = None) -> None:
     """Raise ArtifactError unless ``f`` fits the target (window, horizon, step) and predicts finite values."""
     if f.window != target.window or f.horizon != 12:
         raise ArtifactError(f"model has window={f.window} horizon={f.horizon}; target needs window={target.window}")
@@ -62,6 +63,6 @@ class ModelHolder:
         if version is None:
             raise StoreError(f"{self.store.dir}: no current model")
         path = self.store.versions_dir / version
-        f = Forecaster.load(path)
+        f = load_frozen(path)  # through NumPy for the default model: serving never imports torch for it
         validate_for_target(f, self.target, probe)
         return ServedModel(f, version, path)

@@ -27,7 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODELS
+from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 
 from .sharding import Shard, resolve_index
 
@@ -119,8 +119,8 @@ class TargetSettings(_Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        if v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; choose one of {sorted(MODELS)}")
+        if v not in MODEL_NAMES:
+            raise ValueError(f"unknown model {v!r}; choose one of {sorted(MODEL_NAMES)}")
         return v
 
     @field_validator("retrain_cron")
@@ -195,7 +195,9 @@ class Settings(BaseSettings):
     ready_max_age_steps: float = Field(
         3.0, gt=0, description="a forecast older than this many cycles (steps, unless interval_seconds) is stale"
     )
-    torch_threads: int = Field(1, ge=1, le=64, description="CPU threads for inference and first-start training")
+    torch_threads: int = Field(
+        1, ge=1, le=64, description="CPU threads for inference (NumPy BLAS; torch where a model needs it)"
+    )
     model_poll_seconds: float = Field(30.0, gt=0, description="how often to look for a new current model")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -40,26 +40,44 @@ def page_ranges(start: datetime, end: datetime, step: timedelta, max_points: int
     return pages
 
 
+def _values(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps and finite values of one query_range result; text that is not a number counts as no data."""
+    ts = np.array([v[0] for v in values], dtype=np.float64)
+    text = [v[1] for v in values]
+    try:
+        vals = np.array(text, dtype=np.float64)  # one C loop for Prometheus's usual "12.5", "NaN", "+Inf"
+    except (TypeError, ValueError):
+        vals = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(float)
+    ok = np.isfinite(vals)  # Prometheus writes NaN and +Inf as strings; they are not data
+    return ts[ok], vals[ok]
+
+
 def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesKey, pd.Series]:
     """Turn query_range results into Series keyed by label set; series that collide once ``drop`` labels
     are removed (a churning ``pod`` label, say) are summed per timestamp."""
-    parts: dict[SeriesKey, list[pd.Series]] = {}
+    parts: dict[SeriesKey, list[tuple[np.ndarray, np.ndarray]]] = {}
     for item in results:
         labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__" and k not in drop}
-        values = item.get("values", [])
-        ts = np.array([float(v[0]) for v in values])
-        vals = pd.to_numeric(pd.Series([v[1] for v in values], dtype=object), errors="coerce").to_numpy(float)
-        ok = np.isfinite(vals)  # Prometheus writes NaN and +Inf as strings; they are not data
-        index = pd.DatetimeIndex(pd.to_datetime(ts[ok], unit="s", utc=True))
-        parts.setdefault(tuple(sorted(labels.items())), []).append(pd.Series(vals[ok], index=index))
+        parts.setdefault(tuple(sorted(labels.items())), []).append(_values(item.get("values", [])))
     out = {}
     for key, pieces in parts.items():
-        # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
-        merged = (pieces[0] if len(pieces) == 1 else pd.concat(pieces)).groupby(level=0).sum().sort_index()
-        merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
+        if len(pieces) == 1 and np.all(np.diff(pieces[0][0]) > 0):  # the usual case: one ordered series
+            ts, vals = pieces[0]
+            merged = pd.Series(vals, index=_index(ts))
+        else:
+            # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
+            stacked = pd.Series(
+                np.concatenate([v for _, v in pieces]), index=_index(np.concatenate([t for t, _ in pieces]))
+            )
+            merged = stacked.groupby(level=0).sum().sort_index()
+            merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
         if len(merged):
             out[key] = merged
     return out
+
+
+def _index(ts: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True))
 
 
 class PrometheusSource:

@@ -7,13 +7,16 @@ import json
 import os
 import shutil
 import time
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forecaster import Forecaster
 from forecaster.artifact import fsync_dir
 
-__all__ = ["DECISION_FILE", "ModelStore", "StoreError"]
+if TYPE_CHECKING:
+    from forecaster import Forecaster
+
+__all__ = ["DECISION_FILE", "ModelStore", "StoreError", "holdout_maes"]
 
 DECISION_FILE = "decision.json"  # the retrain job's report, inside the version it promoted
 _STALE_SECONDS = 600.0  # leftovers of a killed writer (dot-names) older than this are removed by prune
@@ -166,3 +169,26 @@ class ModelStore:
     def decision_of(self, version: str) -> dict[str, Any] | None:
         """The report of the run that promoted ``version``; None for a version trained another way."""
         return _read_json(self.versions_dir / version / DECISION_FILE)
+
+
+def holdout_maes(store: ModelStore, served: str | None) -> dict[str, float]:
+    """The serving champion's and the last challenger's holdout MAE, read from the decision reports."""
+    out = {"champion": float("nan"), "challenger": float("nan")}
+    with suppress(KeyError, TypeError, ValueError, AttributeError):  # a hand-edited report: gauges stay unknown
+        _read_maes(store, served, out)
+    return out
+
+
+def _read_maes(store: ModelStore, served: str | None, out: dict[str, float]) -> None:
+    latest = store.latest_decision() or {}
+    scores = latest.get("scores") or {}
+    if scores.get("challenger"):
+        out["challenger"] = float(scores["challenger"]["mae"])
+    if served is not None and latest.get("version") == served:
+        out["champion"] = out["challenger"]
+    elif served is not None and latest.get("champion_version") == served and scores.get("champion"):
+        out["champion"] = float(scores["champion"]["mae"])  # scored on the latest holdout
+    elif served is not None:
+        own = (store.decision_of(served) or {}).get("scores") or {}
+        if own.get("challenger"):
+            out["champion"] = float(own["challenger"]["mae"])  # scored when it was promoted

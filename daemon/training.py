@@ -8,16 +8,16 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from forecaster import Forecaster, TrainConfig
-from forecaster.forecaster import default_training
-
 from .settings import TargetSettings
 from .source import SeriesKey, Source
+
+if TYPE_CHECKING:
+    from forecaster import Forecaster, TrainConfig
 
 __all__ = ["TrainingFailed", "fit_target", "history_of", "train_in_child"]
 
@@ -42,6 +42,8 @@ def training_series(history: dict[SeriesKey, pd.Series]) -> pd.Series:
 
 
 def _training(target: TargetSettings, seed: int) -> TrainConfig:
+    from forecaster.forecaster import default_training
+
     changes: dict[str, object] = {"seed": seed, "progress": False}
     if target.epochs is not None:
         changes["epochs"] = target.epochs
@@ -49,6 +51,9 @@ def _training(target: TargetSettings, seed: int) -> TrainConfig:
 
 
 def fit_target(target: TargetSettings, history: dict[SeriesKey, pd.Series], seed: int = 0) -> Forecaster:
+    """Fit the target's model on its longest series. Imports torch: the daemon calls it only in a child."""
+    from forecaster import Forecaster
+
     series = training_series(history)
     f = Forecaster(
         target.model,

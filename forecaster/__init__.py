@@ -1,22 +1,44 @@
 """promcast's forecasting core: data pipeline, models, training, and the frozen Forecaster.
 
-It knows nothing of Prometheus or the daemon, and reads no environment variables.
+It knows nothing of Prometheus or the daemon, and reads no environment variables. Importing the package
+does not import torch: ``Forecaster``, ``MODELS`` and ``TrainConfig`` are loaded on first use, so that a
+process serving through ``forecaster.frozen`` never pays for torch.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .artifact import ArtifactError
+from .names import DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from .predictor import NotFittedError, Predictor
 
 __version__ = "0.1.0"
 
-from .artifact import ArtifactError
-from .forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster, NotFittedError
-from .models import MODELS
-from .train import TrainConfig
+if TYPE_CHECKING:
+    from .forecaster import Forecaster
+    from .models import MODELS
+    from .train import TrainConfig
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_WINDOW",
     "MODELS",
+    "MODEL_NAMES",
     "ArtifactError",
     "Forecaster",
     "NotFittedError",
+    "Predictor",
     "TrainConfig",
     "__version__",
 ]
+
+_LAZY = {"Forecaster": ".forecaster", "MODELS": ".models", "TrainConfig": ".train"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

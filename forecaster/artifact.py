@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 __all__ = [
     "FORMAT_VERSION",
@@ -56,7 +56,7 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def write_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+def write_artifact(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write weights and meta into a temporary sibling folder, fsync, then rename it to ``path``.
 
     An existing folder at ``path`` is moved aside first and removed only after the new one is in place, so
@@ -65,7 +65,7 @@ def write_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dic
     target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     header = {k: str(meta[k] if k != "model" else meta["model"]["name"]) for k in _HEADER_KEYS}
-    blob = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=header)
+    blob = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
     full_meta = {
         **meta,
         "format_version": FORMAT_VERSION,
@@ -118,7 +118,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def read_artifact(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_artifact(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return (tensors, meta) after checking the checksum, the weights header and every tensor shape."""
     meta = read_meta(path)
     weights_path = Path(path) / WEIGHTS_FILE

@@ -2,8 +2,9 @@
 
     python -m forecaster.bench [--models mlp gru ...] [--points 20000] [--repeats 300]
 
-Prints a markdown table; figures, never asserts. Targets for the default model on 2 CPU cores:
-p50 <= 1 ms, 1,000-series batch <= 50 ms, fit <= 60 s.
+Prints a markdown table; figures, never asserts. Models with a NumPy forward (forecaster.frozen) get a
+second row: the same fitted model, saved and loaded as the daemon serves it, without torch. Targets for
+the default model on 2 CPU cores: p50 <= 1 ms, 1,000-series batch <= 50 ms, fit <= 60 s.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
+from .frozen import FORWARDS, ArrayForecaster
 from .models import MODELS
+from .predictor import Predictor
 from .synthetic import bursty
 
 __all__ = ["bench_model", "main"]
@@ -36,13 +41,7 @@ def _timings(call: Callable[[], object], repeats: int) -> np.ndarray:
     return out
 
 
-def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, float]:
-    hparams: dict[str, Any] = {"period": 288} if name == "seasonal_naive" else {}
-    series = bursty(points, "1min", seed=0)
-    t0 = time.perf_counter()
-    f = Forecaster(name, window=window, **hparams).fit(series)
-    fit_s = time.perf_counter() - t0
-    values = series.to_numpy()
+def _latency(f: Predictor, values: np.ndarray, window: int, repeats: int) -> dict[str, float]:
     recent = values[-window:].copy()
     single = _timings(lambda: f.predict_next_12(recent), repeats) * 1e3
     rng = np.random.default_rng(0)
@@ -50,15 +49,34 @@ def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, 
     batch = np.stack([values[s : s + window] for s in starts])
     many = _timings(lambda: f.predict(batch), max(10, repeats // 10)) * 1e3
     return {
-        "fit_s": fit_s,
-        "epochs": float(f.meta["training"]["epochs_run"]),
         "p50_ms": float(np.percentile(single, 50)),
         "p99_ms": float(np.percentile(single, 99)),
         "batch1000_ms": float(np.median(many)),
-        "val_mae_vs_naive": float(
-            f.meta["validation"].get("mae", np.nan) / f.meta["validation"].get("naive_mae", np.nan)
-        ),
     }
+
+
+def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Rows keyed by runtime: "torch" (with fit time and validation score) and, if it has one, "numpy"."""
+    hparams: dict[str, Any] = {"period": 288} if name == "seasonal_naive" else {}
+    series = bursty(points, "1min", seed=0)
+    t0 = time.perf_counter()
+    f = Forecaster(name, window=window, **hparams).fit(series)
+    fit_s = time.perf_counter() - t0
+    values = series.to_numpy()
+    val = f.meta["validation"]
+    rows = {
+        "torch": {
+            "fit_s": fit_s,
+            "epochs": float(f.meta["training"]["epochs_run"]),
+            **_latency(f, values, window, repeats),
+            "val_mae_vs_naive": float(val.get("mae", np.nan) / val.get("naive_mae", np.nan)),
+        }
+    }
+    if name in FORWARDS:
+        with tempfile.TemporaryDirectory() as tmp:
+            served = ArrayForecaster.load(f.save(f"{tmp}/model"))
+        rows["numpy"] = {**_latency(served, values, window, repeats), "val_mae_vs_naive": np.nan}
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,20 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the daemon's default is 1)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # NumPy's BLAS, for the rows that run without torch
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, numpy {np.__version__}, "
         f"{torch.get_num_threads()} threads; series: bursty, {args.points} points at 1 min; window {args.window}\n"
     )
-    print("| model | fit s (epochs) | predict_next_12 p50 ms | p99 ms | 1,000-series batch ms | val MAE / naive |")
-    print("|---|---|---|---|---|---|")
+    heads = ["model", "runtime", "fit s (epochs)", "predict_next_12 p50 ms", "p99 ms", "1,000-series batch ms"]
+    print("| " + " | ".join([*heads, "val MAE / naive"]) + " |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.models:
-        r = bench_model(name, args.points, args.window, args.repeats)
         mark = " (default)" if name == DEFAULT_MODEL else ""
-        print(
-            f"| {name}{mark} | {r['fit_s']:.1f} ({r['epochs']:.0f}) | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-            f"| {r['batch1000_ms']:.1f} | {r['val_mae_vs_naive']:.3f} |",
-            flush=True,
-        )
+        for runtime, r in bench_model(name, args.points, args.window, args.repeats).items():
+            fit = f"{r['fit_s']:.1f} ({r['epochs']:.0f})" if "fit_s" in r else "same model"
+            score = f"{r['val_mae_vs_naive']:.3f}" if np.isfinite(r["val_mae_vs_naive"]) else "same"
+            print(
+                f"| {name}{mark} | {runtime} | {fit} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+                f"| {r['batch1000_ms']:.1f} | {score} |",
+                flush=True,
+            )
     return 0
 
 

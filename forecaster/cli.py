@@ -10,7 +10,7 @@ import pandas as pd
 
 from .artifact import ArtifactError
 from .data import load_csv
-from .forecaster import Forecaster
+from .frozen import load_frozen
 
 __all__ = ["add_predict"]
 
@@ -26,7 +26,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     try:
-        model = Forecaster.load(args.model)
+        model = load_frozen(args.model)
         series = load_csv(args.input, args.value_column)
         values = model.forecast(series)
     except ArtifactError as exc:

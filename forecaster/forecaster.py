@@ -13,18 +13,16 @@ import torch
 
 from . import __version__
 from .artifact import ArtifactError, read_artifact, write_artifact
-from .data import StepLike, as_series, regularise, validate_values
-from .intervals import Calibration, calibrate, window_scale
-from .models import MODELS, ForecastModel, build_model
-from .scaling import Scaler, make_scaler, scaler_from_dict
+from .data import StepLike, as_series, regularise
+from .intervals import Calibration, calibrate
+from .models import ForecastModel, build_model
+from .names import DEFAULT_MODEL, DEFAULT_WINDOW
+from .predictor import NotFittedError, Predictor, Restored
+from .scaling import Scaler, make_scaler
 from .train import TrainConfig, TrainResult, train
 from .windows import chronological_split, split_windows
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_TRAINING", "Forecaster", "NotFittedError", "default_training"]
-
-# The production default, chosen from the measurements in week3_notes.md.
-DEFAULT_MODEL = "mlp"
-DEFAULT_WINDOW = 288
 
 # Training that suits each model when the caller gives none; others get TrainConfig()'s plain defaults.
 MODEL_TRAINING = {
@@ -36,16 +34,16 @@ def default_training(model: str) -> TrainConfig:
     return MODEL_TRAINING.get(model, TrainConfig())
 
 
-class NotFittedError(ValueError):
-    """predict or save was called before fit (or load)."""
-
-
-class Forecaster:
+class Forecaster(Predictor):
     """A forecaster of ``horizon`` future steps from the last ``window`` points of one series.
 
     ``hparams`` go to the model (see ``forecaster.models``); ``training`` configures the training loop.
-    After ``fit`` or ``load`` the model is frozen: prediction never changes it.
+    After ``fit`` or ``load`` the model is frozen: prediction never changes it. Prediction (``predict``,
+    ``predict_next_12``, intervals) is ``Predictor``'s; to serve without torch, load the artifact with
+    ``forecaster.frozen.load_frozen`` instead.
     """
+
+    runtime = "torch"
 
     def __init__(
         self,
@@ -175,139 +173,29 @@ class Forecaster:
         }
 
     # ---- prediction ----------------------------------------------------------------------------
-    @property
-    def fitted(self) -> bool:
-        return self._scaler is not None
-
-    def _require_fitted(self) -> Scaler:
-        if self._scaler is None:
-            raise NotFittedError("this Forecaster is not fitted: call fit() or Forecaster.load() first")
-        return self._scaler
-
     @torch.inference_mode()
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32).unsqueeze(-1)  # (N, W, 1)
         return self._model(x).double().numpy()  # (N, H)
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Forecast each row of an (N, window) array in original units; returns (N, horizon)."""
-        scaler = self._require_fitted()
-        arr = np.asarray(windows, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] != self.window:
-            raise ValueError(f"expected windows of shape (N, {self.window}), got {arr.shape}")
-        validate_values(arr, "windows")
-        if len(arr) == 0:
-            return np.empty((0, self.horizon))
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
-            out = scaler.inverse(self._predict_scaled(scaler.transform(arr)))
-        if not np.isfinite(out).all():
-            raise ValueError(
-                f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
-                f"training scale (shift {scaler.shift:g}, scale {scaler.scale:g})"
-            )
-        return out
-
-    def last_window(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
-        """The last ``window`` regular points of ``recent``; a Series is regularised with the fitted step."""
-        if isinstance(recent, pd.Series):
-            reg = regularise(as_series(recent), self.step, self.max_gap)
-            values = reg.values
-        else:
-            values = np.asarray(recent, dtype=np.float64)
-            if values.ndim != 1:
-                raise ValueError(f"expected a 1-D series, got an array of shape {values.shape}")
-            validate_values(values, "recent values")
-        if len(values) < self.window:
-            raise ValueError(f"need at least window = {self.window} points to predict, got {len(values)}")
-        last = values[-self.window :]
-        if not np.isfinite(last).all():
-            raise ValueError(
-                f"the last {self.window} points cross a gap longer than max_gap = {self.max_gap} steps; "
-                "cannot predict over it"
-            )
-        return last
-
-    def forecast(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
-        """The next ``horizon`` values after ``recent``, in original units: shape (horizon,)."""
-        self._require_fitted()
-        return self.predict(self.last_window(recent)[None, :])[0]
-
-    def predict_next_12(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
-        """The next 12 values after ``recent``: shape (12,). Needs a forecaster built with horizon=12."""
-        if self.horizon != 12:
-            raise ValueError(f"this forecaster predicts {self.horizon} step(s), not 12; use forecast()")
-        return self.forecast(recent)
-
-    def predict_interval(
-        self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)
-    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units.
-
-        Like ``predict``, raises ValueError rather than return a non-finite value."""
-        scaler = self._require_fitted()
-        if self._calibration is None:
-            raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
-        point = self.predict(windows)
-        spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
-        bounds = {}
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does
-            for level in levels:
-                half = spread * self._calibration.width(level)[None, :]  # (N, H)
-                bounds[level] = (point - half, point + half)
-        if not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
-            raise ValueError("the interval bounds overflow: the windows lie too far outside the training scale")
-        return point, bounds
-
-    def forecast_interval(
-        self, recent: pd.Series | np.ndarray | list[float], levels: tuple[float, ...] = (0.8, 0.95)
-    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """The next ``horizon`` values after ``recent`` (H,), with (lower, upper) bounds (H,) per level."""
-        self._require_fitted()
-        point, bounds = self.predict_interval(self.last_window(recent)[None, :], levels)
-        return point[0], {k: (lo[0], hi[0]) for k, (lo, hi) in bounds.items()}
-
-    @property
-    def calibration(self) -> Calibration | None:
-        return self._calibration
-
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the artifact folder atomically; returns its path."""
         self._require_fitted()
-        state = {k: v for k, v in self._model.state_dict().items()}
+        state = {k: v.detach().cpu().numpy() for k, v in self._model.state_dict().items()}
         return write_artifact(path, state, self.meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Rebuild a fitted Forecaster from an artifact; raises ArtifactError on any mismatch or corruption."""
-        tensors, meta = read_artifact(path)
+        arrays, meta = read_artifact(path)
+        r = Restored(path, meta)
         try:
-            spec = meta["model"]
-            if spec["name"] not in MODELS:
-                raise ArtifactError(f"{path}: unknown model {spec['name']!r}")
-            if not all(type(meta[k]) is int for k in ("window", "horizon")):  # "8" would pass the header check
-                raise ArtifactError(f"{path}: window and horizon must be integers in meta.json")
-            self = cls(
-                spec["name"],
-                int(meta["window"]),
-                int(meta["horizon"]),
-                meta["scaler"]["kind"],
-                step=pd.Timedelta(seconds=float(meta["step_seconds"])),
-                max_gap=meta.get("max_gap"),
-                **spec["hparams"],
-            )
-            self._model.load_state_dict(tensors, strict=True)
-            self._scaler = scaler_from_dict(meta["scaler"])
-            if meta.get("intervals"):
-                self._calibration = Calibration.from_dict(meta["intervals"], self.horizon)
-        except ArtifactError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            self = cls(r.model, r.window, r.horizon, r.scaler_kind, step=r.step, max_gap=r.max_gap, **r.hparams)
+            self._model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{path}: meta.json does not describe these weights: {exc}") from exc
+        self._scaler, self._calibration = r.scaler, r.calibration
         self._freeze()
         self.meta = meta
         return self
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.fitted else "unfitted"
-        return f"Forecaster(model={self.model_name!r}, window={self.window}, horizon={self.horizon}, {state})"

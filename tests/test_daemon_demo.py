@@ -75,6 +75,7 @@ def test_forecasts_are_published_for_every_series_and_step(running) -> None:
     assert all(s["target"] == "demo" for s, _ in got)
     (info,) = samples(text, "promcast_model_info")
     assert info[0]["model"] == "gru" and info[0]["version"] == daemon.holders["demo"].get().version
+    assert info[0]["runtime"] == "torch"  # the GRU has no NumPy forward
     assert samples(text, "promcast_series") == [({"target": "demo"}, 3.0)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 from daemon.settings import PrometheusSettings, TargetSettings
 from daemon.source import PrometheusSource
 from forecaster import Forecaster
+from forecaster.frozen import load_frozen
 
 from .support.e2e import INTERVAL, MAX_AGE_CYCLES, Stack, running_stack
 from .support.http import fetch, samples, wait_until
@@ -33,11 +35,20 @@ def test_forecasts_for_every_series_and_step(stack: Stack) -> None:
     assert all(s["target"] == "cpu" and "pod" not in s for s, _ in got), "dropped labels must not appear"
 
 
+def test_the_daemon_serves_the_default_model_without_loading_torch(stack: Stack) -> None:
+    ((labels, _),) = samples(fetch(stack.url + "/metrics")[1], "promcast_model_info")
+    assert (labels["model"], labels["runtime"]) == ("mlp", "numpy")
+    # The real process: first-start training ran in a child, and no torch library is mapped here.
+    maps = Path(f"/proc/{stack.daemon.pid}/maps").read_text()
+    assert "libtorch" not in maps and "libc10" not in maps
+
+
 def test_values_equal_the_forecasters_prediction_on_the_same_window(stack: Stack) -> None:
     text = fetch(stack.url + "/metrics")[1]
     (origin,) = samples(text, "promcast_forecast_origin_timestamp_seconds")
     end = pd.Timestamp(origin[1], unit="s", tz="UTC").to_pydatetime()
-    model = Forecaster.load(stack.model_dir / "cpu" / "current")
+    path = stack.model_dir / "cpu" / "current"
+    model = load_frozen(path)  # what the daemon serves (NumPy for the default model); test_frozen.py ties it to torch
     target = TargetSettings(name="cpu", query="workload_cpu", step_seconds=60, drop_labels=["pod"])
     source = PrometheusSource(PrometheusSettings(url=stack.prometheus.url))
     data = source.fetch(target, end - (model.window + 20) * target.step, end)
@@ -47,6 +58,8 @@ def test_values_equal_the_forecasters_prediction_on_the_same_window(stack: Stack
         inst = dict(key)["instance"]
         got = {int(s["h"]): v for s, v in samples(text, "promcast_forecast") if s["instance"] == inst}
         np.testing.assert_allclose([got[h] for h in range(1, 13)], want, rtol=1e-12)
+    torch_model = Forecaster.load(path)
+    np.testing.assert_allclose(torch_model.predict(model.last_window(data[keys[0]])[None]), wants[:1], rtol=1e-5)
 
 
 def test_prometheus_scraped_the_forecasts(stack: Stack) -> None:

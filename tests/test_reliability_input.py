@@ -148,3 +148,21 @@ def test_more_than_a_thousand_series_were_generated() -> None:
     if COUNT["fit"] == 0 or COUNT["window"] == 0:
         pytest.skip("run with the property tests of this module to count them")
     assert total >= 1000
+
+
+def test_group_series_keeps_ordered_answers_as_they_are_and_sums_what_collides() -> None:
+    t0 = END.timestamp()
+    results = [
+        {
+            "metric": {"app": "a", "pod": "1"},
+            "values": [[t0, "1.5"], [t0 + 60, "NaN"], [t0 + 120, "+Inf"], [t0 + 180, "2"]],
+        },
+        {"metric": {"app": "b", "pod": "1"}, "values": [[t0, "1"], [t0 + 60, "oops"], [t0 + 120, "3"]]},
+        {"metric": {"app": "b", "pod": "2"}, "values": [[t0 + 120, "4"], [t0 + 180, "5"]]},
+    ]
+    out = group_series(results, drop=["pod"])
+    index = pd.to_datetime([t0, t0 + 180], unit="s", utc=True)
+    pd.testing.assert_series_equal(out[(("app", "a"),)], pd.Series([1.5, 2.0], index=index), check_freq=False)
+    b = out[(("app", "b"),)]  # "oops" is no data; pods 1 and 2 meet at t0 + 120 and are summed
+    assert b.index.asi8.tolist() == pd.to_datetime([t0, t0 + 120, t0 + 180], unit="s", utc=True).asi8.tolist()
+    assert b.tolist() == [1.0, 7.0, 5.0]

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from daemon.cli import main
-from daemon.retrain import RetrainBusy, _locked, decide, holdout_maes, retrain, split_holdout
+from daemon.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
 from daemon.retrain_runner import child_env
 from daemon.serving import validate_for_target
 from daemon.settings import ConfigError, RetrainSettings, TargetSettings, load_settings
 from daemon.source import SeriesKey
-from daemon.store import ModelStore
+from daemon.store import ModelStore, holdout_maes
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
@@ -207,7 +207,7 @@ import os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)  # no thread pool in the parent: forking is safe
 from pathlib import Path
-from daemon.store import ModelStore
+from daemon.store import ModelStore, holdout_maes
 from forecaster import Forecaster
 f, store = Forecaster.load(sys.argv[1]), ModelStore(Path(sys.argv[2]), "cpu", keep=3)
 rng = random.Random(int(sys.argv[3]))

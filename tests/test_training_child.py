@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,19 +20,20 @@ from forecaster import Forecaster
 
 from .support.http import samples
 
+_SPEC: dict = {
+    "name": "demo",
+    "query": DEMO_QUERY,
+    "step_seconds": 60,
+    "window": 24,
+    "history": "P1D",
+    "epochs": 2,
+    "model": "mlp",
+    "hparams": {"hidden": 8, "members": 1},
+}
+
 
 def _target(**changes: object) -> TargetSettings:
-    spec: dict = {
-        "name": "demo",
-        "query": DEMO_QUERY,
-        "step_seconds": 60,
-        "window": 24,
-        "history": timedelta(days=1),
-        "epochs": 2,
-        "model": "mlp",
-        "hparams": {"hidden": 8, "members": 1},
-    }
-    return TargetSettings(**{**spec, **changes})
+    return TargetSettings(**{**_SPEC, **changes})
 
 
 class NewMetric(DemoSource):
@@ -52,26 +53,30 @@ def _errors(daemon: Daemon, stage: str) -> float:
     return sum(v for labels, v in samples(text, "promcast_errors_total") if labels["stage"] == stage)
 
 
-def test_first_start_trains_in_a_child_and_the_daemon_never_imports_the_optimiser(tmp_path: Path) -> None:
-    # A fresh interpreter, so that no other test's in-process training pollutes sys.modules.
+def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_path: Path) -> None:
+    # A fresh interpreter that imports only the daemon, so that nothing else brings torch into sys.modules.
     script = textwrap.dedent(
         f"""
         import json, sys
-        from datetime import datetime, timedelta
         from pathlib import Path
-        from tests.test_training_child import _daemon, _target
-        daemon = _daemon(Path({str(tmp_path)!r}), _target())
-        result = daemon.run_once()[0]
-        print(json.dumps({{"ok": result.ok, "version": result.version,
-                           "optimiser": "torch._dynamo" in sys.modules}}))
+        from daemon.app import Daemon
+        from daemon.demo import DEMO_QUERY, DemoSource
+        from daemon.settings import DemoSettings, Settings, TargetSettings
+        target = TargetSettings(**json.loads({json.dumps(_SPEC)!r}))
+        settings = Settings(listen="127.0.0.1:0", model_dir=Path({str(tmp_path)!r}) / "models")
+        daemon = Daemon(settings, DemoSource(DemoSettings(series=2), target.step), [target])
+        first, second = daemon.run_once()[0], daemon.run_once()[0]
+        print(json.dumps({{"ok": first.ok and second.ok, "version": first.version, "series": len(second.keys),
+                           "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}}))
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert answer["ok"] and answer["version"]
-    # torch.optim's first optimiser imports torch._dynamo and sympy; the daemon never builds one.
-    assert answer["optimiser"] is False, "the daemon process trained in process"
+    assert answer["ok"] and answer["version"] and answer["series"] == 2
+    # The child trains; the daemon serves the default model through NumPy (forecaster.frozen): about 190 MB of
+    # torch, and torch.optim's 71 MB more, never load in the daemon's process.
+    assert answer["torch"] == [], f"the daemon process imported {answer['torch'][:5]}"
     store = ModelStore(tmp_path / "models", "demo")
     assert store.current_version() == answer["version"]
     assert Forecaster.load(store.current_path()).window == 24

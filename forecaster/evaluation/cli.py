@@ -9,11 +9,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from .. import forecaster as core
 from ..data import load_csv, regularise
-from ..models import BASELINES, MODELS
+from ..names import BASELINES, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 from ..synthetic import WORKLOADS, make_workload
-from .evaluate import EvalConfig, evaluate
 from .protocol import day_steps, window_for
 
 __all__ = ["add_evaluate", "build_parser", "default_models", "main", "run_evaluate"]
@@ -25,7 +23,7 @@ T = TypeVar("T")
 
 def default_models() -> list[str]:
     """Baselines, the production default (read now: it may change), then the networks the week plan compares."""
-    return _unique([*BASELINES, core.DEFAULT_MODEL, "lstm", "gru", "transformer"])
+    return _unique([*BASELINES, DEFAULT_MODEL, "lstm", "gru", "transformer"])
 
 
 def _unique(items: list[T]) -> list[T]:
@@ -41,7 +39,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--points", type=int, default=4032, help="synthetic: number of points (default 4032)")
     p.add_argument("--step", default="5min", help="synthetic: step (default 5min)")
     p.add_argument("--data-seed", type=int, default=0, help="synthetic: seed of the workload (default 0)")
-    p.add_argument("--models", nargs="+", choices=sorted(MODELS), help="models (the baselines always run too)")
+    p.add_argument("--models", nargs="+", choices=sorted(MODEL_NAMES), help="models (the baselines always run too)")
     p.add_argument("--window", nargs="+", help="input windows: integers, 'day' (one day of steps) or 'bench'")
     p.add_argument("--stride", type=int, help="steps between test origins (default max(1, test points // 1500))")
     p.add_argument("--seeds", type=int, default=3, help="training seeds per network (default 3)")
@@ -54,7 +52,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _windows(tokens: list[str] | None, step: pd.Timedelta, fast: bool) -> tuple[int, ...]:
     if not tokens:
-        return (FAST_WINDOW,) if fast else tuple(_unique([core.DEFAULT_WINDOW, window_for(step)]))
+        return (FAST_WINDOW,) if fast else tuple(_unique([DEFAULT_WINDOW, window_for(step)]))
     named = {"day": day_steps(step), "bench": window_for(step)}
     out = []
     for token in tokens:
@@ -78,6 +76,8 @@ def _load(args: argparse.Namespace) -> tuple[str, pd.Series]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import EvalConfig, evaluate  # imports torch: only when the command runs
+
     try:
         name, series = _load(args)
         reg = regularise(series, None, max_gap=None)
@@ -88,7 +88,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             stride=args.stride,
             fast=args.fast,
             training=_training(args),
-            default_model=core.DEFAULT_MODEL,
+            default_model=DEFAULT_MODEL,
         )
         result = evaluate(name, reg.values, reg.start, reg.step, config)
     except (OSError, ValueError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..names import BASELINES
 from .ar import ARForecaster
 from .base import ForecastModel, HParams
 from .linear import NLinearForecaster
@@ -25,8 +26,6 @@ MODELS: dict[str, type[ForecastModel]] = {
     "gru": GRUForecaster,
     "transformer": TransformerForecaster,
 }
-
-BASELINES = ("naive", "seasonal_naive", "ar")
 
 
 def build_model(name: str, window: int, horizon: int, **hparams: Any) -> ForecastModel:

@@ -1,0 +1,171 @@
+"""The prediction half of a fitted forecaster: windows in original units in, forecasts and intervals out.
+
+``Predictor`` holds what a fitted model needs besides its network (window, horizon, step, gap policy,
+scaler, interval calibration, metadata) and implements every prediction method on top of one hook,
+``_predict_scaled``: (N, window) scaled inputs to (N, horizon) scaled outputs. ``Forecaster`` runs that
+hook through torch; ``ArrayForecaster`` (``forecaster.frozen``) through NumPy, so that a process that only
+serves forecasts need not import torch. Nothing in this module imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .artifact import ArtifactError
+from .data import as_series, regularise, validate_values
+from .intervals import Calibration, window_scale
+from .names import MODEL_NAMES
+from .scaling import Scaler, scaler_from_dict
+
+__all__ = ["NotFittedError", "Predictor", "Restored"]
+
+
+class NotFittedError(ValueError):
+    """predict or save was called before fit (or load)."""
+
+
+class Restored:
+    """What an artifact's meta.json says about a fitted model, checked: the fields ``Predictor`` needs."""
+
+    def __init__(self, path: object, meta: dict[str, Any]) -> None:
+        try:
+            spec = meta["model"]
+            if spec["name"] not in MODEL_NAMES:
+                raise ArtifactError(f"{path}: unknown model {spec['name']!r}")
+            if not all(type(meta[k]) is int for k in ("window", "horizon")):  # "8" would pass the header check
+                raise ArtifactError(f"{path}: window and horizon must be integers in meta.json")
+            self.model: str = spec["name"]
+            if not isinstance(spec["hparams"], dict):
+                raise ArtifactError(f"{path}: model.hparams must be an object in meta.json")
+            self.hparams: dict[str, Any] = dict(spec["hparams"])
+            self.window, self.horizon = int(meta["window"]), int(meta["horizon"])
+            self.scaler_kind: str = meta["scaler"]["kind"]
+            self.step = pd.Timedelta(seconds=float(meta["step_seconds"]))
+            self.max_gap: int | None = meta.get("max_gap")
+            self.scaler = scaler_from_dict(meta["scaler"])
+            intervals = meta.get("intervals")
+            self.calibration = Calibration.from_dict(intervals, self.horizon) if intervals else None
+        except ArtifactError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{path}: meta.json does not describe these weights: {exc}") from exc
+
+
+class Predictor:
+    """Forecasts of ``horizon`` future steps from the last ``window`` points of one series, in original units.
+
+    Subclasses set ``window``, ``horizon``, ``step``, ``max_gap``, ``_scaler``, ``_calibration`` and
+    ``meta``, and implement ``_predict_scaled``. Prediction never changes the model.
+    """
+
+    runtime: str  # what computes the forward pass: "torch" or "numpy"
+    model_name: str
+    window: int
+    horizon: int
+    step: pd.Timedelta | None
+    max_gap: int | None
+    meta: dict[str, Any]
+    _scaler: Scaler | None
+    _calibration: Calibration | None
+
+    def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
+        raise NotImplementedError
+
+    @property
+    def fitted(self) -> bool:
+        return self._scaler is not None
+
+    def _require_fitted(self) -> Scaler:
+        if self._scaler is None:
+            raise NotFittedError("this Forecaster is not fitted: call fit() or Forecaster.load() first")
+        return self._scaler
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Forecast each row of an (N, window) array in original units; returns (N, horizon)."""
+        scaler = self._require_fitted()
+        arr = np.asarray(windows, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != self.window:
+            raise ValueError(f"expected windows of shape (N, {self.window}), got {arr.shape}")
+        validate_values(arr, "windows")
+        if len(arr) == 0:
+            return np.empty((0, self.horizon))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
+            out = scaler.inverse(self._predict_scaled(scaler.transform(arr)))
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
+                f"training scale (shift {scaler.shift:g}, scale {scaler.scale:g})"
+            )
+        return out
+
+    def last_window(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The last ``window`` regular points of ``recent``; a Series is regularised with the fitted step."""
+        if isinstance(recent, pd.Series):
+            reg = regularise(as_series(recent), self.step, self.max_gap)
+            values = reg.values
+        else:
+            values = np.asarray(recent, dtype=np.float64)
+            if values.ndim != 1:
+                raise ValueError(f"expected a 1-D series, got an array of shape {values.shape}")
+            validate_values(values, "recent values")
+        if len(values) < self.window:
+            raise ValueError(f"need at least window = {self.window} points to predict, got {len(values)}")
+        last = values[-self.window :]
+        if not np.isfinite(last).all():
+            raise ValueError(
+                f"the last {self.window} points cross a gap longer than max_gap = {self.max_gap} steps; "
+                "cannot predict over it"
+            )
+        return last
+
+    def forecast(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next ``horizon`` values after ``recent``, in original units: shape (horizon,)."""
+        self._require_fitted()
+        return self.predict(self.last_window(recent)[None, :])[0]
+
+    def predict_next_12(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next 12 values after ``recent``: shape (12,). Needs a forecaster built with horizon=12."""
+        if self.horizon != 12:
+            raise ValueError(f"this forecaster predicts {self.horizon} step(s), not 12; use forecast()")
+        return self.forecast(recent)
+
+    def predict_interval(
+        self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)
+    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units.
+
+        Like ``predict``, raises ValueError rather than return a non-finite value."""
+        scaler = self._require_fitted()
+        if self._calibration is None:
+            raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
+        point = self.predict(windows)
+        spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
+        bounds = {}
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does
+            for level in levels:
+                half = spread * self._calibration.width(level)[None, :]  # (N, H)
+                bounds[level] = (point - half, point + half)
+        if not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
+            raise ValueError("the interval bounds overflow: the windows lie too far outside the training scale")
+        return point, bounds
+
+    def forecast_interval(
+        self, recent: pd.Series | np.ndarray | list[float], levels: tuple[float, ...] = (0.8, 0.95)
+    ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """The next ``horizon`` values after ``recent`` (H,), with (lower, upper) bounds (H,) per level."""
+        self._require_fitted()
+        point, bounds = self.predict_interval(self.last_window(recent)[None, :], levels)
+        return point[0], {k: (lo[0], hi[0]) for k, (lo, hi) in bounds.items()}
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.fitted else "unfitted"
+        return (
+            f"{type(self).__name__}(model={self.model_name!r}, window={self.window}, horizon={self.horizon}, {state})"
+        )

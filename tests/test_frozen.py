@@ -1,0 +1,156 @@
+"""Serving through NumPy (forecaster.frozen) gives the torch model's forecasts, and refuses what torch refuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConfig
+from forecaster.artifact import read_artifact, write_artifact
+from forecaster.frozen import FORWARDS, HPARAMS, ArrayForecaster, gelu, load_frozen
+from forecaster.models import BASELINES
+from forecaster.names import BASELINES as NAMED_BASELINES
+
+WINDOW = 24
+CASES = {
+    "naive": {},
+    "seasonal_naive": {"period": 12},
+    "ar": {"order": 8},
+    "nlinear": {},
+    "mlp": {"hidden": 16, "members": 3},
+    "mlp-meanstd-2-layers": {"hidden": 16, "members": 2, "layers": 2, "norm": "meanstd"},
+    "mlp-no-norm": {"hidden": 16, "members": 1, "norm": "none"},
+}
+
+
+def _fit(case: str, series: pd.Series, fast: TrainConfig, path: Path) -> Path:
+    model = case.split("-")[0]
+    Forecaster(model, window=WINDOW, training=fast, **CASES[case]).fit(series).save(path)
+    return path
+
+
+def _windows(series: pd.Series) -> np.ndarray:
+    values = series.to_numpy()
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(values) - WINDOW, size=64)
+    inside = np.stack([values[s : s + WINDOW] for s in starts])
+    outside = inside * 3.0 + 50.0  # a level and spread the model never saw
+    return np.concatenate([inside, outside])
+
+
+def test_the_name_lists_match_the_registry() -> None:
+    assert tuple(MODELS) == MODEL_NAMES
+    assert BASELINES == NAMED_BASELINES
+    assert set(FORWARDS) == set(HPARAMS) and set(FORWARDS) <= set(MODEL_NAMES)
+    for name, names in HPARAMS.items():
+        assert names == {f.name for f in dataclasses.fields(MODELS[name].Config)}, name
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_numpy_forward_matches_torch(case: str, seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
+    path = _fit(case, seasonal, fast, tmp_path / case)
+    torch_model, array_model = Forecaster.load(path), ArrayForecaster.load(path)
+    windows = _windows(seasonal)
+    want, got = torch_model.predict(windows), array_model.predict(windows)
+    scale = float(np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale)
+    point, bounds = array_model.predict_interval(windows, (0.8, 0.95))
+    want_point, want_bounds = torch_model.predict_interval(windows, (0.8, 0.95))
+    np.testing.assert_allclose(point, want_point, rtol=1e-5, atol=1e-5 * scale)
+    for level in (0.8, 0.95):
+        np.testing.assert_allclose(bounds[level], want_bounds[level], rtol=1e-5, atol=1e-5 * scale)
+    recent = seasonal.iloc[-100:]
+    np.testing.assert_allclose(
+        array_model.predict_next_12(recent), torch_model.predict_next_12(recent), rtol=1e-5, atol=1e-5 * scale
+    )
+    assert (array_model.window, array_model.step, array_model.meta) == (WINDOW, torch_model.step, torch_model.meta)
+
+
+def test_gelu_matches_torch_in_float32_and_the_exact_value_in_both_tails() -> None:
+    x = np.linspace(-12.0, 12.0, 20_001, dtype=np.float32)
+    got = gelu(x)
+    assert got.dtype == np.float32
+    # torch's float32 gelu: within a few float32 roundings of x (torch's own cancellation near x = -4 is the most)
+    want = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_less(np.abs(got - want), 5e-7 * np.maximum(1.0, np.abs(x)))
+    # the exact value (float64): a relative error of float32 size even deep in the negative tail, where
+    # torch's 1 + erf form cancels to zero
+    exact = np.array([0.5 * v * math.erfc(-v / math.sqrt(2.0)) for v in x.astype(np.float64)])
+    np.testing.assert_allclose(got, exact, rtol=2e-5, atol=0)
+
+
+def test_load_frozen_picks_numpy_where_it_can_and_torch_otherwise(
+    seasonal: pd.Series, fast: TrainConfig, tmp_path: Path
+) -> None:
+    mlp = _fit("mlp", seasonal, fast, tmp_path / "mlp")
+    gru = tmp_path / "gru"
+    Forecaster("gru", window=WINDOW, training=fast, hidden=8).fit(seasonal).save(gru)
+    assert isinstance(load_frozen(mlp), ArrayForecaster)
+    assert isinstance(load_frozen(gru), Forecaster)
+    with pytest.raises(ArtifactError, match="no NumPy forward"):
+        ArrayForecaster.load(gru)
+
+
+def test_an_artifact_whose_hyperparameters_predate_a_field_is_served_through_torch(
+    seasonal: pd.Series, fast: TrainConfig, tmp_path: Path
+) -> None:
+    arrays, meta = read_artifact(_fit("mlp", seasonal, fast, tmp_path / "ok"))
+    del meta["model"]["hparams"]["norm"]  # as if written before the field existed: torch fills the default
+    old = write_artifact(tmp_path / "old", arrays, meta)
+    with pytest.raises(ArtifactError, match="hyperparameters"):
+        ArrayForecaster.load(old)
+    served = load_frozen(old)
+    assert isinstance(served, Forecaster)
+    windows = _windows(seasonal)
+    np.testing.assert_allclose(served.predict(windows), Forecaster.load(tmp_path / "ok").predict(windows))
+
+
+def test_weights_the_forward_does_not_use_are_refused_as_torch_refuses_them(
+    seasonal: pd.Series, fast: TrainConfig, tmp_path: Path
+) -> None:
+    arrays, meta = read_artifact(_fit("nlinear", seasonal, fast, tmp_path / "ok"))
+    bad = write_artifact(tmp_path / "bad", {**arrays, "extra": np.zeros(3, dtype=np.float32)}, meta)
+    with pytest.raises(ArtifactError, match="extra"):
+        ArrayForecaster.load(bad)
+    with pytest.raises(ArtifactError, match="extra"):
+        load_frozen(bad)  # torch, asked next, refuses it too
+
+
+def test_weights_of_the_wrong_shape_are_refused(seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
+    arrays, meta = read_artifact(_fit("mlp", seasonal, fast, tmp_path / "ok"))
+    arrays["weights.1"] = arrays["weights.1"][:, :, :6]  # 6 outputs where meta.json says horizon 12
+    arrays["biases.1"] = arrays["biases.1"][:, :, :6]
+    bad = write_artifact(tmp_path / "bad", arrays, meta)
+    with pytest.raises(ArtifactError, match=r"weights.1 has shape \[3, 16, 6\], the hyperparameters give \[3, 16, 12"):
+        ArrayForecaster.load(bad)
+    with pytest.raises(ArtifactError):
+        Forecaster.load(bad)
+
+
+def test_serving_the_default_model_never_imports_torch(seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
+    path = _fit("mlp", seasonal, fast, tmp_path / "mlp")
+    recent = seasonal.to_numpy()[-WINDOW:].tolist()
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from forecaster.frozen import load_frozen
+        model = load_frozen({str(path)!r})
+        out = model.predict_next_12({recent!r})
+        print(json.dumps({{"forecast": out.tolist(), "torch": "torch" in sys.modules}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    answer = json.loads(proc.stdout)
+    assert answer["torch"] is False
+    want = Forecaster.load(path).predict_next_12(np.asarray(recent))
+    np.testing.assert_allclose(answer["forecast"], want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
