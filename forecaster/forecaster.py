@@ -19,7 +19,7 @@ from .models import ForecastModel, build_model
 from .names import DEFAULT_MODEL, DEFAULT_WINDOW
 from .predictor import NotFittedError, Predictor, Restored
 from .scaling import Scaler, make_scaler
-from .train import TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, seed_everything, train
 from .windows import chronological_split, split_windows
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_TRAINING", "Forecaster", "NotFittedError", "default_training"]
@@ -98,7 +98,7 @@ class Forecaster(Predictor):
         val_xy = split_windows(z, self.window, self.horizon, split.train_end, split.n)
         if len(train_xy[0]) == 0:  # too short to hold out anything: train on every window
             train_xy, val_xy = split_windows(z, self.window, self.horizon, 0, split.n), (val_xy[0][:0], val_xy[1][:0])
-        self._model = build_model(self.model_name, self.window, self.horizon, **self.hparams)
+        self._model = self._build_seeded()
         self.train_result = train(self._model, train_xy, val_xy, self.training)
         # Held-out scores and interval calibration, from one prediction made before any refit sees these windows.
         val_pred = self._predict_scaled(val_xy[0]) if len(val_xy[0]) else None
@@ -111,11 +111,16 @@ class Forecaster(Predictor):
         self.meta = self._describe(reg.start, reg.end, len(values), reg.imputed, validation)
         return self
 
+    def _build_seeded(self) -> ForecastModel:
+        """A fresh model whose initial weights come from the training seed, not from torch's per-process seed."""
+        seed_everything(self.training.seed)
+        return build_model(self.model_name, self.window, self.horizon, **self.hparams)
+
     def _refit(self, all_xy: tuple[np.ndarray, np.ndarray]) -> None:
         """Retrain from scratch on every window for the early-stopped epoch count (same seed)."""
         assert self.train_result is not None
         epochs = self.train_result.best_epoch + 1
-        self._model = build_model(self.model_name, self.window, self.horizon, **self.hparams)
+        self._model = self._build_seeded()
         empty = (all_xy[0][:0], all_xy[1][:0])
         refit = train(self._model, all_xy, empty, dataclasses.replace(self.training, epochs=epochs))
         self.train_result = dataclasses.replace(self.train_result, refit_seconds=float(sum(refit.epoch_seconds)))
