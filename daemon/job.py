@@ -23,7 +23,7 @@ from .settings import TargetSettings
 from .sharding import Shard
 from .source import SeriesKey, Source, SourceUnavailable
 from .store import StoreError
-from .training import TrainingFailed, history_of, train_in_child
+from .training import TrainingFailed, longest_history, train_in_child
 
 __all__ = ["CycleResult", "ForecastJob", "align"]
 
@@ -226,7 +226,7 @@ class ForecastJob:
     def _train_first(self, end: datetime) -> None:
         name = self.target.name
         log.info("training_first_model", target=name, history=str(self.target.history), model=self.target.model)
-        history = self.shard.select(history_of(self.source, self.target, end))
+        history = longest_history(self.source, self.target, end, self.shard.select)
         t0 = time.perf_counter()
         store = self.holder.store
         self.training = True

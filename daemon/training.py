@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,20 +15,52 @@ import numpy as np
 import pandas as pd
 
 from .settings import TargetSettings
-from .source import SeriesKey, Source
+from .source import SeriesKey, Source, page_ranges
 
 if TYPE_CHECKING:
     from forecaster import Forecaster, TrainConfig
 
-__all__ = ["TrainingFailed", "fit_target", "history_of", "train_in_child"]
+__all__ = ["SAMPLE_BUDGET", "TrainingFailed", "fit_target", "longest_history", "train_in_child"]
+
+# The most samples one answer should hold while the first model's history is read: a parsed answer costs the
+# daemon about 130 bytes a sample in Python objects, so 200,000 samples is about 26 MB of garbage per request.
+SAMPLE_BUDGET = 200_000
 
 
 class TrainingFailed(Exception):
     """The training process died (killed, out of memory) before it published a model."""
 
 
-def history_of(source: Source, target: TargetSettings, end: datetime) -> dict[SeriesKey, pd.Series]:
-    return source.fetch(target, end - target.history, end)
+def longest_history(
+    source: Source,
+    target: TargetSettings,
+    end: datetime,
+    select: Callable[[dict[SeriesKey, pd.Series]], dict[SeriesKey, pd.Series]] = dict,
+    budget: int = SAMPLE_BUDGET,
+) -> dict[SeriesKey, pd.Series]:
+    """The whole history of the target's series with the most points (among those ``select`` keeps).
+
+    Read in time chunks of about ``budget`` samples across all series, twice: once to count each series' points,
+    once to keep the chosen series. Reading a week of 1,000 series at once would parse 10 million samples into
+    Python objects inside the daemon; this way no answer holds more than about ``budget``.
+    """
+    recent = select(source.fetch(target, end - target.step * (target.window + 12), end))
+    if not recent:
+        raise ValueError("the query returned no series to train on")
+    chunk = max(target.window + 12, budget // len(recent))
+    pages = page_ranges(end - target.history, end, target.step, chunk)
+    counts: dict[SeriesKey, int] = {}
+    for lo, hi in pages:
+        for key, series in select(source.fetch(target, lo, hi)).items():
+            counts[key] = counts.get(key, 0) + len(series)
+    if not counts:
+        raise ValueError("the query returned no series to train on")
+    best = max(sorted(counts), key=lambda k: counts[k])  # ties: the first label set in sorted order
+    pieces = [data[best] for lo, hi in pages if best in (data := source.fetch(target, lo, hi))]
+    if not pieces:
+        raise ValueError(f"series {dict(best)} vanished while its history was read")
+    series = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+    return {best: series[~series.index.duplicated(keep="last")].sort_index()}
 
 
 def training_series(history: dict[SeriesKey, pd.Series]) -> pd.Series:

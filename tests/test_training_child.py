@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from daemon.app import Daemon
@@ -16,6 +17,7 @@ from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
 from daemon.source import SeriesKey
 from daemon.store import ModelStore
+from daemon.training import longest_history
 from forecaster import Forecaster
 
 from .support.http import samples
@@ -74,7 +76,7 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert answer["ok"] and answer["version"] and answer["series"] == 2
-    # The child trains; the daemon serves the default model through NumPy (forecaster.frozen): about 190 MB of
+    # The child trains; the daemon serves the default model through NumPy (forecaster.frozen): about 180 MB of
     # torch, and torch.optim's 71 MB more, never load in the daemon's process.
     assert answer["torch"] == [], f"the daemon process imported {answer['torch'][:5]}"
     store = ModelStore(tmp_path / "models", "demo")
@@ -99,3 +101,45 @@ def test_a_child_that_dies_is_a_counted_error_and_the_next_cycle_tries_again(tmp
     (tmp_path / "models" / "demo").unlink()
     result = daemon.run_once()[0]
     assert result.ok and result.version is not None
+
+
+class Recorded:
+    """A Source over fixed series that records how many samples each answer held."""
+
+    def __init__(self, data: dict[SeriesKey, pd.Series]) -> None:
+        self.data, self.answers = data, []
+
+    def now(self) -> datetime:
+        return datetime(2026, 1, 2, tzinfo=timezone.utc)
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        out = {k: s[(s.index >= start) & (s.index <= end)] for k, s in self.data.items()}
+        out = {k: s for k, s in out.items() if len(s)}
+        self.answers.append(sum(len(s) for s in out.values()))
+        return out
+
+
+def test_first_start_reads_the_longest_series_in_chunks_that_respect_the_budget() -> None:
+    end = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    index = pd.date_range(end=end, periods=1440, freq="1min")
+    data: dict[SeriesKey, pd.Series] = {
+        (("pod", f"p{i:02d}"),): pd.Series(np.arange(1440.0), index=index).iloc[300 + i :] for i in range(1, 40)
+    }
+    longest = pd.Series(np.arange(1440.0), index=index).drop(index[700:705])  # a short gap, still the longest
+    data[(("pod", "p99"),)] = longest
+    source = Recorded(data)
+    got = longest_history(source, _target(), end, budget=2000)
+    assert list(got) == [(("pod", "p99"),)]
+    pd.testing.assert_series_equal(got[(("pod", "p99"),)], longest, check_freq=False)
+    # 40 series: chunks of 2000 // 40 = 50 steps, so no answer holds more than 40 x 50 samples.
+    assert max(source.answers) <= 2000 and len(source.answers) > 2 * 1440 // 50
+
+
+def test_first_start_trains_on_this_replicas_series_only() -> None:
+    end = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    index = pd.date_range(end=end, periods=1440, freq="1min")
+    full = pd.Series(np.arange(1440.0), index=index)
+    source = Recorded({(("pod", "a"),): full, (("pod", "b"),): full.iloc[-100:]})
+    mine = lambda d: {k: v for k, v in d.items() if k == (("pod", "b"),)}  # noqa: E731
+    got = longest_history(source, _target(), end, mine)
+    assert list(got) == [(("pod", "b"),)] and len(got[(("pod", "b"),)]) == 100
