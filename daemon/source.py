@@ -55,21 +55,26 @@ def _values(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
 def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesKey, pd.Series]:
     """Turn query_range results into Series keyed by label set; series that collide once ``drop`` labels
     are removed (a churning ``pod`` label, say) are summed per timestamp."""
-    parts: dict[SeriesKey, list[tuple[np.ndarray, np.ndarray]]] = {}
+    keys, parsed = [], []
     for item in results:
         labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__" and k not in drop}
-        parts.setdefault(tuple(sorted(labels.items())), []).append(_values(item.get("values", [])))
+        keys.append(tuple(sorted(labels.items())))
+        parsed.append(_values(item.get("values", [])))
+    # One timestamp conversion for the whole answer: per series, pandas' fixed cost dominates short answers.
+    bounds = np.cumsum([0] + [len(ts) for ts, _ in parsed])
+    index = _index(np.concatenate([ts for ts, _ in parsed])) if parsed else _index(np.empty(0))
+    parts: dict[SeriesKey, list[pd.Series]] = {}
+    ordered: dict[SeriesKey, bool] = {}
+    for i, (key, (ts, vals)) in enumerate(zip(keys, parsed, strict=True)):
+        parts.setdefault(key, []).append(pd.Series(vals, index=index[bounds[i] : bounds[i + 1]]))
+        ordered[key] = bool(np.all(np.diff(ts) > 0))
     out = {}
     for key, pieces in parts.items():
-        if len(pieces) == 1 and np.all(np.diff(pieces[0][0]) > 0):  # the usual case: one ordered series
-            ts, vals = pieces[0]
-            merged = pd.Series(vals, index=_index(ts))
+        if len(pieces) == 1 and ordered[key]:
+            merged = pieces[0]  # the usual case: one ordered series
         else:
             # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
-            stacked = pd.Series(
-                np.concatenate([v for _, v in pieces]), index=_index(np.concatenate([t for t, _ in pieces]))
-            )
-            merged = stacked.groupby(level=0).sum().sort_index()
+            merged = pd.concat(pieces).groupby(level=0).sum().sort_index()
             merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
         if len(merged):
             out[key] = merged

@@ -136,6 +136,7 @@ def test_prometheus_json_through_group_series_and_the_cycle(cases, junk: str) ->
     for series in SOURCE.data.values():
         assert np.isfinite(series.to_numpy()).all() and series.index.is_monotonic_increasing
         assert not series.index.has_duplicates
+    JOB.recent.forget()  # each example is a new answer, not the next steps of the last one
     result = JOB.cycle()  # not __call__: an unexpected exception must surface here, not be swallowed
     if result.ok:
         assert result.forecasts is not None and np.isfinite(result.forecasts).all()
@@ -166,3 +167,14 @@ def test_group_series_keeps_ordered_answers_as_they_are_and_sums_what_collides()
     b = out[(("app", "b"),)]  # "oops" is no data; pods 1 and 2 meet at t0 + 120 and are summed
     assert b.index.asi8.tolist() == pd.to_datetime([t0, t0 + 120, t0 + 180], unit="s", utc=True).asi8.tolist()
     assert b.tolist() == [1.0, 7.0, 5.0]
+
+
+def test_the_imputed_ratio_counts_the_window_steps_without_a_raw_sample() -> None:
+    job, source = _job()
+    index = pd.date_range(end=END, periods=60, freq="1min")
+    values = pd.Series(10.0 + np.arange(60) % 7, index=index)
+    source.data = {(("pod", "a"),): values.drop(index[-5:-3]), (("pod", "b"),): values}  # two steps missing in a
+    result = job.cycle()
+    assert result.ok and len(result.keys) == 2
+    ratio = job.metrics.registry.get_sample_value("promcast_input_imputed_ratio", {"target": "t"})
+    assert ratio == pytest.approx(2 / (2 * WINDOW))

@@ -1,0 +1,95 @@
+"""Short reads of the recent span give what a full read gives, through churn, gaps, late samples and failures."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daemon.recent import RecentData
+from daemon.settings import TargetSettings
+from daemon.source import SeriesKey, SourceUnavailable
+
+STEP = timedelta(minutes=1)
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class Evolving:
+    """Series over time; a sample becomes readable ``delay`` after its timestamp, as with late remote writes."""
+
+    def __init__(self, data: dict[SeriesKey, pd.Series], delay: timedelta) -> None:
+        self.data, self.delay, self.now = data, delay, T0
+        self.reads: list[tuple[datetime, datetime]] = []
+        self.fail = False
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        if self.fail:
+            raise SourceUnavailable("down")
+        self.reads.append((start, end))
+        visible = pd.Timestamp(self.now - self.delay)
+        out = {}
+        for key, s in self.data.items():
+            part = s[(s.index >= pd.Timestamp(start)) & (s.index <= pd.Timestamp(end)) & (s.index <= visible)]
+            if len(part):
+                out[key] = part
+        return out
+
+
+def _data() -> dict[SeriesKey, pd.Series]:
+    index = pd.date_range(T0 - timedelta(hours=2), periods=400, freq="1min")
+    rng = np.random.default_rng(0)
+    whole = pd.Series(rng.normal(10, 1, len(index)), index=index)
+    return {
+        (("pod", "steady"),): whole,
+        (("pod", "gone"),): whole.iloc[:150] + 1,  # stops reporting 30 minutes in
+        (("pod", "paused"),): whole.drop(whole.index[170:190]) + 4,  # 20 minutes without samples, then back
+        (("pod", "new"),): whole.iloc[200:] + 2,  # appears 80 minutes in
+        (("pod", "gappy"),): whole.drop(whole.index[160:163]) + 3,  # three samples missing
+    }
+
+
+@pytest.mark.parametrize("delay_steps", [0, 2])
+def test_short_reads_equal_full_reads_cycle_after_cycle(delay_steps: int) -> None:
+    target = TargetSettings(name="t", query="q", step_seconds=60, window=24, max_gap=2, history=timedelta(hours=2))
+    span = STEP * (24 + 2 * 2 + 2)
+    source = Evolving(_data(), STEP * delay_steps)
+    recent = RecentData(source, target, span, resync_cycles=1000)
+    reads = []
+    for i in range(150):
+        end = T0 + i * STEP
+        source.now = end
+        if i == 100:  # a cycle that fails: the next one goes on with a short read
+            source.fail = True
+            with pytest.raises(SourceUnavailable):
+                recent.fetch(end)
+            source.fail = False
+            continue
+        got = recent.fetch(end)
+        reads.append(recent.last_read)
+        want = source.fetch(target, end - span, end)
+        # A full read also returns series with no sample in the last max_gap steps, which the job skips as stale.
+        stale = {k for k, s in want.items() if s.index[-1] < pd.Timestamp(end - target.max_gap * STEP)}
+        assert set(got) <= set(want) and set(want) - set(got) <= stale, i
+        for key in got:
+            pd.testing.assert_series_equal(got[key], want[key], check_freq=False, obj=f"{dict(key)} at cycle {i}")
+    # Full reads: the first, and those that met a series not kept (the new one, the paused one on its return);
+    # every other cycle read a few steps only.
+    assert reads.count("full") == 3 and reads.count("short") == len(reads) - 3
+
+
+def test_a_long_pause_a_step_back_and_the_resync_read_the_full_span() -> None:
+    target = TargetSettings(name="t", query="q", step_seconds=60, window=24, max_gap=2, history=timedelta(hours=2))
+    span = STEP * 30
+    source = Evolving(_data(), timedelta(0))
+    recent = RecentData(source, target, span, resync_cycles=3)
+    kinds = []
+    for end in [T0, T0 + STEP, T0 + 2 * STEP, T0 + 3 * STEP, T0 + 4 * STEP, T0 + 25 * STEP, T0 + 20 * STEP]:
+        source.now = end
+        recent.fetch(end)
+        kinds.append(recent.last_read)
+    # resync after 3 short reads; 21 steps pause > span / 2; the end moved back
+    assert kinds == ["full", "short", "short", "short", "full", "full", "full"]
+    start, end = source.reads[1]
+    assert end - start == STEP * (1 + 2 + 2)  # the new step and max_gap + 2 steps read again
