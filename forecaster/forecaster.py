@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +181,11 @@ class Forecaster(Predictor):
     # ---- prediction ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32).unsqueeze(-1)  # (N, W, 1)
-        return self._model(x).double().numpy()  # (N, H)
+        # Where the model is: the training device while fit scores validation windows, the CPU once frozen.
+        weights = next(itertools.chain(self._model.parameters(), self._model.buffers()), None)
+        device = weights.device if weights is not None else torch.device("cpu")
+        x = torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32, device=device).unsqueeze(-1)  # (N, W, 1)
+        return self._model(x).double().cpu().numpy()  # (N, H)
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
