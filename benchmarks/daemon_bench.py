@@ -19,9 +19,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,6 @@ from daemon.settings import PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import DEFAULT_WINDOW, Forecaster
-from forecaster.frozen import load_frozen
 from forecaster.synthetic import bursty
 from tests.support.prometheus_server import (
     PrometheusServer,
@@ -66,9 +67,7 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
     _backfill(tmp, series)
     target = TargetSettings(name="bench", query="bench_load", step_seconds=60, history=timedelta(days=1))
     settings = Settings(listen="127.0.0.1:0", model_dir=tmp / "models")
-    store = ModelStore(settings.model_dir, "bench")
-    store.publish(model)
-    served = load_frozen(store.current_path())  # what the daemon serves: NumPy for the default model
+    ModelStore(settings.model_dir, "bench").publish(model)
     with PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom:
         source = PrometheusSource(PrometheusSettings(url=prom.url, timeout_seconds=30))
         daemon = Daemon(settings, source, [target])
@@ -77,18 +76,21 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
         for i in range(cycles + 1):
             t0 = time.perf_counter()
             result = job()
+            elapsed = time.perf_counter() - t0
+            assert result.ok and result.end is not None and len(result.keys) == series, result.error
             if i == 0:  # reads the full span; the later cycles read only the steps since (daemon/recent.py)
-                first = time.perf_counter() - t0
+                first = elapsed
                 assert job.recent.last_read == "full"
                 continue
-            total.append(time.perf_counter() - t0)
-            assert result.ok and result.end is not None and len(result.keys) == series, result.error
+            total.append(elapsed)
             t0 = time.perf_counter()
-            data_now = source.fetch(target, result.end - target.step * (target.window + 12), result.end)
+            data_now = source.fetch(target, result.end - job.recent.span, result.end)  # the span a full read asks
             query.append(time.perf_counter() - t0)
+            served = daemon.holders["bench"].get()  # what the daemon serves: NumPy for the default model
+            assert served is not None
             windows = np.stack([s.to_numpy()[-target.window :] for s in data_now.values()])
             t0 = time.perf_counter()
-            served.predict(windows)
+            served.forecaster.predict(windows)
             infer.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             daemon.metrics.exposition()
@@ -109,6 +111,41 @@ def _vm(pid: int, field: str) -> int:
     return -1
 
 
+@contextmanager
+def daemon_process(tmp: Path, prom_url: str, target: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real `promcast run` (``python -m daemon run``) on one target against ``prom_url``, with its model store
+    in tmp/models; yields the process and its /metrics URL, and stops it on exit."""
+    port = free_port()
+    config = {
+        "prometheus": {"url": prom_url, "timeout_seconds": 60},
+        "targets": [target],
+        "listen": f"127.0.0.1:{port}",
+        "model_dir": str(tmp / "models"),
+        "log_format": "json",
+        "log_level": "warning",
+    }
+    (tmp / "promcast.json.yaml").write_text(json.dumps(config))
+    cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / "promcast.json.yaml")]
+    with open(tmp / "daemon.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        yield proc, f"http://127.0.0.1:{port}/metrics"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_for_forecasts(tmp: Path, proc: subprocess.Popen[bytes], url: str, series: int, limit: float) -> float:
+    """Seconds until /metrics holds forecasts for ``series`` series; raises with the daemon's log if it never does."""
+    t0 = time.monotonic()
+    while not _forecasts(url, series):
+        if proc.poll() is not None or time.monotonic() - t0 > limit:
+            log = (tmp / "daemon.log").read_text()[-2000:]
+            raise RuntimeError(f"the daemon did not publish {series} series (exit code {proc.poll()}): {log}")
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
 def process_memory(tmp: Path, series: int, seconds: float, model: Forecaster) -> dict[str, float]:
     """Run `promcast run` against Prometheus serving ``series`` series, forecasting and scraped every 2 s.
 
@@ -116,40 +153,26 @@ def process_memory(tmp: Path, series: int, seconds: float, model: Forecaster) ->
     the steady figure is the median over the second half of the run."""
     _backfill(tmp, series)
     ModelStore(tmp / "models", "bench").publish(model)
-    port = free_port()
-    with PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom:
-        config = {
-            "prometheus": {"url": prom.url, "timeout_seconds": 30},
-            "targets": [{"name": "bench", "query": "bench_load", "step_seconds": 60, "interval_seconds": 2}],
-            "listen": f"127.0.0.1:{port}",
-            "model_dir": str(tmp / "models"),
-            "log_format": "json",
-            "log_level": "warning",
-        }
-        (tmp / "promcast.json.yaml").write_text(json.dumps(config))
-        cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / "promcast.json.yaml")]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}/metrics"
-        rss: list[float] = []
-        scrape: list[float] = []
-        try:
-            deadline = time.monotonic() + 120
-            while not _forecasts(url, series):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the daemon did not publish {series} series (exit code {proc.poll()})")
-                time.sleep(0.5)
-            t_end = time.monotonic() + seconds
-            while time.monotonic() < t_end:
-                t0 = time.perf_counter()
-                with urllib.request.urlopen(url, timeout=30) as resp:
-                    resp.read()
-                scrape.append(time.perf_counter() - t0)
-                rss.append(_vm(proc.pid, "VmRSS") / 1024)
-                time.sleep(2.0)
-            threads = _vm(proc.pid, "Threads")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    target = {"name": "bench", "query": "bench_load", "step_seconds": 60, "interval_seconds": 2}
+    rss: list[float] = []
+    scrape: list[float] = []
+    with (
+        PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom,
+        daemon_process(tmp, prom.url, target) as (
+            proc,
+            url,
+        ),
+    ):
+        wait_for_forecasts(tmp, proc, url, series, 120)
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                resp.read()
+            scrape.append(time.perf_counter() - t0)
+            rss.append(_vm(proc.pid, "VmRSS") / 1024)
+            time.sleep(2.0)
+        threads = _vm(proc.pid, "Threads")
     steady = rss[len(rss) // 2 :]
     return {
         "rss_first_mb": rss[0],

@@ -3,11 +3,11 @@
 A full read of 1,000 series costs a cycle about 1.4 s and 300,000 parsed samples (BENCHMARKS.md), nearly all of
 them read the cycle before. ``RecentData`` reads the whole span once, then each cycle only the steps since the
 last read plus ``overlap`` steps before them, which it reads again in case samples arrived late. The answer is
-the one a full read would give as long as samples older than the overlap never change:
+the one a full read would give as long as samples older than the overlap never change, with one rule applied to
+both reads: a series with no sample in the last ``overlap`` (``max_gap + 2`` steps) is left out. The job could not
+forecast it anyway (its staleness check skips a series older than ``max_gap`` steps), and leaving it out of
+every read, full or short, makes it vanish once rather than each time a full read brings its old samples back.
 
-- a series the short read does not return has no sample in the last ``max_gap + 2`` steps, so the job could not
-  forecast it from a full read either (its staleness check skips such a series); it is dropped here at once, and
-  counted as vanished, where a full read would go on returning its old samples until they left the span;
 - a series the short read returns for the first time has no older samples here, so the cycle reads the full
   span instead;
 - the full span is read again after ``resync_cycles`` short reads, after a failed or skipped cycle left a gap
@@ -43,7 +43,8 @@ class RecentData:
         self.last_read = "none"  # "full" or "short": what the last call did
 
     def fetch(self, end: datetime) -> dict[SeriesKey, pd.Series]:
-        """Every series with samples in [end - span, end], as a full read at ``end`` would return them."""
+        """Every series with a sample in the last ``overlap``, with its samples in [end - span, end], as a full
+        read at ``end`` would return them."""
         start = end - self.span
         last = self._end
         if last is None or end < last or end - last > self.span / 2 or self._short_reads >= self.resync_cycles:
@@ -52,32 +53,30 @@ class RecentData:
         new = self.select(self.source.fetch(self.target, cut, end))
         if not set(new) <= set(self._data):
             return self._full(start, end)  # a new series: nothing older of it is kept here
-        data = {}
+        data: dict[SeriesKey, pd.Series] = {}
         lo, hi = pd.Timestamp(start), pd.Timestamp(cut)
         for key, answer in new.items():
             fresh = answer.iloc[answer.index.searchsorted(hi) :]  # a source may answer more than was asked
+            if fresh.empty:
+                continue  # nothing since cut: _keep would leave it out
             old = self._data[key]
             kept = old.iloc[old.index.searchsorted(lo) : old.index.searchsorted(hi)]  # [start, cut): sorted
-            if len(kept) and len(fresh):
-                index = kept.index.append(fresh.index)
-                data[key] = pd.Series(np.concatenate([kept.to_numpy(), fresh.to_numpy()]), index=index)
-            elif len(kept) or len(fresh):
-                data[key] = kept if len(kept) else fresh
-        self._keep(data, end)
+            if len(kept):
+                values = np.concatenate([kept.to_numpy(), fresh.to_numpy()])
+                fresh = pd.Series(values, index=kept.index.append(fresh.index))
+            data[key] = fresh
         self._short_reads += 1
         self.last_read = "short"
-        return data
+        return self._keep(data, end)
 
     def _full(self, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
-        data = self.select(self.source.fetch(self.target, start, end))
-        self._keep(data, end)
         self._short_reads = 0
         self.last_read = "full"
-        return data
+        return self._keep(self.select(self.source.fetch(self.target, start, end)), end)
 
-    def _keep(self, data: dict[SeriesKey, pd.Series], end: datetime) -> None:
-        self._data, self._end = data, end
-
-    def forget(self) -> None:
-        """Drop what is kept: the next call reads the full span (after a failed read, say)."""
-        self._data, self._end = {}, None
+    def _keep(self, data: dict[SeriesKey, pd.Series], end: datetime) -> dict[SeriesKey, pd.Series]:
+        """Keep (and return) the series with a sample in the last ``overlap``: the one rule for both reads."""
+        recent = pd.Timestamp(end - self.overlap)
+        self._data = {k: s for k, s in data.items() if s.index[-1] >= recent}
+        self._end = end
+        return self._data

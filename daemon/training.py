@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SAMPLE_BUDGET", "TrainingFailed", "fit_target", "longest_history", "train_in_child"]
 
-# The most samples one answer should hold while the first model's history is read: a parsed answer costs the
-# daemon about 130 bytes a sample in Python objects, so 200,000 samples is about 26 MB of garbage per request.
+# The most samples one answer should hold while the first model's history is read: prometheus-api-client parses
+# every sample into a Python list and a string, so the daemon's peak grows with the largest answer
+# (benchmarks/first_start.py measures it).
 SAMPLE_BUDGET = 200_000
 
 

@@ -198,13 +198,17 @@ class Forecaster(Predictor):
     def load(cls, path: str | Path) -> Forecaster:
         """Rebuild a fitted Forecaster from an artifact; raises ArtifactError on any mismatch or corruption."""
         arrays, meta = read_artifact(path)
-        r = Restored(path, meta)
+        return cls.restore(Restored(path, meta), arrays)
+
+    @classmethod
+    def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> Forecaster:
+        """A fitted Forecaster from an artifact already read: its checked meta.json and its weights."""
         try:
             self = cls(r.model, r.window, r.horizon, r.scaler_kind, step=r.step, max_gap=r.max_gap, **r.hparams)
             self._model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"{path}: meta.json does not describe these weights: {exc}") from exc
+            raise ArtifactError(f"{r.path}: meta.json does not describe these weights: {exc}") from exc
         self._scaler, self._calibration = r.scaler, r.calibration
         self._freeze()
-        self.meta = meta
+        self.meta = r.meta
         return self

@@ -31,6 +31,7 @@ class Restored:
     """What an artifact's meta.json says about a fitted model, checked: the fields ``Predictor`` needs."""
 
     def __init__(self, path: object, meta: dict[str, Any]) -> None:
+        self.path, self.meta = path, meta
         try:
             spec = meta["model"]
             if spec["name"] not in MODEL_NAMES:

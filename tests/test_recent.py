@@ -74,9 +74,11 @@ def test_short_reads_equal_full_reads_cycle_after_cycle(delay_steps: int) -> Non
         assert set(got) <= set(want) and set(want) - set(got) <= stale, i
         for key in got:
             pd.testing.assert_series_equal(got[key], want[key], check_freq=False, obj=f"{dict(key)} at cycle {i}")
-    # Full reads: the first, and those that met a series not kept (the new one, the paused one on its return);
-    # every other cycle read a few steps only.
-    assert reads.count("full") == 3 and reads.count("short") == len(reads) - 3
+    # Full reads: the first, and those that met a series not kept (the new one, the paused one on its return; with
+    # samples 2 steps late, the gappy one too: its 3-step gap plus the delay leaves no sample in the last
+    # max_gap + 2 steps for a cycle). Every other cycle read a few steps only.
+    full = 3 + (delay_steps > 0)
+    assert reads.count("full") == full and reads.count("short") == len(reads) - full
 
 
 def test_a_long_pause_a_step_back_and_the_resync_read_the_full_span() -> None:
@@ -93,3 +95,22 @@ def test_a_long_pause_a_step_back_and_the_resync_read_the_full_span() -> None:
     assert kinds == ["full", "short", "short", "short", "full", "full", "full"]
     start, end = source.reads[1]
     assert end - start == STEP * (1 + 2 + 2)  # the new step and max_gap + 2 steps read again
+
+
+def test_a_series_that_stopped_stays_gone_through_the_full_reads() -> None:
+    # A full read brings back a stopped series' old samples for as long as they lie in the span; both reads
+    # leave out a series with no sample in the last max_gap + 2 steps, so it vanishes once, not at every full read.
+    target = TargetSettings(name="t", query="q", step_seconds=60, window=24, max_gap=2, history=timedelta(hours=2))
+    span = STEP * 60
+    source = Evolving(_data(), timedelta(0))
+    recent = RecentData(source, target, span, resync_cycles=3)
+    gone = (("pod", "gone"),)  # its last sample is at T0 + 29 min
+    seen, kinds = [], []
+    for i in range(20, 60):
+        end = T0 + i * STEP
+        source.now = end
+        seen.append(gone in recent.fetch(end))
+        kinds.append(recent.last_read)
+    last_present = 29 + 2 + 2  # its last sample, then max_gap + 2 steps
+    assert seen == [20 + k <= last_present for k in range(40)]
+    assert kinds.count("full") > 5  # resyncs happened while its old samples were still in the span
