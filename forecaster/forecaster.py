@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .artifact import ArtifactError, read_artifact, write_artifact
+from .artifact import ArtifactError, write_artifact
 from .data import StepLike, as_series, regularise
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
@@ -193,12 +193,6 @@ class Forecaster(Predictor):
         self._require_fitted()
         state = {k: v.detach().cpu().numpy() for k, v in self._model.state_dict().items()}
         return write_artifact(path, state, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Forecaster:
-        """Rebuild a fitted Forecaster from an artifact; raises ArtifactError on any mismatch or corruption."""
-        arrays, meta = read_artifact(path)
-        return cls.restore(Restored(path, meta), arrays)
 
     @classmethod
     def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> Forecaster:

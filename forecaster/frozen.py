@@ -183,12 +183,6 @@ class ArrayForecaster(Predictor):
         return self._forward(np.ascontiguousarray(z, dtype=np.float32)).astype(np.float64)
 
     @classmethod
-    def load(cls, path: str | Path) -> ArrayForecaster:
-        """Load an artifact whose model has a NumPy forward; raises ArtifactError as ``Forecaster.load`` does."""
-        arrays, meta = read_artifact(path)
-        return cls.restore(Restored(path, meta), arrays)
-
-    @classmethod
     def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> ArrayForecaster:
         """An ArrayForecaster from an artifact already read: its checked meta.json and its weights."""
         if r.model not in FORWARDS:

@@ -9,12 +9,13 @@ serves forecasts need not import torch. Nothing in this module imports torch.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from .artifact import ArtifactError
+from .artifact import ArtifactError, read_artifact
 from .data import as_series, regularise, validate_values
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
@@ -73,6 +74,17 @@ class Predictor:
     _calibration: Calibration | None
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Rebuild a fitted forecaster from an artifact; raises ArtifactError on any mismatch or corruption."""
+        arrays, meta = read_artifact(path)
+        return cls.restore(Restored(path, meta), arrays)
+
+    @classmethod
+    def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> Self:
+        """A fitted forecaster from an artifact already read: its checked meta.json and its weights."""
         raise NotImplementedError
 
     @property
