@@ -109,9 +109,13 @@ class ForecastJob:
         try:
             values, bounds = self._predict(served, np.stack(windows))
         except ValueError as exc:
-            self.metrics.error(name, "predict")
-            log.error("predict_failed", target=name, error=str(exc))
-            return CycleResult(name, False, end, error=str(exc))
+            if len(keys) == 1:
+                self.metrics.error(name, "predict")
+                log.error("predict_failed", target=name, error=str(exc))
+                return CycleResult(name, False, end, error=str(exc))
+            keys, windows, values, bounds = self._predict_each(served, keys, windows)
+            if not keys:
+                return CycleResult(name, False, end, error=str(exc))
         self.last_window = windows[0]
         self.quality.record(pd.Timestamp(end), keys, values, np.stack(windows)[:, -1], bounds)
         self._publish(end, keys, values, imputed, bounds)
@@ -130,6 +134,30 @@ class ForecastJob:
         effective = self.quality.effective_levels()
         values, by_effective = f.predict_interval(windows, tuple(effective.values()))
         return values, {nominal: by_effective[eff] for nominal, eff in effective.items()}
+
+    def _predict_each(
+        self, served: ServedModel, keys: list[SeriesKey], windows: list[Any]
+    ) -> tuple[list[SeriesKey], list[Any], np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """After a batch failed: each series on its own, so that one series the model cannot forecast (a window
+        far outside its training scale) costs that series its forecast, not every series of the target."""
+        kept: list[int] = []
+        parts: list[tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]] = []
+        for i, (key, window) in enumerate(zip(keys, windows, strict=True)):
+            try:
+                parts.append(self._predict(served, window[None, :]))
+            except ValueError as exc:
+                self.metrics.error(self.target.name, "predict")
+                log.error("predict_failed", target=self.target.name, series=dict(key), error=str(exc))
+                continue
+            kept.append(i)
+        if not kept:
+            return [], [], np.empty((0, 12)), {}
+        values = np.concatenate([v for v, _ in parts])
+        bounds = {
+            level: (np.concatenate([b[level][0] for _, b in parts]), np.concatenate([b[level][1] for _, b in parts]))
+            for level in parts[0][1]
+        }
+        return [keys[i] for i in kept], [windows[i] for i in kept], values, bounds
 
     def _replicas(self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
         """ceil(max over the horizon of the widest upper bound / capacity), clamped; None without capacity."""

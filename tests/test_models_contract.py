@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from forecaster import MODELS, Forecaster, TrainConfig
+from forecaster.synthetic import diurnal
 
 HPARAMS = {
     "seasonal_naive": {"period": 36},
@@ -47,11 +48,23 @@ def test_model_contract(name: str, seasonal: pd.Series, fast: TrainConfig, tmp_p
     assert loaded.step == pd.Timedelta("10min")
 
 
-def test_learned_models_beat_naive_on_a_seasonal_series(seasonal: pd.Series) -> None:
-    cfg = TrainConfig(epochs=30, patience=5, seed=0, progress=False)
-    f = Forecaster("mlp", window=144, horizon=12, training=cfg, hidden=64).fit(seasonal)
+# Validation MAE / naive's validation MAE that each learned model must stay under on 14 days of a 10-minute daily
+# cycle (window 72). Measured at commit time: 0.43 (ar) to 0.49 (gru); a forward that repeats the last value
+# scores 1.0, and so fails.
+SKILL = {"ar": 0.7, "gru": 0.7, "lstm": 0.7, "mlp": 0.7, "nlinear": 0.7, "transformer": 0.7}
+
+
+def test_every_learned_model_is_in_the_skill_table() -> None:
+    assert set(SKILL) == set(MODELS) - {"naive", "seasonal_naive"}
+
+
+@pytest.mark.parametrize("name", sorted(SKILL))
+def test_learned_models_beat_naive_on_a_seasonal_series(name: str) -> None:
+    series = diurnal(2016, "10min", seed=3)
+    cfg = TrainConfig(epochs=10, batch_size=32, lr=3e-3, patience=5, seed=0, progress=False)
+    f = Forecaster(name, window=72, horizon=12, training=cfg, **HPARAMS.get(name, {})).fit(series)
     val = f.meta["validation"]
-    assert val["mae"] < val["naive_mae"]
+    assert val["mae"] < SKILL[name] * val["naive_mae"], (name, val["mae"] / val["naive_mae"])
 
 
 def test_single_step_variant(seasonal: pd.Series, fast: TrainConfig) -> None:

@@ -1,7 +1,8 @@
 """Retraining against the real test Prometheus while `promcast run` serves: promote, keep, refuse, roll back.
 
-One stack serves the module. The store starts with a naive champion (valid, weak), so the first challenger has a
-real champion to beat. Tests run in file order: the promotion test makes the version the rollback test undoes.
+One stack serves the module. Its history is the same with or without ../shared and at any hour: a daily cycle plus
+an hourly one that "repeat the last value" cannot follow, so the tiny challenger beats a naive champion by about
+half its MAE (and never by 90 %). Every test makes the store state it needs; none relies on another having run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
-from .support.e2e import INTERVAL, Stack, running_stack
+from .support.e2e import DAYS, INTERVAL, Stack, running_stack
 from .support.e2e import TARGET as STACK_TARGET
 from .support.http import fetch, samples, wait_until
 
@@ -37,6 +38,11 @@ pytestmark = pytest.mark.prometheus
 POLL = 1.0  # the stack's model_poll_seconds
 # The stack's target with a tiny network, so that each training run takes seconds.
 TARGET = {**STACK_TARGET, "hparams": {"hidden": 32, "members": 1}}
+
+
+def fixed_history() -> np.ndarray:
+    n = int(DAYS * 1440)
+    return diurnal(n, "1min", seed=0).to_numpy() + 8.0 * np.sin(2 * np.pi * np.arange(n) / 60)
 
 
 def seed_naive_champion(model_dir: Path, window: int = 288) -> str:
@@ -48,8 +54,15 @@ def seed_naive_champion(model_dir: Path, window: int = 288) -> str:
 def stack(tmp_path_factory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("retrain")
     seed_naive_champion(tmp / "models")
-    with running_stack(tmp, targets=[TARGET]) as s:
+    with running_stack(tmp, values=fixed_history(), targets=[TARGET]) as s:
         yield s
+
+
+def serve_naive(stack: Stack) -> str:
+    """Publish a fresh naive version and wait until the daemon serves it."""
+    version = seed_naive_champion(stack.model_dir)
+    wait_until(lambda: served_version(stack) == version, timeout=POLL + 3)
+    return version
 
 
 def promcast(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -102,7 +115,8 @@ class CycleWatch:
 
 
 def test_train_promotes_and_the_daemon_swaps_without_missing_a_cycle(stack: Stack) -> None:
-    before, accepted = served_version(stack), swaps(stack, "accepted")
+    before = serve_naive(stack)
+    accepted = swaps(stack, "accepted")
     with CycleWatch(stack) as watch:
         t0 = time.monotonic()
         proc = promcast("train", "--target", "cpu", "--config", str(stack.config))
@@ -127,7 +141,7 @@ def test_train_promotes_and_the_daemon_swaps_without_missing_a_cycle(stack: Stac
 
 
 def test_a_challenger_that_cannot_beat_the_margin_is_kept_out(stack: Stack) -> None:
-    current = store(stack).current_version()
+    current = serve_naive(stack)
     proc = promcast("train", "--target", "cpu", "--config", str(stack.config), "--margin", "0.9")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"kept cpu version {current}:"), proc.stdout
@@ -153,7 +167,8 @@ def test_a_challenger_no_better_than_naive_is_kept_out(stack: Stack, tmp_path: P
 
 def _truncate_weights(path: Path) -> None:
     weights = path / "weights.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
 
 
 def _tamper_meta(path: Path) -> None:
@@ -190,8 +205,9 @@ def test_a_broken_current_is_refused_and_the_old_model_keeps_serving(stack: Stac
 
 def test_models_list_and_rollback_return_metrics_to_the_previous_version(stack: Stack, capsys) -> None:
     st = store(stack)
-    current, previous = st.current_version(), st.previous_version()
-    assert current is not None and previous is not None
+    serve_naive(stack)
+    previous, current = serve_naive(stack), serve_naive(stack)
+    assert st.current_version() == current and st.previous_version() == previous
     args = ["--target", "cpu", "--config", str(stack.config)]
     assert main(["models", "list", *args]) == 0
     listing = capsys.readouterr().out

@@ -36,7 +36,8 @@ def history(end: pd.Timestamp) -> tuple[np.ndarray, str]:
     if path.exists():
         values = load_csv(path).resample("1min").mean().interpolate().to_numpy()[-n:]
         return values, "alibaba2018_cluster_cpu_30s"
-    return diurnal(n, "1min", seed=0, end=end).to_numpy(), "synthetic diurnal (../shared/data absent)"
+    # A fixed index: the same values whatever the hour the tests start at.
+    return diurnal(n, "1min", seed=0).to_numpy(), "synthetic diurnal (../shared/data absent)"
 
 
 @dataclass
@@ -78,12 +79,14 @@ def _config(prom_url: str, port: int, tmp: Path, extra: dict[str, Any]) -> dict[
 
 
 @contextmanager
-def running_stack(tmp: Path, **extra: Any) -> Iterator[Stack]:
+def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> Iterator[Stack]:
     """Backfill two series of `workload_cpu` (instances a and b), start Prometheus and `promcast run`,
-    and wait until the daemon is ready. ``extra`` adds or replaces top-level settings."""
+    and wait until the daemon is ready. ``values`` replaces `history()`'s minutes (the last one lands a minute
+    before now); ``extra`` adds or replaces top-level settings."""
     require_prometheus()
     end = pd.Timestamp.now(tz="UTC").floor("1min") - pd.Timedelta(minutes=1)
-    values, _ = history(end)
+    if values is None:
+        values, _ = history(end)
     ts = pd.date_range(end=end, periods=len(values), freq="1min")
     om = tmp / "history.om"
     write_openmetrics(
