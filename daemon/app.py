@@ -12,6 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
+from .build import build_info
 from .job import CycleResult, ForecastJob, align
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo
@@ -41,6 +42,7 @@ class Daemon:
         self.settings, self.source, self.targets, self.speed = settings, source, targets, speed
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp())
+        self.metrics.register_process(build_info())
         keep = settings.retrain.keep
         self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
         self.shard = settings.shard

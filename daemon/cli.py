@@ -40,7 +40,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", choices=["diurnal", "bursty"], help="shape of the synthetic workload")
     p.add_argument("--speed", type=float, help="simulated seconds per real second (default 1)")
     p.add_argument("--series", type=int, help="number of synthetic series (default 1)")
-    p.add_argument("--step", type=float, default=60.0, help="step in seconds (default 60)")
+    p.add_argument("--step", type=float, help="step in seconds (default 60)")
     p.set_defaults(func=run_demo)
 
 
@@ -79,14 +79,16 @@ def run_daemon(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoSource, demo_target
 
-    demo = {k: v for k, v in {"workload": args.workload, "speed": args.speed, "series": args.series}.items() if v}
-    settings = _settings(args)
-    if demo:
-        settings = settings.model_copy(update={"demo": settings.demo.model_copy(update=demo)})
-        type(settings.demo).model_validate(settings.demo.model_dump())  # re-check the overridden values
-    target = demo_target(args.step)
-    source = DemoSource(settings.demo, target.step)
-    return _serve(settings, source, [target], settings.demo.speed, args.once)
+    flags = {"workload": args.workload, "speed": args.speed, "series": args.series, "step_seconds": args.step}
+    settings = _settings(args, demo={k: v for k, v in flags.items() if v is not None} or None)  # validated there
+    demo = settings.demo
+    # Each workload and step keeps its own model: a diurnal model never serves the bursty demo.
+    settings = settings.model_copy(
+        update={"model_dir": settings.model_dir / f"demo-{demo.workload}-{demo.step_seconds:g}s"}
+    )
+    target = demo_target(demo.step_seconds)
+    source = DemoSource(demo, target.step)
+    return _serve(settings, source, [target], demo.speed, args.once)
 
 
 def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
@@ -131,8 +133,19 @@ def _result_json(r: Any) -> dict[str, Any]:
     return out
 
 
+class _Version(argparse.Action):
+    """``--version``: the build is read only when asked for (it may run git), never at import time."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .build import build_info
+
+        print(build_info().line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promcast", description="Forecasts Prometheus metrics 12 steps ahead.")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and git revision, then exit")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run(sub)
     add_demo(sub)

@@ -14,11 +14,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GCCollector,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .build import BuildInfo
 from .quality import QualitySnapshot
 from .source import SeriesKey
 
@@ -234,10 +245,30 @@ class Metrics:
         self.registry = registry
         registry.register(_TargetCollector(self))
 
-    def exposition(self) -> bytes:
-        """The whole /metrics page (text format 0.0.4): the registry's metrics, then the per-series families."""
+    def exposition(self, openmetrics_format: bool = False) -> bytes:
+        """The whole /metrics page: the registry's metrics, then the per-series families.
+
+        Text format 0.0.4 by default; OpenMetrics 1.0 when asked (its gauge lines are the same, and the page ends
+        in ``# EOF``)."""
         forecasts, _ = self.snapshot()
-        return generate_latest(self.registry) + render_series(forecasts, self.clock()).encode()
+        series = render_series(forecasts, self.clock()).encode()
+        if not openmetrics_format:
+            return generate_latest(self.registry) + series
+        head = openmetrics.generate_latest(self.registry)
+        return head.removesuffix(b"# EOF\n") + series + b"# EOF\n"
+
+    def register_process(self, build: BuildInfo) -> None:
+        """The exporter's own facts: build info, and client_python's process, platform and GC collectors."""
+        info = Gauge(
+            "promcast_build_info",
+            "The running build of promcast (value 1).",
+            ["version", "revision", "python"],
+            registry=self.registry,
+        )
+        info.labels(build.version, build.revision, build.python).set(1)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def set_quality(self, target: str, q: QualitySnapshot) -> None:
         """Export a quality snapshot; steps and levels not scored yet stay absent rather than zero."""

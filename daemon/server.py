@@ -5,17 +5,28 @@ Only GET and HEAD exist; nothing here changes state or triggers work.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
 __all__ = ["HttpServer"]
 
 Readiness = Callable[[], tuple[bool, list[str]]]
-Render = Callable[[], bytes]  # the /metrics page
+Render = Callable[[bool], bytes]  # the /metrics page; True asks for OpenMetrics
+
+
+def _wants_openmetrics(accept: str) -> bool:
+    """As client_python's handler negotiates: OpenMetrics when the scraper lists it, else the text format."""
+    return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
+
+
+def _wants_gzip(accept_encoding: str) -> bool:
+    return any(part.split(";")[0].strip() == "gzip" for part in accept_encoding.split(","))
 
 
 def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
@@ -23,9 +34,13 @@ def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandle
         server_version = "promcast"
         sys_version = ""
 
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
+        def _send(self, code: int, body: bytes, ctype: str, compress: bool = False) -> None:
+            if compress:
+                body = gzip.compress(body, compresslevel=6)
             self.send_response(code)
             self.send_header("Content-Type", ctype)
+            if compress:
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
@@ -34,7 +49,9 @@ def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandle
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, render(), CONTENT_TYPE_LATEST)
+                om = _wants_openmetrics(self.headers.get("Accept", ""))
+                ctype = OPENMETRICS_CONTENT_TYPE if om else CONTENT_TYPE_LATEST
+                self._send(200, render(om), ctype, _wants_gzip(self.headers.get("Accept-Encoding", "")))
             elif path == "/healthz":
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             elif path == "/readyz":

@@ -181,7 +181,8 @@ class RetrainSettings(_Strict):
 class DemoSettings(_Strict):
     workload: Literal["diurnal", "bursty"] = "diurnal"
     series: int = Field(1, ge=1, le=10_000)
-    speed: float = Field(1.0, gt=0, description="simulated seconds per real second")
+    speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
+    step_seconds: float = Field(60.0, ge=1, le=86_400, description="the demo target's step")
     seed: int = 0
 
 

@@ -68,11 +68,34 @@ def test_toml_config_is_read(tmp_path, capsys) -> None:
     assert "targets.0.window" in capsys.readouterr().err
 
 
-def test_demo_once_prints_12_forecasts(tmp_path, capsys) -> None:
-    assert main(["demo", "--once", "--model-dir", str(tmp_path), "--log-format", "json"]) == 0
-    (result,) = json.loads(capsys.readouterr().out)
-    assert result["ok"] and result["target"] == "demo"
-    assert len(result["forecasts"][0]["values"]) == 12
+def test_demo_once_prints_12_forecasts_and_each_workload_keeps_its_own_model(tmp_path, capsys) -> None:
+    versions = {}
+    for workload in ("diurnal", "bursty"):
+        args = ["demo", "--once", "--workload", workload, "--model-dir", str(tmp_path), "--log-format", "json"]
+        assert main(args) == 0
+        (result,) = json.loads(capsys.readouterr().out)
+        assert result["ok"] and result["target"] == "demo"
+        assert len(result["forecasts"][0]["values"]) == 12
+        versions[workload] = result["version"]
+    assert versions["diurnal"] != versions["bursty"], "the bursty demo reused the diurnal demo's model"
+    for workload, version in versions.items():
+        assert (tmp_path / f"demo-{workload}-60s" / "demo" / "versions" / version).is_dir()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "setting"),
+    [
+        ("--speed", "-1", "demo.speed"),
+        ("--speed", "0", "demo.speed"),
+        ("--series", "20000", "demo.series"),
+        ("--series", "0", "demo.series"),
+        ("--step", "0", "demo.step_seconds"),
+    ],
+)
+def test_invalid_demo_flags_exit_2_naming_the_setting(flag, value, setting, tmp_path, capsys) -> None:
+    assert main(["demo", "--once", "--model-dir", str(tmp_path), flag, value]) == 2
+    assert setting in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing was trained or written"
 
 
 def _start(args: list[str], tmp_path) -> tuple[subprocess.Popen[str], str]:
