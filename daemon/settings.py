@@ -89,6 +89,7 @@ class TargetSettings(_Strict):
     drop_labels: list[str] = Field(default_factory=list, description="labels that churn, e.g. pod")
     model: str = DEFAULT_MODEL
     hparams: dict[str, Any] = Field(default_factory=dict)
+    scaler: Literal["standard", "minmax"] = Field("standard", description="global scaling fitted on the history")
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
     max_gap: int = Field(5, ge=0)
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], description="prediction interval levels")

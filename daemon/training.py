@@ -93,6 +93,7 @@ def fit_target(target: TargetSettings, history: dict[SeriesKey, pd.Series], seed
         target.model,
         window=target.window,
         horizon=12,
+        scaler=target.scaler,
         step=target.step,
         max_gap=target.max_gap,
         training=_training(target, seed),

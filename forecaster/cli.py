@@ -21,14 +21,42 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, help="CSV of timestamp,value (or --value-column)")
     p.add_argument("--value-column", default=None, help="value column of the CSV (default: 'value')")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--levels", type=_levels, default=(0.8, 0.95), help="prediction interval levels (default 0.8,0.95)")
     p.set_defaults(func=run_predict)
+
+
+def _levels(text: str) -> tuple[float, ...]:
+    try:
+        levels = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected levels such as 0.8,0.95") from exc
+    if not levels or not all(0 < x < 1 for x in levels):
+        raise argparse.ArgumentTypeError(f"{text!r}: each level lies strictly between 0 and 1")
+    return levels
+
+
+def csv_step(series: pd.Series) -> pd.Timedelta | None:
+    """The CSV's own step: the median spacing of its timestamps (None for fewer than two rows)."""
+    if len(series) < 2:
+        return None
+    return pd.Timedelta(pd.Series(series.index).diff().dropna().median())
 
 
 def run_predict(args: argparse.Namespace) -> int:
     try:
         model = load_frozen(args.model)
         series = load_csv(args.input, args.value_column)
-        values = model.forecast(series)
+        own = csv_step(series)
+        if model.step is not None and own is not None and own != model.step:
+            raise ValueError(
+                f"{args.input}: its step is {own.total_seconds():g}s but the model's is "
+                f"{model.step.total_seconds():g}s; resample the CSV to the model's step first "
+                "(otherwise most of its input would be filled in by interpolation)"
+            )
+        if model.calibration is not None:
+            values, bounds = model.forecast_interval(series, args.levels)
+        else:
+            values, bounds = model.forecast(series), {}
     except ArtifactError as exc:
         print(f"promcast predict: bad model artifact: {exc}", file=sys.stderr)
         return 1
@@ -37,15 +65,22 @@ def run_predict(args: argparse.Namespace) -> int:
         return 1
     step = model.step or pd.Timedelta(minutes=1)
     last = pd.Timestamp(series.index[-1])
-    rows = [(h, last + h * step, float(v)) for h, v in enumerate(values, start=1)]
+    levels = sorted(bounds)
     if args.json:
-        out = {
-            "model": model.model_name,
-            "step_seconds": step.total_seconds(),
-            "forecast": [{"h": h, "timestamp": ts.isoformat(), "value": v} for h, ts, v in rows],
-        }
-        print(json.dumps(out, indent=2))
-    else:
-        for h, ts, v in rows:
-            print(f"{h:>3}  {ts.isoformat()}  {v:.6g}")
+        rows = []
+        for i, v in enumerate(values):
+            row = {"h": i + 1, "timestamp": (last + (i + 1) * step).isoformat(), "value": float(v)}
+            row["intervals"] = {
+                f"{lv:g}": {"lower": float(bounds[lv][0][i]), "upper": float(bounds[lv][1][i])} for lv in levels
+            }
+            rows.append(row)
+        print(json.dumps({"model": model.model_name, "step_seconds": step.total_seconds(), "forecast": rows}, indent=2))
+        return 0
+    head = "".join(f"  {f'lower {lv:g}':>12}  {f'upper {lv:g}':>12}" for lv in levels)
+    print(f"{'h':>3}  {'timestamp':<25}  {'value':>12}{head}")
+    for i, v in enumerate(values):
+        cells = "".join(f"  {bounds[lv][0][i]:>12.6g}  {bounds[lv][1][i]:>12.6g}" for lv in levels)
+        print(f"{i + 1:>3}  {(last + (i + 1) * step).isoformat():<25}  {v:>12.6g}{cells}")
+    if not levels:
+        print("(no intervals: this model has no interval calibration)")
     return 0

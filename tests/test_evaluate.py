@@ -171,3 +171,18 @@ def test_evaluate_rejects_a_bad_window(tmp_path: Path, capsys: pytest.CaptureFix
     argv = ["evaluate", "--synthetic", "bursty", "--window", "week", "--out", str(tmp_path)]
     assert cli.main(argv) == 1
     assert "--window 'week'" in capsys.readouterr().err
+
+
+def test_evaluate_fits_every_model_with_the_scaler_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "minmax"
+    args = ["evaluate", "--synthetic", "diurnal", "--points", "600", "--step", "10min", "--fast", "--seeds", "1"]
+    assert cli.main([*args, "--models", "mlp", "ar", "--scaler", "minmax", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["scaler"] == "minmax"
+    from forecaster.evaluation.evaluate import EvalConfig, evaluate
+    from forecaster.synthetic import diurnal
+
+    series = diurnal(600, "10min", seed=0)
+    config = EvalConfig(models=("naive", "mlp"), windows=(24,), seeds=1, fast=True, scaler="minmax")
+    result = evaluate("d", series.to_numpy(), series.index[0], pd.Timedelta("10min"), config)
+    kinds = {run.forecaster.meta["scaler"]["kind"] for w in result.results for m in w.models.values() for run in m.runs}
+    assert kinds == {"minmax"}

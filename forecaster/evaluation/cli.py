@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import load_csv, regularise
 from ..names import BASELINES, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from ..scaling import SCALERS
 from ..synthetic import WORKLOADS, make_workload
 from .protocol import day_steps, window_for
 
@@ -45,6 +46,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="training seeds per network (default 3)")
     p.add_argument("--epochs", type=int, help="training epochs (default 50; 3 with --fast)")
     p.add_argument("--max-batches", type=int, help="batches per epoch, 0 for all (default 0; 10 with --fast)")
+    p.add_argument(
+        "--scaler", choices=sorted(SCALERS), default="standard", help="global scaler of every model (default standard)"
+    )
     p.add_argument("--fast", action="store_true", help="tiny networks and a few epochs, for CI")
     p.add_argument("--out", required=True, help="output folder for report.md, metrics.json and the PNGs")
     p.set_defaults(func=run_evaluate)
@@ -89,6 +93,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             fast=args.fast,
             training=_training(args),
             default_model=DEFAULT_MODEL,
+            scaler=args.scaler,
         )
         result = evaluate(name, reg.values, reg.start, reg.step, config)
     except (OSError, ValueError) as exc:

@@ -28,6 +28,7 @@ class EvalConfig:
     training: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of each model's defaults
     protocol: Protocol = dataclasses.field(default_factory=Protocol)
     default_model: str = ""  # marked as the production default in the report
+    scaler: str = "standard"  # the global scaler every model is fitted with (scores stay on the train z-scale)
 
     def __post_init__(self) -> None:
         if not self.models or not self.windows or self.seeds < 1:
@@ -70,7 +71,10 @@ class Evaluation:
 def evaluate(name: str, values: np.ndarray, start: pd.Timestamp, step: pd.Timedelta, config: EvalConfig) -> Evaluation:
     """Fit every model for every window once per seed on train + validation, and score them on one set of origins."""
     season = season_for(step)
-    plans = {w: [plan_model(m, w, season, config.fast) for m in config.models] for w in config.windows}
+    plans = {
+        w: [dataclasses.replace(plan_model(m, w, season, config.fast), scaler=config.scaler) for m in config.models]
+        for w in config.windows
+    }
     longest = max(p.window for ps in plans.values() for p in ps)
     task = make_task(values, start, step, config.protocol, config.stride, min_history=longest)
     results = [WindowResult(w, {p.label: _run_plan(p, task, config) for p in ps}) for w, ps in plans.items()]

@@ -31,6 +31,7 @@ class Plan:
     hparams: dict[str, Any]
     note: str = ""
     fast: bool = False
+    scaler: str = "standard"  # the Forecaster's global scaler: standard (z) or minmax
 
     @property
     def trainable(self) -> bool:
@@ -90,6 +91,7 @@ def fit_and_forecast(
         plan.model,
         plan.window,
         horizon or task.horizon,
+        plan.scaler,
         step=task.step,
         max_gap=None,
         val_ratio=val_ratio,

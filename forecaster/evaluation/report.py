@@ -58,6 +58,7 @@ def metrics(ev: Evaluation, command: str = "") -> dict[str, Any]:
             "windows": list(ev.config.windows),
             "seeds": ev.config.seeds,
             "fast": ev.config.fast,
+            "scaler": ev.config.scaler,
             "default_model": ev.config.default_model,
             "training_overrides": dict(ev.config.training),
         },
