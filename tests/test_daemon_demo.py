@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
 from daemon.source import SeriesKey, SourceUnavailable
 
+from .support.deploy import require_tool
 from .support.http import fetch, samples, wait_until
 
 SPEED = 600.0  # ten simulated minutes per real second: one 60 s step every 0.1 s
@@ -137,9 +137,7 @@ def test_source_outage_counts_errors_then_turns_unready_then_recovers(running) -
 
 
 def test_exposition_passes_promtool(running) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (scripts/test installs Debian's prometheus package)")
+    promtool = require_tool("promtool", "apt-get install prometheus (scripts/test does)")
     _, _, url = running
     text = fetch(url + "/metrics")[1]
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)

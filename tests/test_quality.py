@@ -75,7 +75,18 @@ def test_bands_coverage_skill_and_replicas_are_exported(replay) -> None:
     for level in ("0.8", "0.95"):
         cov = daemon.registry.get_sample_value("promcast_interval_coverage_ratio", {"target": "demo", "level": level})
         assert cov is not None and 0.0 <= cov <= 1.0
-    assert daemon.registry.get_sample_value("promcast_forecast_skill_ratio", {"target": "demo"}) is not None
+    # Skill is 1 - (sum over h of the model's MAE) / (sum over h of naive's MAE), from the published per-step gauges.
+    mae = [
+        daemon.registry.get_sample_value("promcast_forecast_error_mae", {"target": "demo", "h": str(h)})
+        for h in range(1, 13)
+    ]
+    naive = [
+        daemon.registry.get_sample_value("promcast_forecast_naive_error_mae", {"target": "demo", "h": str(h)})
+        for h in range(1, 13)
+    ]
+    assert all(m is not None and n for m, n in zip(mae, naive, strict=True))
+    skill = daemon.registry.get_sample_value("promcast_forecast_skill_ratio", {"target": "demo"})
+    assert skill == pytest.approx(1.0 - sum(mae) / sum(naive), rel=1e-9)  # type: ignore[arg-type]
     upper95 = {(s["series"], s["h"]): v for s, v in samples(text, "promcast_forecast_upper") if s["level"] == "0.95"}
     for s, v in samples(text, "promcast_recommended_replicas"):
         peak = max(upper95[(s["series"], str(h))] for h in range(1, 13))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from daemon.recent import RecentData
 from daemon.settings import TargetSettings
-from daemon.source import SeriesKey, SourceUnavailable
+from daemon.source import SeriesKey, SourceUnavailable, page_ranges
 
 STEP = timedelta(minutes=1)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -114,3 +115,17 @@ def test_a_series_that_stopped_stays_gone_through_the_full_reads() -> None:
     last_present = 29 + 2 + 2  # its last sample, then max_gap + 2 steps
     assert seen == [20 + k <= last_present for k in range(40)]
     assert kinds.count("full") > 5  # resyncs happened while its old samples were still in the span
+
+
+@pytest.mark.parametrize("points", [1, 2, 7, 10, 11, 100])
+def test_page_ranges_cover_the_span_once_within_the_point_limit(points: int) -> None:
+    start, step = datetime(2026, 1, 1, tzinfo=timezone.utc), timedelta(minutes=1)
+    end = start + 29 * step  # 30 grid points
+    pages = page_ranges(start, end, step, points)
+    assert pages[0][0] == start and pages[-1][1] == end
+    for lo, hi in pages:
+        assert lo <= hi and (hi - lo) / step + 1 <= points
+    for (_, hi), (lo, _) in itertools.pairwise(pages):
+        assert lo == hi + step  # no step read twice, none skipped
+    assert len(pages) == -(-30 // points)
+    assert page_ranges(end, start, step, points) == []

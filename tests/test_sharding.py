@@ -28,7 +28,7 @@ from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.forecaster import default_training
 
-from .support.deploy import DEPLOY, require_tool, yaml_docs
+from .support.deploy import DEPLOY, require_module, require_tool, yaml_docs
 from .support.http import fetch, samples, wait_until
 from .support.prometheus_server import PrometheusServer, backfill, free_port, require_prometheus, write_openmetrics
 
@@ -144,7 +144,7 @@ def _one(path: Path, kind: str) -> dict[str, Any]:
 
 
 def test_statefulset_manifests_validate_against_the_kubernetes_schemas() -> None:
-    kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate (requirements.lock)")
+    kv = require_module("kubernetes_validate", "pip install kubernetes-validate (requirements.lock)")
     checked = []
     for path in sorted(STS.glob("*.yaml")):
         for doc in yaml_docs(path):

@@ -35,6 +35,21 @@ def require_tool(name: str, install: str) -> str:
     pytest.skip(reason)
 
 
+def require_module(name: str, install: str) -> Any:
+    """The imported module ``name``; missing: ``pytest.skip`` naming ``install``, or ``pytest.fail`` in CI."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"python module {name} not found; install it with: {install}"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 def yaml_docs(path: Path) -> list[dict[str, Any]]:
     """Every document of a YAML file, empty ones dropped."""
     with path.open(encoding="utf-8") as fh:
