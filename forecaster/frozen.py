@@ -3,8 +3,8 @@
 ``ArrayForecaster`` loads the same artifact as ``Forecaster.load`` (safetensors weights, meta.json) and
 predicts through NumPy. The default model (``mlp``), ``nlinear`` and the baselines have such a forward;
 the recurrent and attention models do not, and ``load_frozen`` loads those through torch. A process that
-only serves the default model never imports torch, which is about 190 MB of resident memory
-(BENCHMARKS.md). ``tests/test_frozen.py`` holds each forward to the torch model's output.
+only serves the default model never imports torch (about 180 MB of resident memory, README.md and
+BENCHMARKS.md). ``tests/test_frozen.py`` holds each forward to the torch model's output.
 
 Every forward maps (N, window) scaled inputs to (N, horizon) scaled outputs in float32, as torch does. A
 builder takes (pops) the weights it uses; weights left over make the artifact invalid, as torch's strict
