@@ -126,7 +126,7 @@ def test_train_promotes_and_the_daemon_swaps_without_missing_a_cycle(stack: Stac
         assert new is not None and new != before and new in proc.stdout
         trained = time.monotonic()
         wait_until(lambda: served_version(stack) == new, timeout=POLL + 2)
-        print(f"train {trained - t0:.1f}s, swap seen {time.monotonic() - trained:.2f}s after")
+        print(f"train {trained - t0:.1f}s, swap seen {time.monotonic() - trained:.2f}s after: {proc.stdout.strip()}")
         time.sleep(2 * INTERVAL)  # a couple of cycles on the new model
     assert len(watch.seen) >= 3
     # A missed cycle would leave a gap of two intervals; late-but-not-missed cycles stay well under it.
