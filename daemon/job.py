@@ -108,11 +108,7 @@ class ForecastJob:
         self.metrics.set_quality(name, self.quality.snapshot())
         try:
             values, bounds = self._predict(served, np.stack(windows))
-        except ValueError as exc:
-            if len(keys) == 1:
-                self.metrics.error(name, "predict")
-                log.error("predict_failed", target=name, error=str(exc))
-                return CycleResult(name, False, end, error=str(exc))
+        except ValueError as exc:  # one series the model cannot forecast costs that series, not the target
             keys, windows, values, bounds = self._predict_each(served, keys, windows)
             if not keys:
                 return CycleResult(name, False, end, error=str(exc))
@@ -151,7 +147,7 @@ class ForecastJob:
                 continue
             kept.append(i)
         if not kept:
-            return [], [], np.empty((0, 12)), {}
+            return [], [], np.empty((0, 0)), {}
         values = np.concatenate([v for v, _ in parts])
         bounds = {
             level: (np.concatenate([b[level][0] for _, b in parts]), np.concatenate([b[level][1] for _, b in parts]))

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 
 from .artifact import ArtifactError
-from .data import load_csv
+from .data import load_csv, median_step
 from .frozen import load_frozen
 
 __all__ = ["add_predict"]
@@ -35,18 +35,11 @@ def _levels(text: str) -> tuple[float, ...]:
     return levels
 
 
-def csv_step(series: pd.Series) -> pd.Timedelta | None:
-    """The CSV's own step: the median spacing of its timestamps (None for fewer than two rows)."""
-    if len(series) < 2:
-        return None
-    return pd.Timedelta(pd.Series(series.index).diff().dropna().median())
-
-
 def run_predict(args: argparse.Namespace) -> int:
     try:
         model = load_frozen(args.model)
         series = load_csv(args.input, args.value_column)
-        own = csv_step(series)
+        own = median_step(pd.DatetimeIndex(series.index)) if len(series) > 1 else None
         if model.step is not None and own is not None and own != model.step:
             raise ValueError(
                 f"{args.input}: its step is {own.total_seconds():g}s but the model's is "

@@ -109,6 +109,13 @@ def _check_timestamps(index: pd.DatetimeIndex) -> None:
         raise ValueError(f"decreasing timestamps: {index[pos]} at position {pos} follows {index[pos - 1]}")
 
 
+def median_step(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """A series' own step: the median spacing of its timestamps."""
+    if len(index) < 2:
+        raise ValueError("cannot infer the step from a single point; give step")
+    return pd.Timedelta(int(np.median(np.diff(pd.DatetimeIndex(index).as_unit("ns").asi8))), unit="ns")
+
+
 def regularise(
     series: pd.Series,
     step: StepLike | None = None,
@@ -124,12 +131,7 @@ def regularise(
     validate_values(series.to_numpy(dtype=np.float64))
     index = pd.DatetimeIndex(series.index).as_unit("ns")
     _check_timestamps(index)
-    if step is None:
-        if len(index) < 2:
-            raise ValueError("cannot infer the step from a single point; give step")
-        step_td = pd.Timedelta(int(np.median(np.diff(index.asi8))), unit="ns")
-    else:
-        step_td = pd.Timedelta(step)
+    step_td = median_step(index) if step is None else pd.Timedelta(step)
     if step_td <= pd.Timedelta(0):
         raise ValueError(f"step must be positive, got {step_td}")
     start = pd.Timestamp(index[0])

@@ -49,8 +49,8 @@ def test_model_contract(name: str, seasonal: pd.Series, fast: TrainConfig, tmp_p
 
 
 # Validation MAE / naive's validation MAE that each learned model must stay under on 14 days of a 10-minute daily
-# cycle (window 72). Measured at commit time: 0.43 (ar) to 0.49 (gru); a forward that repeats the last value
-# scores 1.0, and so fails.
+# cycle (window 72). `pytest -s tests/test_models_contract.py -k beat_naive` prints each ratio: 0.43 (ar) to
+# 0.49 (gru) here; a forward that repeats the last value scores 1.0, and so fails.
 SKILL = {"ar": 0.7, "gru": 0.7, "lstm": 0.7, "mlp": 0.7, "nlinear": 0.7, "transformer": 0.7}
 
 
@@ -64,6 +64,7 @@ def test_learned_models_beat_naive_on_a_seasonal_series(name: str) -> None:
     cfg = TrainConfig(epochs=10, batch_size=32, lr=3e-3, patience=5, seed=0, progress=False)
     f = Forecaster(name, window=72, horizon=12, training=cfg, **HPARAMS.get(name, {})).fit(series)
     val = f.meta["validation"]
+    print(f"{name}: validation MAE / naive's = {val['mae'] / val['naive_mae']:.3f}")  # pytest -s shows it
     assert val["mae"] < SKILL[name] * val["naive_mae"], (name, val["mae"] / val["naive_mae"])
 
 
