@@ -41,7 +41,9 @@ class Daemon:
     ) -> None:
         self.settings, self.source, self.targets, self.speed = settings, source, targets, speed
         self.registry = CollectorRegistry()
-        self.metrics = Metrics(self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp())
+        self.metrics = Metrics(
+            self.registry, [t.name for t in targets], clock=lambda: source.now().timestamp(), stamped=speed == 1.0
+        )
         self.metrics.register_process(build_info())
         keep = settings.retrain.keep
         self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
@@ -116,21 +118,26 @@ class Daemon:
             self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness
         )
         self.server.start()
-        now = datetime.now(timezone.utc)
+        wall, now = datetime.now(timezone.utc), self.source.now()
         for t in self.targets:
-            interval = t.interval / self.speed
-            # Fire just after each step boundary, once the source has the boundary's sample; first run at once.
-            first = align(now, timedelta(seconds=interval)) + timedelta(seconds=interval * 1.05)
+            # Cycles fire settle_seconds after each boundary of the interval on the source's clock, whatever the
+            # start time; the source's clock runs ``speed`` times faster than the scheduler's. One more cycle runs
+            # at once, so that the first forecast (or the first training) does not wait for a boundary.
+            interval = timedelta(seconds=t.interval)
+            first = align(now, interval) + timedelta(seconds=t.settle)
+            if first <= now:
+                first += interval
+            job = self.jobs[t.name]
             self.scheduler.add_job(
-                self.jobs[t.name],
-                IntervalTrigger(seconds=interval, start_date=first, timezone=timezone.utc),
+                job.run_exclusive,
+                IntervalTrigger(seconds=t.interval / self.speed, start_date=wall + (first - now) / self.speed),
                 id=f"forecast:{t.name}",
                 name=f"forecast {t.name}",
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=max(1, int(interval / 2)),
-                next_run_time=now,
+                misfire_grace_time=max(1, int(t.interval / self.speed / 2)),
             )
+            self.scheduler.add_job(job.run_exclusive, id=f"forecast-start:{t.name}", name=f"first forecast {t.name}")
         self.scheduler.add_job(
             self.reload_models,
             IntervalTrigger(seconds=self.model_poll_seconds, timezone=timezone.utc),

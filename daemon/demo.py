@@ -20,7 +20,12 @@ _PERIOD = timedelta(days=14)  # the pattern repeats after two weeks of simulated
 
 
 def demo_target(step_seconds: float = 60.0) -> TargetSettings:
-    return TargetSettings(name="demo", query=DEMO_QUERY, step_seconds=step_seconds, history=timedelta(days=3))
+    return TargetSettings(
+        name="demo",
+        query=DEMO_QUERY,
+        step_seconds=step_seconds,
+        history=timedelta(days=3),
+    )
 
 
 class DemoSource:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from forecaster import ArtifactError
-from forecaster.data import regularise
 
 from .heap import release_free_memory
 from .logs import get_logger
@@ -25,6 +24,7 @@ from .sharding import Shard
 from .source import SeriesKey, Source, SourceUnavailable
 from .store import StoreError
 from .training import TrainingFailed, longest_history, train_in_child
+from .windows import Windows, build_windows
 
 __all__ = ["CycleResult", "ForecastJob", "align"]
 
@@ -35,6 +35,30 @@ def align(moment: datetime, step: timedelta) -> datetime:
     """The last step boundary at or before ``moment`` (boundaries are multiples of the step since the epoch)."""
     s = step.total_seconds()
     return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=timezone.utc)
+
+
+def widen(
+    values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]], rows: np.ndarray, factor: float
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """The bounds with the half-widths of ``rows`` (series whose window bridged an outage) times ``factor``."""
+    if not rows.any() or factor == 1.0:
+        return bounds
+    out = {}
+    for level, (lo, hi) in bounds.items():
+        lo, hi = lo.copy(), hi.copy()
+        lo[rows] = values[rows] - (values[rows] - lo[rows]) * factor
+        hi[rows] = values[rows] + (hi[rows] - values[rows]) * factor
+        out[level] = (lo, hi)
+    return out
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A cycle's forecasts before they are published."""
+
+    windows: Windows
+    values: np.ndarray  # (S, H)
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -66,11 +90,23 @@ class ForecastJob:
         self._previous: set[SeriesKey] = set()
         self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
         self.training = False  # True while the first model trains: the cycle is long on purpose
+        self._running = threading.Lock()
         span = target.step * (target.window + 2 * target.max_gap + 2)
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
+        self._grid = target.window + 2 * target.max_gap + 3  # the span's points: a window and its lag and gaps
         self.quality = QualityTracker(
             pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
         )
+
+    def run_exclusive(self) -> CycleResult | None:
+        """One cycle unless one is running already (the start-up cycle and the first boundary's may meet)."""
+        if not self._running.acquire(blocking=False):
+            log.debug("cycle_already_running", target=self.target.name)
+            return None
+        try:
+            return self()
+        finally:
+            self._running.release()
 
     def __call__(self) -> CycleResult:
         t0 = time.perf_counter()
@@ -85,11 +121,29 @@ class ForecastJob:
         return result
 
     def cycle(self) -> CycleResult:
-        name, t0 = self.target.name, time.perf_counter()
-        end = align(self.source.now(), self.target.step)
-        served = self.ensure_model(end)
+        name, step = self.target.name, self.target.step
+        served = self.ensure_model(align(self.source.now(), step))  # the first start may train for minutes
         if served is None:
-            return CycleResult(name, False, end, error="no model")
+            return CycleResult(name, False, None, error="no model")
+        # The end is taken after any training, and a cycle that took past the next step boundary is run again
+        # on fresh data: a forecast whose origin is a step old would have its first step in the past.
+        for _ in range(2):
+            t0 = time.perf_counter()
+            end = align(self.source.now(), step)
+            outcome = self._forecast(served, end)
+            if isinstance(outcome, CycleResult):
+                return outcome
+            if self.source.now() - end < step:
+                self._publish(end, outcome)
+                self._log(served, end, outcome, time.perf_counter() - t0)
+                return CycleResult(name, True, end, outcome.windows.keys, outcome.values, served.version)
+            log.warning("cycle_late", target=name, end=end.isoformat(), seconds=round(time.perf_counter() - t0, 3))
+        self.metrics.error(name, "late")
+        return CycleResult(name, False, end, error="every forecast was a step old before it could be published")
+
+    def _forecast(self, served: ServedModel, end: datetime) -> _Outcome | CycleResult:
+        """Read, window and predict at ``end``: the forecasts to publish, or the failed cycle's result."""
+        name = self.target.name
         try:
             data = self.recent.fetch(end)
         except SourceUnavailable as exc:
@@ -97,9 +151,12 @@ class ForecastJob:
             log.warning("query_failed", target=name, error=str(exc))
             return CycleResult(name, False, end, error=str(exc))
         self.metrics.shard_series.labels(name).set(len(data))
-        keys, windows, imputed = self._windows(data, end)
+        win = build_windows(data, end, self.target.step, self.target.window, self.target.max_gap, self._grid)
+        for key, reason in win.skipped:
+            self.metrics.error(name, "input")
+            log.warning("series_skipped", target=name, series=dict(key), reason=reason)
         self._count_vanished(set(data))
-        if not keys:
+        if not win.keys:
             self.metrics.publish(name, None)
             self.metrics.series.labels(name).set(0)
             log.warning("no_usable_series", target=name, returned=len(data))
@@ -107,16 +164,15 @@ class ForecastJob:
         self.quality.observe(data)
         self.metrics.set_quality(name, self.quality.snapshot())
         try:
-            values, bounds = self._predict(served, np.stack(windows))
+            values, bounds = self._predict(served, win.values)
         except ValueError as exc:  # one series the model cannot forecast costs that series, not the target
-            keys, windows, values, bounds = self._predict_each(served, keys, windows)
-            if not keys:
+            kept, values, bounds = self._predict_each(served, win)
+            if not kept:
                 return CycleResult(name, False, end, error=str(exc))
-        self.last_window = windows[0]
-        self.quality.record(pd.Timestamp(end), keys, values, np.stack(windows)[:, -1], bounds)
-        self._publish(end, keys, values, imputed, bounds)
-        self._log(served, end, keys, values, imputed, time.perf_counter() - t0)
-        return CycleResult(name, True, end, keys, values, served.version)
+            win = win.subset(kept)
+        bounds = widen(values, bounds, win.long_gap, self.target.gap_interval_factor)
+        self._report_gaps(win)
+        return _Outcome(win, values, bounds)
 
     def _predict(
         self, served: ServedModel, windows: np.ndarray
@@ -132,28 +188,28 @@ class ForecastJob:
         return values, {nominal: by_effective[eff] for nominal, eff in effective.items()}
 
     def _predict_each(
-        self, served: ServedModel, keys: list[SeriesKey], windows: list[Any]
-    ) -> tuple[list[SeriesKey], list[Any], np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        self, served: ServedModel, win: Windows
+    ) -> tuple[list[int], np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
         """After a batch failed: each series on its own, so that one series the model cannot forecast (a window
         far outside its training scale) costs that series its forecast, not every series of the target."""
         kept: list[int] = []
         parts: list[tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]] = []
-        for i, (key, window) in enumerate(zip(keys, windows, strict=True)):
+        for i, key in enumerate(win.keys):
             try:
-                parts.append(self._predict(served, window[None, :]))
+                parts.append(self._predict(served, win.values[i : i + 1]))
             except ValueError as exc:
                 self.metrics.error(self.target.name, "predict")
                 log.error("predict_failed", target=self.target.name, series=dict(key), error=str(exc))
                 continue
             kept.append(i)
         if not kept:
-            return [], [], np.empty((0, 0)), {}
+            return [], np.empty((0, 0)), {}
         values = np.concatenate([v for v, _ in parts])
         bounds = {
             level: (np.concatenate([b[level][0] for _, b in parts]), np.concatenate([b[level][1] for _, b in parts]))
             for level in parts[0][1]
         }
-        return [keys[i] for i in kept], [windows[i] for i in kept], values, bounds
+        return kept, values, bounds
 
     def _replicas(self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
         """ceil(max over the horizon of the widest upper bound / capacity), clamped; None without capacity."""
@@ -164,31 +220,6 @@ class ForecastJob:
         need = np.ceil(upper.max(axis=1) / t.capacity_per_replica)
         return np.clip(need, t.min_replicas, t.max_replicas)
 
-    def _windows(self, data: dict[SeriesKey, pd.Series], end: datetime) -> tuple[list[SeriesKey], list[Any], float]:
-        keys, windows, filled, total = [], [], 0, 0
-        w = self.target.window
-        for key, series in sorted(data.items()):
-            try:
-                if series.index[-1] < pd.Timestamp(end) - self.target.max_gap * self.target.step:
-                    raise ValueError(f"latest sample {series.index[-1]} is older than max_gap steps")
-                reg = regularise(series, self.target.step, self.target.max_gap)
-                if len(reg.values) < w:
-                    raise ValueError(f"need {w} points, got {len(reg.values)}")
-                window = reg.values[-w:]
-                if not np.isfinite(window).all():
-                    raise ValueError(f"the last {w} points cross a gap longer than {self.target.max_gap} steps")
-            except ValueError as exc:
-                self.metrics.error(self.target.name, "input")
-                log.warning("series_skipped", target=self.target.name, series=dict(key), reason=str(exc))
-                continue
-            keys.append(key)
-            windows.append(window)
-            # Window steps with no raw sample at that exact time were filled in (a reindex, without pandas' cost).
-            raw = pd.DatetimeIndex(series.index).as_unit("ns").asi8
-            filled += w - int(np.count_nonzero(np.isin(reg.index[-w:].as_unit("ns").asi8, raw)))
-            total += w
-        return keys, windows, filled / total if total else 0.0
-
     def _count_vanished(self, present: set[SeriesKey]) -> None:
         gone = self._previous - present
         if gone:
@@ -196,38 +227,51 @@ class ForecastJob:
             log.warning("series_vanished", target=self.target.name, count=len(gone), series=[dict(k) for k in gone])
         self._previous = present
 
-    def _publish(
-        self,
-        end: datetime,
-        keys: list[SeriesKey],
-        values: np.ndarray,
-        imputed: float,
-        bounds: dict[float, tuple[np.ndarray, np.ndarray]],
-    ) -> None:
-        name = self.target.name
+    def _report_gaps(self, win: Windows) -> None:
+        """Gauges and a log line for the windows that bridged an outage and the series whose samples lag."""
+        name, end = self.target.name, int(win.origins.max())
+        bridged, lagging = int(win.long_gap.sum()), int(np.count_nonzero(win.origins < end))
+        self.metrics.gap_series.labels(name).set(bridged)
+        self.metrics.lagging_series.labels(name).set(lagging)
+        if bridged:
+            log.warning(
+                "gap_bridged",
+                target=name,
+                series=bridged,
+                imputed=round(win.imputed_ratio, 4),
+                example=dict(win.keys[int(np.argmax(win.long_gap))]),
+                policy=f"filled by interpolation; interval widened x{self.target.gap_interval_factor:g}",
+            )
+
+    def _publish(self, end: datetime, out: _Outcome) -> None:
+        name, win = self.target.name, out.windows
         now = self.source.now().timestamp()
-        replicas = self._replicas(values, bounds)
-        snapshot = TargetForecast(now, end.timestamp(), tuple(keys), values, self.max_age, bounds, replicas)
+        replicas = self._replicas(out.values, out.bounds)
+        origins = win.origins / 1e9
+        snapshot = TargetForecast(
+            now, end.timestamp(), tuple(win.keys), out.values, self.max_age, out.bounds, replicas, origins
+        )
+        self.last_window = win.values[0]
+        self.quality.record(pd.Timestamp(end), win.keys, out.values, win.values[:, -1], out.bounds, win.origins)
         self.metrics.publish(name, snapshot)
         self.metrics.last_success.labels(name).set(now)
-        self.metrics.imputed.labels(name).set(imputed)
-        self.metrics.series.labels(name).set(len(keys))
+        self.metrics.imputed.labels(name).set(win.imputed_ratio)
+        self.metrics.series.labels(name).set(len(win.keys))
 
-    def _log(
-        self, served: ServedModel, end: datetime, keys: list, values: np.ndarray, imputed: float, secs: float
-    ) -> None:
+    def _log(self, served: ServedModel, end: datetime, out: _Outcome, secs: float) -> None:
+        win = out.windows
         log.info(
             "cycle",
             target=self.target.name,
             seconds=round(secs, 4),
-            series=len(keys),
-            points=len(keys) * self.target.window,
-            imputed=round(imputed, 4),
+            series=len(win.keys),
+            points=win.values.size,
+            imputed=round(win.imputed_ratio, 4),
             model_version=served.version,
             end=end.isoformat(),
             read=self.recent.last_read,
-            first=round(float(values[0, 0]), 6),
-            last=round(float(values[0, -1]), 6),
+            first=round(float(out.values[0, 0]), 6),
+            last=round(float(out.values[0, -1]), 6),
         )
 
     def ensure_model(self, end: datetime) -> ServedModel | None:

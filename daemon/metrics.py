@@ -36,7 +36,7 @@ from .source import SeriesKey
 __all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast", "render_series"]
 
 ROLES = ("champion", "challenger")
-STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "scheduler")
+STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "scheduler")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -52,6 +52,7 @@ class TargetForecast:
     max_age: float  # seconds after which this snapshot is stale and no longer rendered
     bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # level -> (S, H) x 2
     replicas: np.ndarray | None = None  # (S,) recommended replicas, when capacity_per_replica is set
+    origins: np.ndarray | None = None  # (S,) unix seconds of each series' last input step (default: origin)
 
     def fresh(self, now: float) -> bool:
         """Whether it may still be served: a stale forecast is never served as if it were fresh."""
@@ -86,6 +87,11 @@ _SERIES_FAMILIES = {
     "promcast_forecast_upper": "Upper bound of the central prediction interval.",
     "promcast_recommended_replicas": "ceil(max over the horizon of the upper bound / capacity), clamped.",
 }
+_AT_ORIGIN = "promcast_forecast_at_origin"
+_AT_ORIGIN_HELP = (
+    "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
+    "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples."
+)
 
 
 def _escape(value: str) -> str:
@@ -97,9 +103,17 @@ def _rows(out: list[str], name: str, labels: str, row: np.ndarray) -> None:
         out.append(f'{name}{{{labels},h="{h}"}} {floatToGoString(v)}\n')
 
 
-def render_series(forecasts: dict[str, TargetForecast], now: float) -> str:
-    """The per-series families in the text exposition format (0.0.4), fresh snapshots only."""
+def _stamp(seconds: float, openmetrics_format: bool) -> str:
+    """A sample timestamp: milliseconds in the text format, seconds in OpenMetrics."""
+    return f"{seconds:.3f}" if openmetrics_format else str(round(seconds * 1000))
+
+
+def render_series(
+    forecasts: dict[str, TargetForecast], now: float, stamped: bool = False, openmetrics_format: bool = False
+) -> str:
+    """The per-series families, fresh snapshots only; ``stamped`` adds promcast_forecast_at_origin."""
     lines: dict[str, list[str]] = {name: [] for name in _SERIES_FAMILIES}
+    at_origin: list[str] = []
     for target, fc in sorted(forecasts.items()):
         if not fc.fresh(now):
             continue
@@ -107,6 +121,10 @@ def render_series(forecasts: dict[str, TargetForecast], now: float) -> str:
             pairs = [*((_label_name(k), v) for k, v in key), ("target", target)]
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
             _rows(lines["promcast_forecast"], "promcast_forecast", labels, fc.values[i])
+            if stamped:
+                when = _stamp(float(fc.origins[i]) if fc.origins is not None else fc.origin, openmetrics_format)
+                for h, v in enumerate(fc.values[i].tolist(), start=1):
+                    at_origin.append(f'{_AT_ORIGIN}{{{labels},h="{h}"}} {floatToGoString(v)} {when}\n')
             for level, (lo, hi) in fc.bounds.items():
                 with_level = f'{labels},level="{level:g}"'
                 _rows(lines["promcast_forecast_lower"], "promcast_forecast_lower", with_level, lo[i])
@@ -118,6 +136,9 @@ def render_series(forecasts: dict[str, TargetForecast], now: float) -> str:
     for name, help_text in _SERIES_FAMILIES.items():
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
         out.extend(lines[name])
+    if stamped:
+        out.append(f"# HELP {_AT_ORIGIN} {_AT_ORIGIN_HELP}\n# TYPE {_AT_ORIGIN} gauge\n")
+        out.extend(at_origin)
     return "".join(out)
 
 
@@ -155,8 +176,15 @@ class _TargetCollector(Collector):
 class Metrics:
     """The daemon's metrics on ``registry``. Thread-safe: snapshots are swapped under one lock."""
 
-    def __init__(self, registry: CollectorRegistry, targets: list[str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        targets: list[str],
+        clock: Callable[[], float] = time.time,
+        stamped: bool = True,
+    ) -> None:
         self.clock = clock
+        self.stamped = stamped  # promcast_forecast_at_origin: only on a real clock (a sped-up demo's is not)
         self._lock = threading.Lock()
         self._state = _State()
         self.last_success = Gauge(
@@ -168,6 +196,18 @@ class Metrics:
         self.imputed = Gauge(
             "promcast_input_imputed_ratio",
             "Share of the input window filled by interpolation.",
+            ["target"],
+            registry=registry,
+        )
+        self.gap_series = Gauge(
+            "promcast_input_gap_series",
+            "Series whose input window bridged a gap longer than max_gap steps (filled; interval widened).",
+            ["target"],
+            registry=registry,
+        )
+        self.lagging_series = Gauge(
+            "promcast_input_lagging_series",
+            "Series whose last sample is older than the cycle's end: their forecast starts at their own origin.",
             ["target"],
             registry=registry,
         )
@@ -240,6 +280,8 @@ class Metrics:
             self.series.labels(t)
             self.shard_series.labels(t)
             self.imputed.labels(t)
+            self.gap_series.labels(t)
+            self.lagging_series.labels(t)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
         self.registry = registry
@@ -251,7 +293,7 @@ class Metrics:
         Text format 0.0.4 by default; OpenMetrics 1.0 when asked (its gauge lines are the same, and the page ends
         in ``# EOF``)."""
         forecasts, _ = self.snapshot()
-        series = render_series(forecasts, self.clock()).encode()
+        series = render_series(forecasts, self.clock(), self.stamped, openmetrics_format).encode()
         if not openmetrics_format:
             return generate_latest(self.registry) + series
         head = openmetrics.generate_latest(self.registry)

@@ -61,6 +61,7 @@ class _Batch:
     """One cycle's forecasts, kept as arrays until every step is scored or they grow too old."""
 
     keys: tuple[SeriesKey, ...]
+    origins: np.ndarray  # (S,) ns: each series' last input step; step h forecasts origin + h steps
     values: np.ndarray  # (S, H)
     naive: np.ndarray  # (S,) the last input value at the origin
     bounds: dict[float, tuple[np.ndarray, np.ndarray]]  # nominal level -> (S, H) lower, upper
@@ -104,10 +105,14 @@ class QualityTracker:
         values: np.ndarray,
         last: np.ndarray,
         bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+        origins: np.ndarray | None = None,
     ) -> None:
-        """Keep this cycle's forecasts (S, H), the last inputs (S,) and bounds by nominal level."""
+        """Keep this cycle's forecasts (S, H), the last inputs (S,) and bounds by nominal level.
+
+        ``origin`` is the cycle's end; ``origins`` (ns) each series' own last input step, default the end."""
         last = np.array(last, dtype=float)  # a copy: a view would keep the whole (S, W) batch of windows alive
-        batch = _Batch(tuple(keys), values, last, dict(bounds), np.zeros(values.shape, bool))
+        at = np.full(len(keys), pd.Timestamp(origin).value) if origins is None else np.asarray(origins, np.int64)
+        batch = _Batch(tuple(keys), at, values, last, dict(bounds), np.zeros(values.shape, bool))
         with self._lock:
             self._pending[pd.Timestamp(origin)] = batch
 
@@ -118,15 +123,16 @@ class QualityTracker:
                 return
             steps = np.arange(1, self.horizon + 1) * self.step.value
             origins = sorted(self._pending)
-            wanted = np.unique(np.concatenate([o.value + steps for o in origins]))
+            times = {o: self._pending[o].origins[:, None] + steps for o in origins}  # (S, H) ns per batch
+            wanted = np.unique(np.concatenate([t.ravel() for t in times.values()]))
             rows, matrix = _actuals_at(actuals, wanted)
             latest = max((s.index[-1] for s in actuals.values() if not s.empty), default=None)
             oldest = latest - 2 * self.horizon * self.step if latest is not None else None
             for origin in origins:
                 batch = self._pending[origin]
-                cols = np.searchsorted(wanted, origin.value + steps)
+                cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
-                actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)][:, cols], np.nan)
+                actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
                 self._score(batch, actual)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]

@@ -91,7 +91,16 @@ class TargetSettings(_Strict):
     hparams: dict[str, Any] = Field(default_factory=dict)
     scaler: Literal["standard", "minmax"] = Field("standard", description="global scaling fitted on the history")
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
-    max_gap: int = Field(5, ge=0)
+    max_gap: int = Field(5, ge=0, description="steps a series may lag, and the longest gap filled as routine")
+    gap_interval_factor: float = Field(
+        1.5, ge=1, description="interval widening for a series whose window bridges a gap longer than max_gap"
+    )
+    settle_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="seconds after each boundary before the cycle reads it, so that its scrapes have landed; "
+        "default 5, or a tenth of the interval where that is shorter",
+    )
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], description="prediction interval levels")
     quality_window: int = Field(288, ge=1, description="scored forecasts per step in the rolling quality")
     aci_gamma: float = Field(0.005, ge=0, le=0.1, description="step size of the online interval adaptation")
@@ -139,6 +148,8 @@ class TargetSettings(_Strict):
                 f"history {self.history} holds {steps:.0f} steps; training needs at least window + 12 = "
                 f"{self.window + 12}"
             )
+        if self.settle >= self.interval:
+            raise ValueError(f"settle_seconds {self.settle:g} must be shorter than the interval {self.interval:g}s")
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}")
         return self
@@ -150,6 +161,10 @@ class TargetSettings(_Strict):
     @property
     def interval(self) -> float:
         return self.interval_seconds or self.step_seconds
+
+    @property
+    def settle(self) -> float:
+        return self.settle_seconds if self.settle_seconds is not None else min(5.0, self.interval / 10)
 
 
 def cron_trigger(expr: str) -> CronTrigger:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -14,9 +15,58 @@ from urllib3.util.retry import Retry
 
 from .settings import PrometheusSettings, TargetSettings
 
-__all__ = ["PrometheusSource", "SeriesKey", "Source", "SourceUnavailable", "group_series", "page_ranges"]
+__all__ = [
+    "PrometheusSource",
+    "SeriesKey",
+    "Source",
+    "SourceUnavailable",
+    "drop_repeats",
+    "group_series",
+    "page_ranges",
+    "stamped_query",
+]
 
 SeriesKey = tuple[tuple[str, str], ...]  # sorted (label, value) pairs that identify one series
+
+# A plain selector (a metric name and/or {matchers}): its samples' own timestamps are known to PromQL.
+_PLAIN = re.compile(r"^\s*(?:[a-zA-Z_:][a-zA-Z0-9_:]*\s*)?(?:\{[^{}]*\})?\s*$")
+_STAMP = "promcast_sample_time"  # marks the timestamp() half of a plain selector's answer
+
+
+def stamped_query(query: str) -> str | None:
+    """For a plain selector, one query that answers its values and, marked by a label, each value's own sample
+    time: a range query repeats a series' last sample at every step of Prometheus's 5-minute lookback after it
+    stops, and only the sample time tells the repeat from a real sample. None for any other expression."""
+    if not _PLAIN.match(query) or not query.strip():
+        return None
+    return f'({query}) or label_replace(timestamp({query}), "{_STAMP}", "1", "", "")'
+
+
+def drop_repeats(results: list[dict[str, Any]], step: float) -> list[dict[str, Any]]:
+    """The value series of a stamped answer, without the points whose sample is older than their step (the
+    lookback's repeats): those become missing points, which the windows fill and count as imputed."""
+    stamps: dict[str, list[Any]] = {}
+    values = []
+    for item in results:
+        metric = item.get("metric", {})
+        if metric.get(_STAMP) == "1":
+            rest = {k: v for k, v in metric.items() if k != _STAMP}
+            stamps[repr(sorted(rest.items()))] = item.get("values", [])
+        else:
+            values.append(item)
+    out = []
+    for item in values:
+        rest = {k: v for k, v in item.get("metric", {}).items() if k != "__name__"}
+        got, seen = item.get("values", []), stamps.get(repr(sorted(rest.items())))
+        if seen and got:
+            at = np.array([float(s[0]) for s in seen])
+            when = np.array([float(s[1]) for s in seen])
+            ts = np.array([float(v[0]) for v in got])
+            pos = np.minimum(np.searchsorted(at, ts), len(at) - 1)
+            real = (at[pos] != ts) | (when[pos] > ts - step + 1e-6)  # no stamp known: keep the point
+            got = [v for v, keep in zip(got, real.tolist(), strict=True) if keep]
+        out.append({"metric": item.get("metric", {}), "values": got})
+    return out
 
 
 class SourceUnavailable(Exception):
@@ -134,14 +184,18 @@ class PrometheusSource:
 
     def _fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         results: dict[str, dict[str, Any]] = {}
+        stamped = stamped_query(target.query)
         for lo, hi in page_ranges(start, end, target.step, self.settings.max_points_per_request):
-            for item in self._query(target.query, lo, hi, target.step_seconds):
+            for item in self._query(stamped or target.query, lo, hi, target.step_seconds):
                 key = repr(sorted(item.get("metric", {}).items()))
                 if key in results:
                     results[key]["values"].extend(item.get("values", []))
                 else:
                     results[key] = {"metric": item.get("metric", {}), "values": list(item.get("values", []))}
-        return group_series(list(results.values()), target.drop_labels)
+        answer = list(results.values())
+        if stamped is not None:
+            answer = drop_repeats(answer, target.step_seconds)
+        return group_series(answer, target.drop_labels)
 
     def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
         try:

@@ -33,6 +33,7 @@ VALUES = {
     ("h", "text"): "1",
     ("actual", None): "workload_cpu",
     ("__rate_interval", None): "30s",
+    ("cycle_window", None): "30s",
     ("__range", None): "5m",
 }
 

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,56 @@ def history(end: pd.Timestamp) -> tuple[np.ndarray, str]:
         return values, "alibaba2018_cluster_cpu_30s"
     # A fixed index: the same values whatever the hour the tests start at.
     return diurnal(n, "1min", seed=0).to_numpy(), "synthetic diurnal (../shared/data absent)"
+
+
+class LiveExporter:
+    """The metric's exporter, live: serves each series' continuation of the backfilled history (the value one day
+    earlier, a minute at a time), so that the daemon reads real samples after the backfill ends, as in production.
+    Prometheus scrapes it in its own job with honor_labels, so the series keep their instance label."""
+
+    def __init__(self, end: pd.Timestamp, series: list[tuple[dict[str, str], np.ndarray]]) -> None:
+        self.end, self.series = end, series
+        handler = self._handler()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def page(self) -> bytes:
+        minutes = int((pd.Timestamp.now(tz="UTC") - self.end) / pd.Timedelta(minutes=1))
+        lines = ["# TYPE workload_cpu gauge"]
+        for labels, values in self.series:
+            value = values[(len(values) - 1440 + max(minutes, 0)) % len(values)]
+            text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            lines.append(f"workload_cpu{{{text}}} {float(value)!r}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = exporter.page()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> LiveExporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 @dataclass
@@ -80,25 +132,24 @@ def _config(prom_url: str, port: int, tmp: Path, extra: dict[str, Any]) -> dict[
 
 @contextmanager
 def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> Iterator[Stack]:
-    """Backfill two series of `workload_cpu` (instances a and b), start Prometheus and `promcast run`,
-    and wait until the daemon is ready. ``values`` replaces `history()`'s minutes (the last one lands a minute
-    before now); ``extra`` adds or replaces top-level settings."""
+    """Backfill two series of `workload_cpu` (instances a and b), continue them live from an exporter, start
+    Prometheus and `promcast run`, and wait until the daemon is ready. ``values`` replaces `history()`'s minutes
+    (the last one lands a minute before now); ``extra`` adds or replaces top-level settings."""
     require_prometheus()
     end = pd.Timestamp.now(tz="UTC").floor("1min") - pd.Timedelta(minutes=1)
     if values is None:
         values, _ = history(end)
     ts = pd.date_range(end=end, periods=len(values), freq="1min")
     om = tmp / "history.om"
-    write_openmetrics(
-        om,
-        [
-            ("workload_cpu", {"instance": "a", "pod": "p-1"}, ts, values),
-            ("workload_cpu", {"instance": "b", "pod": "p-2"}, ts, 0.5 * values + 10.0),
-        ],
-    )
+    series = [({"instance": "a", "pod": "p-1"}, values), ({"instance": "b", "pod": "p-2"}, 0.5 * values + 10.0)]
+    write_openmetrics(om, [("workload_cpu", labels, ts, v) for labels, v in series])
     backfill(om, tmp / "tsdb")
     port = free_port()
-    prom = PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb", scrape_targets=[f"127.0.0.1:{port}"]).start()
+    exporter = LiveExporter(end, series).__enter__()
+    live = {"job_name": "workload", "honor_labels": True, "static_configs": [{"targets": [exporter.address]}]}
+    prom = PrometheusServer(
+        tmp / "prom", tsdb_dir=tmp / "tsdb", scrape_targets=[f"127.0.0.1:{port}"], extra_scrape_configs=[live]
+    ).start()
     config = tmp / "promcast.yaml"
     config.write_text(json.dumps(_config(prom.url, port, tmp, extra)))
     log_path = tmp / "daemon.log"
@@ -114,6 +165,7 @@ def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> 
         proc.terminate()
         proc.wait(timeout=30)
         prom.stop()
+        exporter.__exit__()
         log.close()
 
 

@@ -446,6 +446,7 @@ class PrometheusServer:
         retention: str = DEFAULT_RETENTION,
         port: int | None = None,
         extra_args: Sequence[str] = (),
+        extra_scrape_configs: Sequence[dict[str, Any]] = (),
         startup_timeout: float = 30.0,
         binaries: PrometheusBinaries | None = None,
     ) -> None:
@@ -465,6 +466,7 @@ class PrometheusServer:
             port: fixed port; a free one is picked if omitted.  Kept across
                 :meth:`stop`/:meth:`start`.
             extra_args: further command-line flags.
+            extra_scrape_configs: further ``scrape_configs`` entries, as dicts.
             startup_timeout: seconds to wait for ``/-/ready``.
             binaries: explicit binaries (default: :func:`ensure_prometheus_installed`).
         """
@@ -481,6 +483,7 @@ class PrometheusServer:
         self.retention = retention
         self.port = port if port is not None else free_port()
         self.extra_args = list(extra_args)
+        self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.startup_timeout = startup_timeout
         self.startup_seconds: float | None = None  #: duration of the last start()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -524,6 +527,7 @@ class PrometheusServer:
                     "static_configs": [{"targets": self.scrape_targets}],
                 }
             )
+        config["scrape_configs"].extend(self.extra_scrape_configs)
         self.config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         return self.config_path
 
