@@ -14,8 +14,10 @@ import pandas as pd
 from forecaster import ArtifactError
 from forecaster.data import regularise
 
+from .floor import clip_at_floor
 from .heap import release_free_memory
 from .logs import get_logger
+from .merges import report_merges
 from .metrics import Metrics, ModelInfo, TargetForecast
 from .quality import QualityTracker
 from .recent import RecentData
@@ -92,6 +94,7 @@ class ForecastJob:
             return CycleResult(name, False, end, error="no model")
         try:
             data = self.recent.fetch(end)
+            report_merges(self.source, name, self.metrics)  # issue 15 item 13: merged-series gauge, logged per change
         except SourceUnavailable as exc:
             self.metrics.error(name, "query")
             log.warning("query_failed", target=name, error=str(exc))
@@ -121,15 +124,20 @@ class ForecastJob:
     def _predict(
         self, served: ServedModel, windows: np.ndarray
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online.
+        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online, clipped at 0 for
+        a series never negative in its window (``clip_negative``).
 
         The Forecaster raises ValueError instead of returning a non-finite value."""
         f = served.forecaster
         if f.calibration is None or not self.target.levels:
-            return f.predict(windows), {}
-        effective = self.quality.effective_levels()
-        values, by_effective = f.predict_interval(windows, tuple(effective.values()))
-        return values, {nominal: by_effective[eff] for nominal, eff in effective.items()}
+            values, bounds = f.predict(windows), {}
+        else:
+            effective = self.quality.effective_levels()  # strictly increasing in the nominal order: distinct bands
+            values, by_effective = f.predict_interval(windows, tuple(effective.values()))
+            bounds = {nominal: by_effective[eff] for nominal, eff in effective.items()}
+        if self.target.clip_negative:
+            values, bounds = clip_at_floor(windows, values, bounds)
+        return values, bounds
 
     def _predict_each(
         self, served: ServedModel, keys: list[SeriesKey], windows: list[Any]
