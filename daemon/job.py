@@ -13,8 +13,10 @@ import pandas as pd
 
 from forecaster import ArtifactError
 
+from .floor import clip_at_floor
 from .heap import release_free_memory
 from .logs import get_logger
+from .merges import report_merges
 from .metrics import Metrics, ModelInfo, TargetForecast
 from .quality import QualityTracker
 from .recent import RecentData
@@ -146,6 +148,7 @@ class ForecastJob:
         name = self.target.name
         try:
             data = self.recent.fetch(end)
+            report_merges(self.source, name, self.metrics)  # series summed by drop_labels: gauge, a log per change
         except SourceUnavailable as exc:
             self.metrics.error(name, "query")
             log.warning("query_failed", target=name, error=str(exc))
@@ -171,6 +174,8 @@ class ForecastJob:
                 return CycleResult(name, False, end, error=str(exc))
             win = win.subset(kept)
         bounds = widen(values, bounds, win.long_gap, self.target.gap_interval_factor)
+        if self.target.clip_negative:  # last: a series never negative in its window is not forecast below 0
+            values, bounds = clip_at_floor(win.values, values, bounds)
         self._report_gaps(win)
         return _Outcome(win, values, bounds)
 
@@ -182,10 +187,12 @@ class ForecastJob:
         The Forecaster raises ValueError instead of returning a non-finite value."""
         f = served.forecaster
         if f.calibration is None or not self.target.levels:
-            return f.predict(windows), {}
-        effective = self.quality.effective_levels()
-        values, by_effective = f.predict_interval(windows, tuple(effective.values()))
-        return values, {nominal: by_effective[eff] for nominal, eff in effective.items()}
+            values, bounds = f.predict(windows), {}
+        else:
+            effective = self.quality.effective_levels()  # strictly increasing in the nominal order: distinct bands
+            values, by_effective = f.predict_interval(windows, tuple(effective.values()))
+            bounds = {nominal: by_effective[eff] for nominal, eff in effective.items()}
+        return values, bounds
 
     def _predict_each(
         self, served: ServedModel, win: Windows

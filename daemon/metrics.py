@@ -218,6 +218,12 @@ class Metrics:
             ["target"],
             registry=registry,
         )
+        self.merged_series = Gauge(
+            "promcast_merged_series",
+            "Source series summed into another in the target's last read, once drop_labels were removed.",
+            ["target"],
+            registry=registry,
+        )
         self.shard_info = Gauge(
             "promcast_shard_info",
             "This replica's shard (value 1); replicas of one deployment must agree on shard_count.",
@@ -279,6 +285,7 @@ class Metrics:
                 self.swaps.labels(t, result)
             self.series.labels(t)
             self.shard_series.labels(t)
+            self.merged_series.labels(t)
             self.imputed.labels(t)
             self.gap_series.labels(t)
             self.lagging_series.labels(t)

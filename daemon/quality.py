@@ -16,7 +16,10 @@ import pandas as pd
 
 from .source import SeriesKey
 
-__all__ = ["QualitySnapshot", "QualityTracker"]
+__all__ = ["LEVEL_RANGE", "SEPARATION", "QualitySnapshot", "QualityTracker", "ordered_levels"]
+
+LEVEL_RANGE = (0.5, 0.995)  # the adapted levels stay within it (the calibration grid ends at 0.995)
+SEPARATION = 0.01  # the least gap between two adapted levels: two steps of the calibration grid
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,25 @@ def _actuals_at(actuals: dict[SeriesKey, pd.Series], times: np.ndarray) -> tuple
     return rows, out
 
 
+def ordered_levels(adapted: dict[float, float]) -> dict[float, float]:
+    """Nominal level -> adapted level, clipped into LEVEL_RANGE and made strictly increasing in the nominal order.
+
+    Each level adapts on its own, so two may cross or both reach a clip (a burst of misses drives every alpha
+    down); asking the calibration for the same level twice would publish two identical bands. The i-th of n
+    levels is kept within [low + i * sep, high - (n - 1 - i) * sep], then pushed to at least sep above the one
+    before it, which leaves room for every level after it."""
+    nominal = sorted(adapted)
+    low, high = LEVEL_RANGE
+    sep = min(SEPARATION, (high - low) / max(len(nominal) - 1, 1))
+    out: dict[float, float] = {}
+    previous = -np.inf
+    for i, lv in enumerate(nominal):
+        level = float(np.clip(adapted[lv], low + i * sep, high - (len(nominal) - 1 - i) * sep))
+        previous = max(level, previous + sep)
+        out[lv] = round(previous, 9)  # 0.8 + 0.01 prints as 0.81, and equal inputs give equal keys
+    return out
+
+
 class QualityTracker:
     def __init__(self, step: pd.Timedelta, horizon: int, levels: tuple[float, ...], window: int, gamma: float):
         self.step, self.horizon, self.levels, self.gamma = pd.Timedelta(step), horizon, levels, gamma
@@ -94,9 +116,11 @@ class QualityTracker:
         self._alpha = {lv: 1.0 - lv for lv in levels}  # adapted miss rate per nominal level
 
     def effective_levels(self) -> dict[float, float]:
-        """Nominal level -> the level to ask the calibration for now (adapted, kept within [0.5, 0.995])."""
+        """Nominal level -> the level to ask the calibration for now: adapted, within [0.5, 0.995], and strictly
+        increasing in the nominal order, ``SEPARATION`` apart, so that no two bands collapse into one."""
         with self._lock:
-            return {lv: float(np.clip(1.0 - a, 0.5, 0.995)) for lv, a in self._alpha.items()}
+            adapted = {lv: 1.0 - a for lv, a in self._alpha.items()}
+        return ordered_levels(adapted)
 
     def record(
         self,

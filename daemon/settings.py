@@ -102,6 +102,9 @@ class TargetSettings(_Strict):
         "default 5, or a tenth of the interval where that is shorter",
     )
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], description="prediction interval levels")
+    clip_negative: bool = Field(
+        True, description="clip forecasts and bounds at 0 for a series whose input window is never negative"
+    )
     quality_window: int = Field(288, ge=1, description="scored forecasts per step in the rolling quality")
     aci_gamma: float = Field(0.005, ge=0, le=0.1, description="step size of the online interval adaptation")
     capacity_per_replica: float | None = Field(None, gt=0, description="load one replica serves")

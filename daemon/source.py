@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -16,12 +19,15 @@ from urllib3.util.retry import Retry
 from .settings import PrometheusSettings, TargetSettings
 
 __all__ = [
+    "MergeStats",
+    "Merges",
     "PrometheusSource",
     "SeriesKey",
     "Source",
     "SourceUnavailable",
     "drop_repeats",
     "group_series",
+    "merge_series",
     "page_ranges",
     "stamped_query",
 ]
@@ -73,6 +79,42 @@ class SourceUnavailable(Exception):
     """The metric source could not answer: down, too slow, refused, or answered garbage."""
 
 
+@dataclass(frozen=True)
+class Merges:
+    """What one read summed: source series that collided with another once ``drop_labels`` were removed."""
+
+    merged: int = 0  # source series summed into another (a key with n members counts n - 1)
+    example: SeriesKey | None = None  # the key with the most members
+    members: int = 0  # how many source series that key summed
+
+
+class MergeStats:
+    """The Merges of each target's last read, kept by a source that merges series (thread-safe: the jobs of
+    several targets share one source)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, Merges] = {}
+        self._reported: dict[str, int] = {}
+
+    def record(self, target: str, merges: Merges) -> None:
+        with self._lock:
+            self._last[target] = merges
+
+    def last(self, target: str) -> Merges:
+        with self._lock:
+            return self._last.get(target, Merges())
+
+    def take_change(self, target: str) -> Merges | None:
+        """The last read's Merges if its count differs from the one this returned before (0 at first), else None."""
+        with self._lock:
+            last = self._last.get(target, Merges())
+            if last.merged == self._reported.get(target, 0):
+                return None
+            self._reported[target] = last.merged
+            return last
+
+
 class Source(Protocol):
     def now(self) -> datetime: ...
 
@@ -105,6 +147,11 @@ def _values(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
 def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesKey, pd.Series]:
     """Turn query_range results into Series keyed by label set; series that collide once ``drop`` labels
     are removed (a churning ``pod`` label, say) are summed per timestamp."""
+    return merge_series(results, drop)[0]
+
+
+def merge_series(results: list[dict[str, Any]], drop: list[str]) -> tuple[dict[SeriesKey, pd.Series], Merges]:
+    """``group_series``, and what it summed: the series that collided once ``drop`` labels were removed."""
     keys, parsed = [], []
     for item in results:
         labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__" and k not in drop}
@@ -128,7 +175,15 @@ def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesK
             merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
         if len(merged):
             out[key] = merged
-    return out
+    return out, _merges(keys)
+
+
+def _merges(keys: list[SeriesKey]) -> Merges:
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return Merges()
+    example, members = counts.most_common(1)[0]
+    return Merges(len(keys) - len(counts), example, members)
 
 
 def _index(ts: np.ndarray) -> pd.DatetimeIndex:
@@ -141,6 +196,7 @@ class PrometheusSource:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
         self._keys: dict[SeriesKey, SeriesKey] = {}  # the label sets of the last answer, reused while they last
+        self.merges = MergeStats()  # what each target's last read summed (daemon/merges.py reports it)
         headers = {}
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
@@ -195,7 +251,9 @@ class PrometheusSource:
         answer = list(results.values())
         if stamped is not None:
             answer = drop_repeats(answer, target.step_seconds)
-        return group_series(answer, target.drop_labels)
+        grouped, merges = merge_series(answer, target.drop_labels)
+        self.merges.record(target.name, merges)
+        return grouped
 
     def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
         try:

@@ -10,6 +10,7 @@ daemon's online adaptation (adaptive conformal inference) needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,25 @@ class Calibration:
         p = float(np.clip(level, PROBS[0], PROBS[-1]))
         return np.array([np.interp(p, PROBS, self.quantiles[:, h]) for h in range(self.quantiles.shape[1])])
 
+    def widths(self, levels: Sequence[float]) -> dict[float, np.ndarray]:
+        """Half-width multipliers (H,) per level, strictly increasing with the level at every step.
+
+        With n windows the stored quantiles are order statistics, equal over runs of the grid (109 windows
+        leave 91 of 198 neighbours equal, and every level above about n / (n + 1) reads the largest score), so
+        two distinct levels can read one band. Where a level's width is not above the narrower level's, it
+        takes the next larger stored quantile instead: wider, so its coverage stays at least its level's.
+        Above the largest score (where conformal has no finite answer) it adds the last gap between distinct
+        quantiles. A level asked alone, or already wider than the one below it, reads ``width`` unchanged."""
+        out: dict[float, np.ndarray] = {}
+        below: np.ndarray | None = None
+        for level in sorted(set(levels)):
+            w = self.width(level)
+            if below is not None:
+                for h in np.flatnonzero(w <= below):
+                    w[h] = _above(self.quantiles[:, h], float(below[h]))
+            out[level] = below = w
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": "abs_error / mean_abs_step_change",
@@ -52,6 +72,15 @@ class Calibration:
         if q.shape != (len(PROBS), horizon) or not np.isfinite(q).all() or list(d["probs"]) != PROBS.tolist():
             raise ValueError(f"interval calibration has shape {q.shape}, expected {(len(PROBS), horizon)}")
         return cls(q, int(d["windows"]))
+
+
+def _above(q: np.ndarray, w: float) -> float:
+    """The smallest stored quantile of one step above ``w``; past the largest, ``w`` plus the last gap."""
+    distinct = np.unique(q)
+    larger = distinct[distinct > w]
+    if len(larger):
+        return float(larger[0])
+    return float(w + (distinct[-1] - distinct[-2] if len(distinct) > 1 else FLOOR))
 
 
 def calibrate(z_windows: np.ndarray, z_truth: np.ndarray, z_pred: np.ndarray) -> Calibration | None:

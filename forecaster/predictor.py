@@ -157,9 +157,10 @@ class Predictor:
         point = self.predict(windows)
         spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
         bounds = {}
+        widths = self._calibration.widths(levels)  # strictly increasing with the level: distinct, nested bands
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does
             for level in levels:
-                half = spread * self._calibration.width(level)[None, :]  # (N, H)
+                half = spread * widths[level][None, :]  # (N, H)
                 bounds[level] = (point - half, point + half)
         if not all(np.isfinite(b).all() for pair in bounds.values() for b in pair):
             raise ValueError("the interval bounds overflow: the windows lie too far outside the training scale")
