@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.daemon_bench [--series 1 100 1000] [--rss-series 1 1000] [--rss-seconds 60]
 
 Needs Debian's prometheus and promtool (scripts/bootstrap --prometheus installs them). Prints figures;
-asserts nothing. Cycles, a full-span query, inference and publishing (rendering /metrics) are timed apart, in
+asserts nothing. Cycles, a full-span query, windowing, inference and publishing (rendering /metrics) are timed apart, in
 process: the first cycle reads the full span, the later ones only the steps since (daemon/recent.py). The
 memory figures come from real `promcast run` processes (``python -m daemon run``) against the same
 Prometheus, forecasting every 2 s and scraped every 2 s, read from /proc/<pid>/status.
@@ -35,6 +35,7 @@ from daemon.logs import configure_logging
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 from daemon.store import ModelStore
+from daemon.windows import build_windows
 from forecaster import DEFAULT_WINDOW, Forecaster
 from forecaster.synthetic import bursty
 from tests.support.prometheus_server import (
@@ -72,7 +73,7 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
         source = PrometheusSource(PrometheusSettings(url=prom.url, timeout_seconds=30))
         daemon = Daemon(settings, source, [target])
         job = daemon.jobs["bench"]
-        query, infer, render, total, first = [], [], [], [], 0.0
+        query, window, infer, render, total, first = [], [], [], [], [], 0.0
         for i in range(cycles + 1):
             t0 = time.perf_counter()
             result = job()
@@ -88,7 +89,9 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
             query.append(time.perf_counter() - t0)
             served = daemon.holders["bench"].get()  # what the daemon serves: NumPy for the default model
             assert served is not None
-            windows = np.stack([s.to_numpy()[-target.window :] for s in data_now.values()])
+            t0 = time.perf_counter()
+            windows = build_windows(data_now, result.end, target.step, target.window, target.max_gap, job.grid).values
+            window.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             served.forecaster.predict(windows)
             infer.append(time.perf_counter() - t0)
@@ -99,6 +102,7 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
         "first_ms": first * 1e3,
         "cycle_ms": _median_ms(total),
         "query_ms": _median_ms(query),
+        "windows_ms": _median_ms(window),
         "inference_ms": _median_ms(infer),
         "render_ms": _median_ms(render),
     }
@@ -214,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "later cycle ms": ("cycle_ms", 0),
         "full-span query ms": ("query_ms", 0),
     }
+    cycle_cols["windows ms"] = ("windows_ms", 1)
     cycle_cols["inference ms"] = ("inference_ms", 1)
     cycle_cols["render /metrics ms"] = ("render_ms", 1)
     _table(args.series, cycle_cols, lambda n, tmp: prometheus_cycle(tmp, n, args.cycles, model))

@@ -95,7 +95,7 @@ class ForecastJob:
         self._running = threading.Lock()
         span = target.step * (target.window + 2 * target.max_gap + 2)
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
-        self._grid = target.window + 2 * target.max_gap + 3  # the span's points: a window and its lag and gaps
+        self.grid = target.window + 2 * target.max_gap + 3  # the span's points: a window and its lag and gaps
         self.quality = QualityTracker(
             pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
         )
@@ -154,7 +154,7 @@ class ForecastJob:
             log.warning("query_failed", target=name, error=str(exc))
             return CycleResult(name, False, end, error=str(exc))
         self.metrics.shard_series.labels(name).set(len(data))
-        win = build_windows(data, end, self.target.step, self.target.window, self.target.max_gap, self._grid)
+        win = build_windows(data, end, self.target.step, self.target.window, self.target.max_gap, self.grid)
         for key, reason in win.skipped:
             self.metrics.error(name, "input")
             log.warning("series_skipped", target=name, series=dict(key), reason=reason)
@@ -176,7 +176,7 @@ class ForecastJob:
         bounds = widen(values, bounds, win.long_gap, self.target.gap_interval_factor)
         if self.target.clip_negative:  # last: a series never negative in its window is not forecast below 0
             values, bounds = clip_at_floor(win.values, values, bounds)
-        self._report_gaps(win)
+        self._report_gaps(win, end)
         return _Outcome(win, values, bounds)
 
     def _predict(
@@ -234,10 +234,10 @@ class ForecastJob:
             log.warning("series_vanished", target=self.target.name, count=len(gone), series=[dict(k) for k in gone])
         self._previous = present
 
-    def _report_gaps(self, win: Windows) -> None:
+    def _report_gaps(self, win: Windows, end: datetime) -> None:
         """Gauges and a log line for the windows that bridged an outage and the series whose samples lag."""
-        name, end = self.target.name, int(win.origins.max())
-        bridged, lagging = int(win.long_gap.sum()), int(np.count_nonzero(win.origins < end))
+        name = self.target.name
+        bridged, lagging = int(win.long_gap.sum()), int(np.count_nonzero(win.origins < pd.Timestamp(end).value))
         self.metrics.gap_series.labels(name).set(bridged)
         self.metrics.lagging_series.labels(name).set(lagging)
         if bridged:

@@ -85,8 +85,9 @@ def test_quality_scores_each_series_against_its_own_origin() -> None:
     keys = [(("s", "a"),), (("s", "late"),)]
     q.record(end, keys, np.array([[1.0, 2.0], [1.0, 2.0]]), np.zeros(2), {}, np.array([end.value, late.value]))
     times = pd.date_range(late, periods=6, freq=STEP)  # late .. end + 2 steps
-    actual = pd.Series([0.0, 1.0, 2.0, 9.0, 1.0, 2.0], index=times)
-    q.observe({keys[0]: actual, keys[1]: actual})
+    own = pd.Series([0.0, 1.0, 2.0, 9.0, 7.0, 8.0], index=times)  # hit at late + 1, late + 2 only
+    at_end = pd.Series([0.0, 5.0, 5.0, 9.0, 1.0, 2.0], index=times)  # hit at end + 1, end + 2 only
+    q.observe({keys[0]: at_end, keys[1]: own})
     snap = q.snapshot()
     assert snap.mae == [0.0, 0.0]  # both series hit exactly at their own target times
-    assert snap.naive_mae == [1.0, 2.0]
+    assert snap.naive_mae == [1.0, 2.0]  # naive: the last input, 0, against 1 and 2

@@ -45,7 +45,8 @@ def history(end: pd.Timestamp) -> tuple[np.ndarray, str]:
 class LiveExporter:
     """The metric's exporter, live: serves each series' continuation of the backfilled history (the value one day
     earlier, a minute at a time), so that the daemon reads real samples after the backfill ends, as in production.
-    Prometheus scrapes it in its own job with honor_labels, so the series keep their instance label."""
+    Prometheus scrapes it in its own job with honor_labels and without a job label, so that the live samples
+    continue the backfilled series (same label set)."""
 
     def __init__(self, end: pd.Timestamp, series: list[tuple[dict[str, str], np.ndarray]]) -> None:
         self.end, self.series = end, series
@@ -146,7 +147,12 @@ def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> 
     backfill(om, tmp / "tsdb")
     port = free_port()
     exporter = LiveExporter(end, series).__enter__()
-    live = {"job_name": "workload", "honor_labels": True, "static_configs": [{"targets": [exporter.address]}]}
+    live = {
+        "job_name": "workload",
+        "honor_labels": True,
+        "static_configs": [{"targets": [exporter.address]}],
+        "metric_relabel_configs": [{"action": "labeldrop", "regex": "job"}],  # the backfill's label set exactly
+    }
     prom = PrometheusServer(
         tmp / "prom", tsdb_dir=tmp / "tsdb", scrape_targets=[f"127.0.0.1:{port}"], extra_scrape_configs=[live]
     ).start()
