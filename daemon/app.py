@@ -21,7 +21,7 @@ from .server import HttpServer
 from .serving import ModelHolder
 from .settings import Settings, TargetSettings, cron_trigger
 from .source import Source
-from .store import ModelStore, holdout_maes
+from .store import ModelStore, StoreError, holdout_maes
 
 __all__ = ["Daemon"]
 
@@ -88,8 +88,16 @@ class Daemon:
 
     def _reload_one(self, name: str, holder: ModelHolder, only_changed: bool) -> None:
         served = holder.get()
-        version = holder.store.current_version()
-        if version is None or (only_changed and served is not None and served.version == version):
+        try:
+            version = holder.store.current_version()
+        except StoreError as exc:  # not a link: keep serving; the poll stays quiet, SIGHUP says why
+            if not only_changed:
+                self.metrics.error(name, "model")
+                log.error("model_rejected", target=name, version=None, error=str(exc))
+            return
+        if version is None or (
+            only_changed and served is not None and version in (served.version, *served.passed_over)
+        ):
             return
         if only_changed and self._rejected.get(name) == version:
             return
@@ -103,6 +111,7 @@ class Daemon:
             return
         self._rejected.pop(name, None)
         holder.swap(new)
+        self.metrics.model_fallback.labels(name).set(0)  # `current` itself serves again
         self.metrics.swaps.labels(name, "accepted").inc()
         self.metrics.set_model(
             name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at, new.forecaster.runtime)

@@ -7,9 +7,6 @@ import json
 import math
 from typing import Any
 
-from forecaster import ArtifactError
-from forecaster.frozen import load_frozen
-
 from .settings import ConfigError, Settings, TargetSettings, load_settings
 from .store import ModelStore, StoreError
 
@@ -54,7 +51,7 @@ def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSetti
 
 def run_train(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .retrain import RetrainBusy, retrain
+    from .retrain import ChampionUnreadable, RetrainBusy, retrain
     from .source import PrometheusSource, SourceUnavailable
 
     margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
@@ -64,7 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         source = PrometheusSource(settings.prometheus)
         result = retrain(target, source, store, rs, dry_run=args.dry_run, shard=settings.shard)
-    except (SourceUnavailable, RetrainBusy, ValueError, OSError) as exc:
+    except (SourceUnavailable, RetrainBusy, ChampionUnreadable, StoreError, ValueError, OSError) as exc:
         print(f"failed {target.name}: {exc}")
         return 1
     if result.decision == "promote":
@@ -75,17 +72,27 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(store: ModelStore, version: str, current: str | None) -> dict[str, Any]:
+def _row(store: ModelStore, target: TargetSettings, version: str, current: str | None) -> dict[str, Any]:
+    from .serving import LOAD_ERRORS, load_version
+
     path = store.versions_dir / version
     try:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError):
         meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    try:
+        load_version(store, target, version)
+        error = None
+    except LOAD_ERRORS as exc:
+        error = str(exc)
     report = store.decision_of(version) or {}
     holdout = ((report.get("scores") or {}).get("challenger") or {}).get("mae")
     return {
         "version": version,
         "current": version == current,
+        "loads": error is None,
+        "error": error,
         "model": (meta.get("model") or {}).get("name"),
         "created": meta.get("trained_at"),
         "validation_mae": (meta.get("validation") or {}).get("mae"),
@@ -100,37 +107,69 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
+def _quiet_logs(settings: Settings) -> None:
+    """Log lines (a torch_fallback warning while versions are loaded) go to stderr, never into the listing."""
+    from .logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+
+
+def _current(store: ModelStore) -> tuple[str | None, str | None]:
+    """(the version ``current`` names, the reason it names none when it is broken)."""
+    try:
+        return store.current_version(), None
+    except StoreError as exc:
+        return None, str(exc)
+
+
 def run_list(args: argparse.Namespace) -> int:
-    _, _, store = _load(args)
-    current = store.current_version()
-    rows = [_row(store, v, current) for v in reversed(store.versions())]
+    """Every version, newest first: ``*`` marks the current one, ``!`` one that does not load (its cause below)."""
+    settings, target, store = _load(args)
+    _quiet_logs(settings)
+    current, broken = _current(store)
+    rows = [_row(store, target, v, current) for v in reversed(store.versions())]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     cols = ("version", "model", "created", "validation_mae", "holdout_mae")
-    table = [["", *cols]] + [["*" if r["current"] else "", *(_fmt(r[c]) for c in cols)] for r in rows]
+    mark = {(True, True): "*", (True, False): "*!", (False, True): "", (False, False): "!"}
+    table = [["", *cols]] + [[mark[r["current"], r["loads"]], *(_fmt(r[c]) for c in cols)] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for r in rows:
+        if not r["loads"]:
+            print(f"! {r['version']} does not load: {r['error']}")
+    if broken is not None:
+        print(f"! current: {broken}")
     if not rows:
         print(f"no versions in {store.versions_dir}")
     return 0
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    from .serving import validate_for_target
+    """Point ``current`` at ``--to``, or at the newest older version that loads (skipping those that do not)."""
+    from .serving import LOAD_ERRORS, load_version, newest_loadable
 
-    _, target, store = _load(args)
-    current = store.current_version()
-    version = args.to or store.previous_version()
-    if version is None:
-        print(f"failed {target.name}: no version before {current}")
-        return 1
+    settings, target, store = _load(args)
+    _quiet_logs(settings)
+    current, broken = _current(store)
     try:
-        validate_for_target(load_frozen(store.versions_dir / version), target)  # never point at a bad one
+        if args.to:
+            if args.to not in store.versions():
+                raise StoreError(f"{store.dir}: no version {args.to!r}; have {store.versions()}")
+            version = load_version(store, target, args.to).version  # never point at a bad one
+        else:
+            served, refused = newest_loadable(store, target, store.older_versions(current))
+            for skipped, cause in refused:
+                print(f"skipped {skipped}: {cause}")
+            if served is None:
+                print(f"failed {target.name}: no loadable version before {current or broken}")
+                return 1
+            version = served.version
         store.promote(version)
-    except (ArtifactError, StoreError, ValueError) as exc:
+    except LOAD_ERRORS as exc:
         print(f"failed {target.name}: {exc}")
         return 1
-    print(f"rolled back {target.name}: {current} -> {version}")
+    print(f"rolled back {target.name}: {current or 'a broken current'} -> {version}")
     return 0

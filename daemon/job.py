@@ -288,9 +288,9 @@ class ForecastJob:
             return served
         name = self.target.name
         try:
-            if self.holder.store.current_version() is None:
+            if not self.holder.store.has_current():  # a broken `current` is no "no model": never train over it
                 self._train_first(end)
-            served = self.holder.load()
+            served = self.holder.load_serving(self.metrics)  # `current`, else the newest older version that loads
         except (StoreError, ArtifactError, SourceUnavailable, TrainingFailed, ValueError, OSError) as exc:
             stage = "query" if isinstance(exc, SourceUnavailable) else "model"
             self.metrics.error(name, stage)

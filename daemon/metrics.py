@@ -272,6 +272,12 @@ class Metrics:
             ["target"],
             registry=registry,
         )
+        self.model_fallback = Gauge(
+            "promcast_model_fallback",
+            "1 while the target serves an older version because the one `current` names does not load.",
+            ["target"],
+            registry=registry,
+        )
         self.trained_at = Gauge(
             "promcast_model_trained_timestamp_seconds",
             "When the serving model was trained.",
@@ -289,6 +295,7 @@ class Metrics:
             self.imputed.labels(t)
             self.gap_series.labels(t)
             self.lagging_series.labels(t)
+            self.model_fallback.labels(t)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
         self.registry = registry

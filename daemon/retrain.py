@@ -5,6 +5,12 @@ Holdout: the most recent ``retrain.holdout_ratio`` of the history read is never 
 takes its inputs from just before its origin (they may reach back into the training part) and its 12 targets
 from the holdout. Challenger, champion, naive and AR all forecast exactly the same windows.
 
+The champion is scored on data it never trained on too (``champion.py``): as it is when its training ended
+before the holdout, else through its recipe fitted on the training part. The report's ``scored_on`` says what
+every candidate was trained on and how the champion was scored.
+
+AR is scored and reported beside naive, but the gate requires beating naive only (week3_notes.md says why).
+
 The scored challenger is the one promoted: it is not refit on the holdout, so the model that serves is the very
 model whose score passed the gate. The holdout is recent, but serving still reads the latest window as input.
 """
@@ -26,16 +32,16 @@ from forecaster import ArtifactError, Forecaster
 from forecaster.data import regularise
 from forecaster.evaluation.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
 
+from .champion import ChampionUnreadable, score_champion, training_period
 from .job import align
 from .logs import get_logger
-from .serving import validate_for_target
 from .settings import RetrainSettings, TargetSettings
 from .sharding import Shard
 from .source import SeriesKey, Source
 from .store import ModelStore
 from .training import fit_target, training_series
 
-__all__ = ["Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
+__all__ = ["ChampionUnreadable", "Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
 
 log = get_logger("promcast.retrain")
 HORIZON = 12
@@ -99,21 +105,11 @@ def _baseline(name: str, target: TargetSettings, train: dict[SeriesKey, pd.Serie
     return f.fit(training_series(train), step=target.step)
 
 
-def _champion(store: ModelStore, target: TargetSettings, h: Holdout) -> tuple[str | None, Any]:
-    """(version, scores) of the current model, or (version, error text) when it is not usable."""
-    version = store.current_version()
-    if version is None:
-        return None, "no current model"
-    try:
-        f = Forecaster.load(store.versions_dir / version)
-        validate_for_target(f, target, h.inputs[-1])
-        return version, _score(f, h)
-    except (ArtifactError, ValueError, OSError) as exc:
-        return version, f"unusable: {exc}"
-
-
 def decide(scores: dict[str, Any], margin: float) -> tuple[str, str]:
-    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE)."""
+    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE).
+
+    AR's score is reported, not required: the gate picks between champion and challenger and cannot serve AR,
+    so an AR bar would keep a stale champion that the challenger beats (week3_notes.md)."""
     ch, naive = scores["challenger"]["mae"], scores["naive"]["mae"]
     if not ch < naive:
         return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
@@ -141,17 +137,26 @@ def _locked(store: ModelStore) -> Iterator[None]:
 
 def _scores(
     target: TargetSettings, store: ModelStore, train: dict[SeriesKey, pd.Series], h: Holdout, challenger: Forecaster
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every candidate's holdout scores (champion None when unusable), and who the champion was."""
-    champion_version, champion = _champion(store, target, h)
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Every candidate's holdout scores (champion None when unusable), who the champion was, and what each
+    scored model was trained on."""
+    champion_version, champion, champion_on = score_champion(
+        store, target, train, h.cut, challenger, lambda f: _score(f, h), h.inputs[-1]
+    )
+    naive, ar = _baseline("naive", target, train), _baseline("ar", target, train)
     scores = {
         "challenger": _score(challenger, h),
         "champion": champion if isinstance(champion, dict) else None,
-        "naive": _score(_baseline("naive", target, train), h),
-        "ar": _score(_baseline("ar", target, train), h),
+        "naive": _score(naive, h),
+        "ar": _score(ar, h),
     }
     who = {"champion_version": champion_version, "champion_error": None if isinstance(champion, dict) else champion}
-    return scores, who
+    part = "the training part (before the holdout)"
+    scored_on = {
+        k: {"fit": part, "training": training_period(m.meta)}
+        for k, m in (("challenger", challenger), ("naive", naive), ("ar", ar))
+    }
+    return scores, who, scored_on | {"champion": champion_on}
 
 
 def retrain(
@@ -162,7 +167,8 @@ def retrain(
     dry_run: bool = False,
     shard: Shard | None = None,
 ) -> RetrainResult:
-    """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data) or RetrainBusy."""
+    """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data), RetrainBusy, or
+    StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted)."""
     with _locked(store):
         t0, run = time.perf_counter(), store.new_version()
         end = align(source.now(), target.step)
@@ -171,8 +177,10 @@ def retrain(
             history = shard.select(history)
         train, h = split_holdout(history, target, end, rs)
         challenger = fit_target(target, train)
-        scores, who = _scores(target, store, train, h, challenger)
+        scores, who, scored_on = _scores(target, store, train, h, challenger)
         decision, reason = decide(scores, rs.margin)
+        if scored_on["champion"] is not None:
+            reason += f"; champion scored {scored_on['champion']['fit']}"
         report = {
             "target": target.name,
             "run": run,
@@ -182,6 +190,7 @@ def retrain(
             "margin": rs.margin,
             "dry_run": dry_run,
             "scores": scores,
+            "scored_on": scored_on,
             **who,
             "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
             | {"windows": len(h.inputs), "series": h.series},

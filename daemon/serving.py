@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +11,17 @@ import numpy as np
 from forecaster import ArtifactError, Predictor
 from forecaster.frozen import load_frozen
 
+from .logs import get_logger
+from .metrics import Metrics
 from .settings import TargetSettings
 from .store import ModelStore, StoreError
 
-__all__ = ["ModelHolder", "ServedModel", "validate_for_target"]
+__all__ = ["LOAD_ERRORS", "ModelHolder", "ServedModel", "load_version", "newest_loadable", "validate_for_target"]
+
+log = get_logger("promcast.serving")
+
+# What a version that does not load raises: a corrupt or unfit artifact, or a file system that cannot read it.
+LOAD_ERRORS = (StoreError, ArtifactError, ValueError, OSError)
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,8 @@ class ServedModel:
     forecaster: Predictor
     version: str
     path: Path
+    fallback_cause: str | None = None  # why `current` is not the one serving; None when it is
+    passed_over: tuple[str, ...] = ()  # the versions refused before this one was found
 
     @property
     def trained_at(self) -> str:
@@ -39,6 +48,36 @@ def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray 
         f.predict(window[None, -f.window :])  # raises rather than return a non-finite forecast
     except ValueError as exc:
         raise ArtifactError(f"model fails its smoke prediction: {exc}") from exc
+
+
+def load_version(
+    store: ModelStore, target: TargetSettings, version: str, probe: np.ndarray | None = None
+) -> ServedModel:
+    """Load ``version`` and validate it for ``target``; raises one of LOAD_ERRORS when it does not serve.
+
+    Through NumPy for the models that have a NumPy forward; through torch for an artifact the NumPy runtime
+    refuses only with the target's ``torch_fallback``, and then with a warning that gives the NumPy reason."""
+    path = store.versions_dir / version
+
+    def fallback(reason: str) -> None:
+        log.warning("torch_fallback", target=target.name, version=version, reason=reason)
+
+    f = load_frozen(path, torch_fallback=target.torch_fallback, on_fallback=fallback)
+    validate_for_target(f, target, probe)
+    return ServedModel(f, version, path)
+
+
+def newest_loadable(
+    store: ModelStore, target: TargetSettings, versions: list[str], probe: np.ndarray | None = None
+) -> tuple[ServedModel | None, list[tuple[str, str]]]:
+    """The first of ``versions`` that loads, and (version, cause) for each one refused before it."""
+    refused: list[tuple[str, str]] = []
+    for version in versions:
+        try:
+            return load_version(store, target, version, probe), refused
+        except LOAD_ERRORS as exc:
+            refused.append((version, str(exc)))
+    return None, refused
 
 
 class ModelHolder:
@@ -62,7 +101,37 @@ class ModelHolder:
         version = version or self.store.current_version()
         if version is None:
             raise StoreError(f"{self.store.dir}: no current model")
-        path = self.store.versions_dir / version
-        f = load_frozen(path)  # through NumPy for the default model: serving never imports torch for it
-        validate_for_target(f, self.target, probe)
-        return ServedModel(f, version, path)
+        return load_version(self.store, self.target, version, probe)
+
+    def load_serving(self, metrics: Metrics, probe: np.ndarray | None = None) -> ServedModel:
+        """The model to serve when none does: ``current``, else the newest older version that loads.
+
+        A ``current`` that does not load (corrupt, unfit, unreadable, or not a link at all) must not leave the
+        target without forecasts until a person acts. Each refused version is logged with its cause and counted
+        (stage ``model``); ``promcast_model_fallback`` is 1 while an older version serves. Versions newer than
+        ``current`` were rolled back from and are never candidates. Raises StoreError, naming every cause,
+        when no version loads; does not swap the model in."""
+        name = self.target.name
+        try:
+            current = self.store.current_version()
+            if current is None:
+                raise StoreError(f"{self.store.dir}: no current model")
+            candidates, refused = [current, *self.store.older_versions(current)], []
+        except StoreError as exc:
+            if not self.store.has_current():
+                raise
+            current, candidates, refused = None, self.store.older_versions(None), [("current", str(exc))]
+        served, more = newest_loadable(self.store, self.target, candidates, probe)
+        refused += more
+        for version, cause in refused:
+            metrics.error(name, "model")
+            log.error("model_refused", target=name, version=version, error=cause)
+        if served is None:
+            causes = "; ".join(f"{v}: {c}" for v, c in refused) or "no versions"
+            raise StoreError(f"{self.store.dir}: no version loads ({causes})")
+        metrics.model_fallback.labels(name).set(float(served.version != current))
+        if served.version == current:
+            return served
+        cause = refused[0][1]
+        log.warning("model_fallback", target=name, version=served.version, current=current, cause=cause)
+        return replace(served, fallback_cause=cause, passed_over=tuple(v for v, _ in refused))

@@ -23,7 +23,7 @@ _STALE_SECONDS = 600.0  # leftovers of a killed writer (dot-names) older than th
 
 
 class StoreError(Exception):
-    """The store has no such version, or no current version."""
+    """The store has no such version, no current version, or a ``current`` that is not a readable link."""
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -64,10 +64,20 @@ class ModelStore:
         return self.dir / "current"
 
     def current_version(self) -> str | None:
+        """The version ``current`` names; None only when there is no ``current`` at all.
+
+        A ``current`` that exists but is not a readable symlink (a folder, a file, an I/O error) raises
+        StoreError with the cause: it is not "no model", so nothing may train or promote over it unseen."""
         try:
             return Path(os.readlink(self.current_link)).name
-        except OSError:
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StoreError(f"{self.current_link} is not a readable symlink: {exc.strerror or exc}") from exc
+
+    def has_current(self) -> bool:
+        """Whether anything is at ``current`` (a link, dangling or not, or something broken in its place)."""
+        return os.path.lexists(self.current_link)
 
     def current_path(self) -> Path:
         version = self.current_version()
@@ -102,6 +112,8 @@ class ModelStore:
         """Point ``current`` at ``version`` with one atomic rename of a fresh symlink."""
         if not (self.versions_dir / version).is_dir():
             raise StoreError(f"{self.dir}: no version {version!r}; have {self.versions()}")
+        if self.current_link.is_dir() and not self.current_link.is_symlink():
+            raise StoreError(f"{self.current_link} is a folder, not a link; move it away to promote {version}")
         tmp = self.dir / f".current-{os.getpid()}-{version}"
         if tmp.is_symlink():
             tmp.unlink()
@@ -118,10 +130,15 @@ class ModelStore:
         return version
 
     def previous_version(self) -> str | None:
-        """The newest version older than the current one: the default target of a rollback."""
-        current, versions = self.current_version(), self.versions()
-        older = [v for v in versions if current is None or v < current]
-        return older[-1] if older else None
+        """The newest version older than the current one."""
+        older = self.older_versions(self.current_version())
+        return older[0] if older else None
+
+    def older_versions(self, than: str | None) -> list[str]:
+        """Versions older than ``than``, newest first (every version when ``than`` is None): fallback order.
+
+        Newer versions are never candidates: a version newer than ``current`` was rolled back from."""
+        return [v for v in reversed(self.versions()) if than is None or v < than]
 
     def prune(self) -> list[str]:
         """Remove the oldest versions beyond ``keep``, never the current one, and stale leftovers."""

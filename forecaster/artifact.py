@@ -37,7 +37,14 @@ _META_SUM = "meta_sha256"  # checksum of meta.json's own content; absent in arti
 
 
 class ArtifactError(Exception):
-    """The artifact is missing, corrupt, tampered with, or does not match its own description."""
+    """The artifact is missing, corrupt, tampered with, or does not match its own description.
+
+    A file system that cannot read an intact artifact now (EIO, EACCES, a stale NFS handle) is no fault of the
+    artifact: reading then raises that OSError itself, so that a caller can tell "retry later" from "replace it"."""
+
+
+# What an OSError means about the artifact itself: a file that is absent, or a folder where a file belongs.
+_NOT_A_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 def fsync_dir(path: Path) -> None:
@@ -104,7 +111,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text())
     except FileNotFoundError as exc:
         raise ArtifactError(f"{path}: no {META_FILE}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (*_NOT_A_FILE, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{meta_path}: unreadable: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_path}: expected a JSON object")
@@ -124,7 +131,7 @@ def read_artifact(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, An
     weights_path = Path(path) / WEIGHTS_FILE
     try:
         blob = weights_path.read_bytes()
-    except OSError as exc:
+    except _NOT_A_FILE as exc:
         raise ArtifactError(f"{weights_path}: unreadable: {exc}") from exc
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta.get("weights_sha256"):

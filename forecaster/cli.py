@@ -37,7 +37,8 @@ def _levels(text: str) -> tuple[float, ...]:
 
 def run_predict(args: argparse.Namespace) -> int:
     try:
-        model = load_frozen(args.model)
+        # A one-off command may load through torch what the NumPy runtime refuses (an older artifact), saying so.
+        model = load_frozen(args.model, torch_fallback=True, on_fallback=lambda why: print(why, file=sys.stderr))
         series = load_csv(args.input, args.value_column)
         own = median_step(pd.DatetimeIndex(series.index)) if len(series) > 1 else None
         if model.step is not None and own is not None and own != model.step:

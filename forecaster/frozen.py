@@ -2,9 +2,10 @@
 
 ``ArrayForecaster`` loads the same artifact as ``Forecaster.load`` (safetensors weights, meta.json) and
 predicts through NumPy. The default model (``mlp``), ``nlinear`` and the baselines have such a forward;
-the recurrent and attention models do not, and ``load_frozen`` loads those through torch. A process that
-only serves the default model never imports torch (about 180 MB of resident memory, README.md and
-BENCHMARKS.md). ``tests/test_frozen.py`` holds each forward to the torch model's output.
+the recurrent and attention models do not, and ``load_frozen`` loads those through torch. An artifact that
+the NumPy runtime refuses goes to torch only when the caller asks (``torch_fallback``), never silently. A
+process that only serves the default model never imports torch (about 180 MB of resident memory, README.md
+and BENCHMARKS.md). ``tests/test_frozen.py`` holds each forward to the torch model's output.
 
 Every forward maps (N, window) scaled inputs to (N, horizon) scaled outputs in float32, as torch does. A
 builder takes (pops) the weights it uses; weights left over make the artifact invalid, as torch's strict
@@ -13,8 +14,8 @@ builder takes (pops) the weights it uses; weights left over make the artifact in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -201,18 +202,30 @@ class ArrayForecaster(Predictor):
         return cls(r, forward)
 
 
-def load_frozen(path: str | Path) -> Predictor:
-    """The artifact at ``path``, ready to predict: through NumPy where the model allows, else through torch.
+def load_frozen(
+    path: str | Path, *, torch_fallback: bool = False, on_fallback: Callable[[str], None] | None = None
+) -> Predictor:
+    """The artifact at ``path``, ready to predict: through NumPy where the model has a NumPy forward, else torch.
 
-    An artifact that the NumPy path refuses is handed to ``Forecaster.load``, which decides as it always
-    has: it raises ArtifactError for a corrupt one, and serves (through torch) an older one whose
-    hyperparameters predate a field. The artifact is read and checked once; a corrupt meta.json is refused
-    before torch is ever imported."""
+    An artifact of a model with a NumPy forward that the NumPy runtime refuses (say, one whose hyperparameters
+    predate a field) is never handed to torch silently. With ``torch_fallback`` false it is refused: ArtifactError
+    with the NumPy runtime's reason. With it true, ``on_fallback`` receives that reason (by default it becomes a
+    RuntimeWarning) and ``Forecaster.load`` decides as it always has: it raises ArtifactError for a corrupt
+    artifact and serves an older one through torch. The artifact is read and checked once; a corrupt meta.json is
+    refused before torch is ever imported."""
     arrays, meta = read_artifact(path)
     r = Restored(path, meta)
     if r.model in FORWARDS:
-        with suppress(ArtifactError):
+        try:
             return ArrayForecaster.restore(r, arrays)
-    from .forecaster import Forecaster  # imports torch: only models without a NumPy forward get here
+        except ArtifactError as exc:
+            if not torch_fallback:
+                raise ArtifactError(f"{exc} (the NumPy runtime refuses it; torch_fallback is off)") from exc
+            reason = f"{exc}; loading it through torch (torch_fallback is on)"
+            if on_fallback is None:
+                warnings.warn(reason, RuntimeWarning, stacklevel=2)
+            else:
+                on_fallback(reason)
+    from .forecaster import Forecaster  # imports torch: models without a NumPy forward, or a fallback asked for
 
     return Forecaster.restore(r, arrays)

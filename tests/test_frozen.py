@@ -101,7 +101,7 @@ def test_load_frozen_picks_numpy_where_it_can_and_torch_otherwise(
         ArrayForecaster.load(gru)
 
 
-def test_an_artifact_whose_hyperparameters_predate_a_field_is_served_through_torch(
+def test_an_artifact_the_numpy_runtime_refuses_goes_to_torch_only_when_asked_and_never_silently(
     seasonal: pd.Series, fast: TrainConfig, tmp_path: Path
 ) -> None:
     arrays, meta = read_artifact(_fit("mlp", seasonal, fast, tmp_path / "ok"))
@@ -109,8 +109,14 @@ def test_an_artifact_whose_hyperparameters_predate_a_field_is_served_through_tor
     old = write_artifact(tmp_path / "old", arrays, meta)
     with pytest.raises(ArtifactError, match="hyperparameters"):
         ArrayForecaster.load(old)
-    served = load_frozen(old)
+    with pytest.raises(ArtifactError, match=r"hyperparameters .*torch_fallback is off"):
+        load_frozen(old)  # the default: refused, with the NumPy runtime's reason
+    reasons: list[str] = []
+    served = load_frozen(old, torch_fallback=True, on_fallback=reasons.append)
     assert isinstance(served, Forecaster)
+    assert len(reasons) == 1 and "the NumPy mlp reads" in reasons[0] and "through torch" in reasons[0]
+    with pytest.warns(RuntimeWarning, match="the NumPy mlp reads"):  # no callback: a warning, still not silent
+        load_frozen(old, torch_fallback=True)
     windows = _windows(seasonal)
     np.testing.assert_allclose(served.predict(windows), Forecaster.load(tmp_path / "ok").predict(windows))
 
@@ -123,7 +129,9 @@ def test_weights_the_forward_does_not_use_are_refused_as_torch_refuses_them(
     with pytest.raises(ArtifactError, match="extra"):
         ArrayForecaster.load(bad)
     with pytest.raises(ArtifactError, match="extra"):
-        load_frozen(bad)  # torch, asked next, refuses it too
+        load_frozen(bad)
+    with pytest.raises(ArtifactError, match="extra"), pytest.warns(RuntimeWarning, match="through torch"):
+        load_frozen(bad, torch_fallback=True)  # torch, when asked next, refuses it too
 
 
 def test_weights_of_the_wrong_shape_are_refused(seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
