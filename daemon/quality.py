@@ -9,11 +9,13 @@ Candès 2021): a miss widens the next bands a little, a hit narrows them, so cov
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .samples import Samples, as_samples
 from .source import SeriesKey
 
 __all__ = ["LEVEL_RANGE", "SEPARATION", "QualitySnapshot", "QualityTracker", "ordered_levels"]
@@ -71,18 +73,18 @@ class _Batch:
     scored: np.ndarray  # (S, H) bool
 
 
-def _actuals_at(actuals: dict[SeriesKey, pd.Series], times: np.ndarray) -> tuple[dict[SeriesKey, int], np.ndarray]:
+def _actuals_at(actuals: Mapping[SeriesKey, Samples], times: np.ndarray) -> tuple[dict[SeriesKey, int], np.ndarray]:
     """Row of each series, and a (series, times) matrix of its values at ``times`` (ns), NaN where it has none."""
     rows: dict[SeriesKey, int] = {}
     out = np.full((len(actuals), len(times)), np.nan)
-    for i, (key, series) in enumerate(actuals.items()):
+    for i, (key, samples) in enumerate(actuals.items()):
         rows[key] = i
-        if series.empty:
+        if not len(samples):
             continue
-        index = pd.DatetimeIndex(series.index).as_unit("ns").asi8
+        index = samples.times
         pos = np.minimum(np.searchsorted(index, times), len(index) - 1)
         hit = index[pos] == times
-        out[i, hit] = series.to_numpy(dtype=float)[pos[hit]]
+        out[i, hit] = samples.values[pos[hit]]
     return rows, out
 
 
@@ -140,8 +142,9 @@ class QualityTracker:
         with self._lock:
             self._pending[pd.Timestamp(origin)] = batch
 
-    def observe(self, actuals: dict[SeriesKey, pd.Series]) -> None:
-        """Score every kept forecast whose target time has an actual value in ``actuals``."""
+    def observe(self, data: Mapping[SeriesKey, Samples | pd.Series]) -> None:
+        """Score every kept forecast whose target time has an actual value in ``data``."""
+        actuals = {k: as_samples(v) for k, v in data.items()}
         with self._lock:
             if not self._pending or not actuals:
                 return
@@ -150,8 +153,8 @@ class QualityTracker:
             times = {o: self._pending[o].origins[:, None] + steps for o in origins}  # (S, H) ns per batch
             wanted = np.unique(np.concatenate([t.ravel() for t in times.values()]))
             rows, matrix = _actuals_at(actuals, wanted)
-            latest = max((s.index[-1] for s in actuals.values() if not s.empty), default=None)
-            oldest = latest - 2 * self.horizon * self.step if latest is not None else None
+            latest = max((int(s.times[-1]) for s in actuals.values() if len(s)), default=None)
+            oldest = pd.Timestamp(latest, tz="UTC") - 2 * self.horizon * self.step if latest is not None else None
             for origin in origins:
                 batch = self._pending[origin]
                 cols = np.searchsorted(wanted, times[origin])

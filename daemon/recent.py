@@ -16,18 +16,20 @@ every read, full or short, makes it vanish once rather than each time a full rea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .samples import Samples, as_samples
 from .settings import TargetSettings
 from .source import SeriesKey, Source
 
 __all__ = ["RecentData"]
 
-Select = Callable[[dict[SeriesKey, pd.Series]], dict[SeriesKey, pd.Series]]
+Select = Callable[[Mapping[SeriesKey, Any]], dict[SeriesKey, Any]]
 
 
 class RecentData:
@@ -37,46 +39,54 @@ class RecentData:
         self.source, self.target, self.span, self.select = source, target, span, select
         self.overlap = target.step * (target.max_gap + 2)
         self.resync_cycles = resync_cycles
-        self._data: dict[SeriesKey, pd.Series] = {}
+        self._data: dict[SeriesKey, Samples] = {}
         self._end: datetime | None = None
         self._short_reads = 0
         self.last_read = "none"  # "full" or "short": what the last call did
 
-    def fetch(self, end: datetime) -> dict[SeriesKey, pd.Series]:
+    def fetch(self, end: datetime) -> dict[SeriesKey, Samples]:
         """Every series with a sample in the last ``overlap``, with its samples in [end - span, end], as a full
-        read at ``end`` would return them."""
+        read at ``end`` would return them (as arrays: the cycle works on arrays, not on pandas per series)."""
         start = end - self.span
         last = self._end
         if last is None or end < last or end - last > self.span / 2 or self._short_reads >= self.resync_cycles:
             return self._full(start, end)
         cut = last - self.overlap
-        new = self.select(self.source.fetch(self.target, cut, end))
+        new = self.select(self._read(cut, end))
         if not set(new) <= set(self._data):
             return self._full(start, end)  # a new series: nothing older of it is kept here
-        data: dict[SeriesKey, pd.Series] = {}
-        lo, hi = pd.Timestamp(start), pd.Timestamp(cut)
+        data: dict[SeriesKey, Samples] = {}
+        lo, hi = pd.Timestamp(start).value, pd.Timestamp(cut).value
         for key, answer in new.items():
-            fresh = answer.iloc[answer.index.searchsorted(hi) :]  # a source may answer more than was asked
-            if fresh.empty:
+            got = as_samples(answer)
+            at = int(np.searchsorted(got.times, hi))  # a source may answer more than was asked
+            if at == len(got):
                 continue  # nothing since cut: _keep would leave it out
             old = self._data[key]
-            kept = old.iloc[old.index.searchsorted(lo) : old.index.searchsorted(hi)]  # [start, cut): sorted
-            if len(kept):
-                values = np.concatenate([kept.to_numpy(), fresh.to_numpy()])
-                fresh = pd.Series(values, index=kept.index.append(fresh.index))
-            data[key] = fresh
+            a, b = np.searchsorted(old.times, [lo, hi])  # [start, cut): sorted
+            data[key] = Samples(
+                np.concatenate([old.times[a:b], got.times[at:]]), np.concatenate([old.values[a:b], got.values[at:]])
+            )
         self._short_reads += 1
         self.last_read = "short"
         return self._keep(data, end)
 
-    def _full(self, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+    def _full(self, start: datetime, end: datetime) -> dict[SeriesKey, Samples]:
         self._short_reads = 0
         self.last_read = "full"
-        return self._keep(self.select(self.source.fetch(self.target, start, end)), end)
+        answer = self.select(self._read(start, end))
+        return self._keep({k: as_samples(s) for k, s in answer.items() if len(s)}, end)
 
-    def _keep(self, data: dict[SeriesKey, pd.Series], end: datetime) -> dict[SeriesKey, pd.Series]:
+    def _read(self, start: datetime, end: datetime) -> Mapping[SeriesKey, Samples | pd.Series]:
+        """The source's answer, as arrays where the source can give them (PrometheusSource.fetch_samples)."""
+        fetch_samples = getattr(self.source, "fetch_samples", None)
+        if fetch_samples is not None:
+            return fetch_samples(self.target, start, end)
+        return self.source.fetch(self.target, start, end)
+
+    def _keep(self, data: dict[SeriesKey, Samples], end: datetime) -> dict[SeriesKey, Samples]:
         """Keep (and return) the series with a sample in the last ``overlap``: the one rule for both reads."""
-        recent = pd.Timestamp(end - self.overlap)
-        self._data = {k: s for k, s in data.items() if s.index[-1] >= recent}
+        recent = pd.Timestamp(end - self.overlap).value
+        self._data = {k: s for k, s in data.items() if s.times[-1] >= recent}
         self._end = end
         return self._data

@@ -16,6 +16,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from .samples import Samples
 from .settings import PrometheusSettings, TargetSettings
 
 __all__ = [
@@ -27,51 +28,42 @@ __all__ = [
     "SourceUnavailable",
     "drop_repeats",
     "group_series",
+    "merge_samples",
     "merge_series",
     "page_ranges",
-    "stamped_query",
+    "presence_query",
 ]
 
 SeriesKey = tuple[tuple[str, str], ...]  # sorted (label, value) pairs that identify one series
 
-# A plain selector (a metric name and/or {matchers}): its samples' own timestamps are known to PromQL.
+# A plain selector (a metric name and/or {matchers}): PromQL knows where its real samples are.
 _PLAIN = re.compile(r"^\s*(?:[a-zA-Z_:][a-zA-Z0-9_:]*\s*)?(?:\{[^{}]*\})?\s*$")
-_STAMP = "promcast_sample_time"  # marks the timestamp() half of a plain selector's answer
 
 
-def stamped_query(query: str) -> str | None:
-    """For a plain selector, one query that answers its values and, marked by a label, each value's own sample
-    time: a range query repeats a series' last sample at every step of Prometheus's 5-minute lookback after it
-    stops, and only the sample time tells the repeat from a real sample. None for any other expression."""
+def presence_query(query: str, step_seconds: float) -> str | None:
+    """For a plain selector, the query that answers 1 at each step that holds a real sample of the series: a
+    range query repeats a series' last sample at every step of Prometheus's 5-minute lookback after it stops, and
+    only this tells the repeat from a sample. The range is a millisecond short of the step, so that a sample
+    exactly on the step before (Prometheus 2 closes ranges on the left) does not count. None for any other
+    expression. A second request: in one (``or``) Prometheus took longer than for both (1,000 series, 302 steps:
+    3.4 s against 0.9 + 1.1 s)."""
     if not _PLAIN.match(query) or not query.strip():
         return None
-    return f'({query}) or label_replace(timestamp({query}), "{_STAMP}", "1", "", "")'
+    return f"present_over_time({query.strip()}[{round(step_seconds * 1000) - 1}ms])"
 
 
-def drop_repeats(results: list[dict[str, Any]], step: float) -> list[dict[str, Any]]:
-    """The value series of a stamped answer, without the points whose sample is older than their step (the
-    lookback's repeats): those become missing points, which the windows fill and count as imputed."""
-    stamps: dict[str, list[Any]] = {}
-    values = []
-    for item in results:
-        metric = item.get("metric", {})
-        if metric.get(_STAMP) == "1":
-            rest = {k: v for k, v in metric.items() if k != _STAMP}
-            stamps[repr(sorted(rest.items()))] = item.get("values", [])
-        else:
-            values.append(item)
+def drop_repeats(values: list[dict[str, Any]], present: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The value series without the points at steps with no real sample (the lookback's repeats): those become
+    missing points, which the windows fill and count as imputed. ``present`` answers the presence query."""
+    real: dict[str, set[Any]] = {}
+    for item in present:
+        labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__"}
+        real[repr(sorted(labels.items()))] = {v[0] for v in item.get("values", [])}
     out = []
     for item in values:
-        rest = {k: v for k, v in item.get("metric", {}).items() if k != "__name__"}
-        got, seen = item.get("values", []), stamps.get(repr(sorted(rest.items())))
-        if seen and got:
-            at = np.array([float(s[0]) for s in seen])
-            when = np.array([float(s[1]) for s in seen])
-            ts = np.array([float(v[0]) for v in got])
-            pos = np.minimum(np.searchsorted(at, ts), len(at) - 1)
-            real = (at[pos] != ts) | (when[pos] > ts - step + 1e-6)  # no stamp known: keep the point
-            got = [v for v, keep in zip(got, real.tolist(), strict=True) if keep]
-        out.append({"metric": item.get("metric", {}), "values": got})
+        labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__"}
+        seen = real.get(repr(sorted(labels.items())), set())
+        out.append({"metric": item.get("metric", {}), "values": [v for v in item.get("values", []) if v[0] in seen]})
     return out
 
 
@@ -152,27 +144,31 @@ def group_series(results: list[dict[str, Any]], drop: list[str]) -> dict[SeriesK
 
 def merge_series(results: list[dict[str, Any]], drop: list[str]) -> tuple[dict[SeriesKey, pd.Series], Merges]:
     """``group_series``, and what it summed: the series that collided once ``drop`` labels were removed."""
+    samples, merges = merge_samples(results, drop)
+    return {k: s.to_series() for k, s in samples.items()}, merges
+
+
+def merge_samples(results: list[dict[str, Any]], drop: list[str]) -> tuple[dict[SeriesKey, Samples], Merges]:
+    """``merge_series`` as arrays (nanosecond times, values): no pandas object per series on the usual path."""
     keys, parsed = [], []
     for item in results:
         labels = {k: v for k, v in item.get("metric", {}).items() if k != "__name__" and k not in drop}
         keys.append(tuple(sorted(labels.items())))
-        parsed.append(_values(item.get("values", [])))
-    # One timestamp conversion for the whole answer: per series, pandas' fixed cost dominates short answers.
-    bounds = np.cumsum([0] + [len(ts) for ts, _ in parsed])
-    index = _index(np.concatenate([ts for ts, _ in parsed])) if parsed else _index(np.empty(0))
-    parts: dict[SeriesKey, list[pd.Series]] = {}
-    ordered: dict[SeriesKey, bool] = {}
-    for i, (key, (ts, vals)) in enumerate(zip(keys, parsed, strict=True)):
-        parts.setdefault(key, []).append(pd.Series(vals, index=index[bounds[i] : bounds[i + 1]]))
-        ordered[key] = bool(np.all(np.diff(ts) > 0))
+        ts, vals = _values(item.get("values", []))
+        parsed.append((np.round(ts * 1e3).astype(np.int64) * 1_000_000, vals))  # Prometheus's times are ms
+    parts: dict[SeriesKey, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for key, piece in zip(keys, parsed, strict=True):
+        parts.setdefault(key, []).append(piece)
     out = {}
     for key, pieces in parts.items():
-        if len(pieces) == 1 and ordered[key]:
-            merged = pieces[0]  # the usual case: one ordered series
+        if len(pieces) == 1 and bool(np.all(np.diff(pieces[0][0]) > 0)):
+            merged = Samples(*pieces[0])  # the usual case: one ordered series
         else:
             # Stacked, not side by side: a piece may repeat a timestamp, which side-by-side alignment refuses.
-            merged = pd.concat(pieces).groupby(level=0).sum().sort_index()
-            merged = merged[np.isfinite(merged.to_numpy())]  # a sum that overflows is no data point
+            stacked = pd.Series(np.concatenate([v for _, v in pieces]), index=np.concatenate([t for t, _ in pieces]))
+            summed = stacked.groupby(level=0).sum().sort_index()
+            ok = np.isfinite(summed.to_numpy())  # a sum that overflows is no data point
+            merged = Samples(summed.index.to_numpy(np.int64)[ok], summed.to_numpy(np.float64)[ok])
         if len(merged):
             out[key] = merged
     return out, _merges(keys)
@@ -226,6 +222,10 @@ class PrometheusSource:
         return datetime.now(timezone.utc)
 
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        return {k: s.to_series() for k, s in self.fetch_samples(target, start, end).items()}
+
+    def fetch_samples(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, Samples]:
+        """``fetch`` as arrays, for the forecast cycle (daemon/recent.py): no pandas object per series."""
         grouped = self._fetch(target, start, end)  # the parsed answer is garbage once this returns
         # Label sets outlive the cycle (published gauges, quality tracking). The ones json made sit among
         # megabytes of parse garbage and would pin that memory for good; keep copies made now, reused
@@ -238,22 +238,26 @@ class PrometheusSource:
             out[kept] = series
         return out
 
-    def _fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+    def _fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, Samples]:
+        presence = presence_query(target.query, target.step_seconds)
+        answer = self._range(target.query, target, start, end)
+        if presence is not None:
+            answer = drop_repeats(answer, self._range(presence, target, start, end))
+        grouped, merges = merge_samples(answer, target.drop_labels)
+        self.merges.record(target.name, merges)
+        return grouped
+
+    def _range(self, query: str, target: TargetSettings, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """One range query over [start, end], in pages, with each series' pages joined."""
         results: dict[str, dict[str, Any]] = {}
-        stamped = stamped_query(target.query)
         for lo, hi in page_ranges(start, end, target.step, self.settings.max_points_per_request):
-            for item in self._query(stamped or target.query, lo, hi, target.step_seconds):
+            for item in self._query(query, lo, hi, target.step_seconds):
                 key = repr(sorted(item.get("metric", {}).items()))
                 if key in results:
                     results[key]["values"].extend(item.get("values", []))
                 else:
                     results[key] = {"metric": item.get("metric", {}), "values": list(item.get("values", []))}
-        answer = list(results.values())
-        if stamped is not None:
-            answer = drop_repeats(answer, target.step_seconds)
-        grouped, merges = merge_series(answer, target.drop_labels)
-        self.merges.record(target.name, merges)
-        return grouped
+        return list(results.values())
 
     def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
         try:

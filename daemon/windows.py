@@ -18,12 +18,14 @@ Per series:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from .samples import Samples, as_samples
 from .source import SeriesKey
 
 __all__ = ["Windows", "build_windows"]
@@ -55,7 +57,7 @@ class Windows:
 
 
 def build_windows(
-    data: dict[SeriesKey, pd.Series], end: datetime, step: timedelta, window: int, max_gap: int, grid: int
+    data: Mapping[SeriesKey, Samples | pd.Series], end: datetime, step: timedelta, window: int, max_gap: int, grid: int
 ) -> Windows:
     """The windows of ``data`` on the ``grid`` points that end at ``end`` (``grid`` >= window + max_gap)."""
     step_ns = round(step.total_seconds() * 1e9)
@@ -65,18 +67,18 @@ def build_windows(
     skipped: list[tuple[SeriesKey, str]] = []
     times, values, lengths = [], [], []
     for key in keys:
-        series = data[key]
-        times.append(pd.DatetimeIndex(series.index).as_unit("ns").asi8)
-        values.append(series.to_numpy(dtype=np.float64))
-        lengths.append(len(series))
+        samples = as_samples(data[key])
+        times.append(samples.times)
+        values.append(samples.values)
+        lengths.append(len(samples))
     n = len(keys)
     t = np.concatenate(times) if times else np.empty(0, np.int64)
     v = np.concatenate(values) if values else np.empty(0)
     row = np.repeat(np.arange(n), lengths)
-    bad = np.zeros(n, bool)
-    np.logical_or.at(bad, row, ~np.isfinite(v))
+    finite = np.isfinite(v)
+    bad = np.bincount(row[~finite], minlength=n) > 0
     slot = -((g0 - t) // step_ns)  # the grid point at or after each sample
-    keep = (slot >= 0) & (slot < grid) & np.isfinite(v)
+    keep = (slot >= 0) & (slot < grid) & finite
     flat = row[keep] * grid + slot[keep]
     counts = np.bincount(flat, minlength=n * grid).reshape(n, grid)
     sums = np.bincount(flat, weights=v[keep], minlength=n * grid).reshape(n, grid)
