@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from types import FrameType
 
@@ -27,6 +28,9 @@ __all__ = ["Daemon"]
 
 log = get_logger("promcast.daemon")
 
+# /healthz never calls a target stalled sooner: probes poll every 5-20 s, and a sped-up demo fires every 0.1 s.
+MIN_IDLE_SECONDS = 5.0
+
 
 class Daemon:
     """Forecasts every target on its step, serves /metrics, /healthz and /readyz, reloads models on SIGHUP."""
@@ -49,26 +53,55 @@ class Daemon:
         self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
         self.shard = settings.shard
         self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
+        self._stop = threading.Event()  # SIGTERM: reaches a first training in a cycle and the retrain job
         self.jobs = {
-            t.name: ForecastJob(t, source, self.holders[t.name], self.metrics, settings.ready_max_age_steps, self.shard)
+            t.name: ForecastJob(
+                t,
+                source,
+                self.holders[t.name],
+                self.metrics,
+                settings.ready_max_age_steps,
+                self.shard,
+                stop=self._stop,
+                train_timeout=settings.train_timeout_seconds,
+            )
             for t in targets
         }
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-        self._stop = threading.Event()
+        self._started_at = time.monotonic()  # reset by start(): /healthz counts idle time from it until a cycle
         self._reload = threading.Event()
         self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
 
     # ---- health ------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, list[str]]:
+        """Healthy while every target's cycles are attempted: one started within ``health_max_idle_cycles``
+        intervals (and never less than MIN_IDLE_SECONDS), or a first training runs within its timeout."""
+        problems = []
+        now = time.monotonic()
+        for t in self.targets:
+            job = self.jobs[t.name]
+            limits = job.training_limits
+            if limits is not None and limits.remaining() > 0:
+                continue
+            idle = now - (job.started_at if job.started_at is not None else self._started_at)
+            allowed = max(self.settings.health_max_idle_cycles * t.interval / self.speed, MIN_IDLE_SECONDS)
+            if idle > allowed:
+                why = f"{t.name}: no cycle started for {idle:.0f}s (limit {allowed:.0f}s)"
+                if limits is not None:
+                    why += f"; the first training has run past train_timeout_seconds ({limits.timeout:g} s)"
+                problems.append(why)
+        return not problems, problems
+
     def readiness(self) -> tuple[bool, list[str]]:
         problems = []
         forecasts, _ = self.metrics.snapshot()
         now = self.source.now().timestamp()
         for t in self.targets:
             if self.holders[t.name].get() is None:
-                problems.append(f"{t.name}: no model")
+                problems.append(f"{t.name}: {self._no_model(self.jobs[t.name])}")
                 continue
             fc = forecasts.get(t.name)
             if fc is None:
@@ -76,6 +109,14 @@ class Daemon:
             elif not fc.fresh(now):
                 problems.append(f"{t.name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
         return not problems, problems
+
+    @staticmethod
+    def _no_model(job: ForecastJob) -> str:
+        limits = job.training_limits
+        if limits is not None:
+            ran = time.monotonic() - limits.started
+            return f"no model: training the first one ({ran:.0f}s of train_timeout_seconds {limits.timeout:g})"
+        return f"no model: {job.model_error}" if job.model_error else "no model"
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self, only_changed: bool = False) -> None:
@@ -123,8 +164,9 @@ class Daemon:
         return [job() for job in self.jobs.values()]
 
     def start(self) -> None:
+        self._started_at = time.monotonic()
         self.server = HttpServer(
-            self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness
+            self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness, self.health
         )
         self.server.start()
         wall, now = datetime.now(timezone.utc), self.source.now()
@@ -221,6 +263,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         log.info("stopping")
+        self._stop.set()  # a first training's child and a retrain's are stopped; no cycle publishes any more
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)  # a cycle in flight finishes; an artifact write is never cut
         if self.server is not None:

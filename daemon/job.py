@@ -25,7 +25,7 @@ from .settings import TargetSettings
 from .sharding import Shard
 from .source import SeriesKey, Source, SourceUnavailable
 from .store import StoreError
-from .training import TrainingFailed, longest_history, train_in_child
+from .training import TrainingFailed, TrainingLimits, TrainingStopped, longest_history, train_in_child
 from .windows import Windows, build_windows
 
 __all__ = ["CycleResult", "ForecastJob", "align"]
@@ -85,13 +85,19 @@ class ForecastJob:
         metrics: Metrics,
         max_age_steps: float,
         shard: Shard = Shard(),
+        stop: threading.Event | None = None,
+        train_timeout: float = math.inf,
     ) -> None:
         self.shard = shard  # only this replica's series are forecast, trained on and tracked
+        self.stop = stop or threading.Event()  # the daemon's: set on SIGTERM, it ends a first training at once
+        self.train_timeout = train_timeout  # train_timeout_seconds
+        self.training_limits: TrainingLimits | None = None  # set while the first model trains
+        self.model_error: str | None = None  # why the last ensure_model found no model, with its cause
+        self.started_at: float | None = None  # time.monotonic() when the last cycle started: /healthz reads it
         self.target, self.source, self.holder, self.metrics = target, source, holder, metrics
         self.max_age = max_age_steps * target.interval
         self._previous: set[SeriesKey] = set()
         self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
-        self.training = False  # True while the first model trains: the cycle is long on purpose
         self._running = threading.Lock()
         span = target.step * (target.window + 2 * target.max_gap + 2)
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
@@ -99,6 +105,11 @@ class ForecastJob:
         self.quality = QualityTracker(
             pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
         )
+
+    @property
+    def training(self) -> bool:
+        """True while the first model trains: the cycle is long on purpose."""
+        return self.training_limits is not None
 
     def run_exclusive(self) -> CycleResult | None:
         """One cycle unless one is running already (the start-up cycle and the first boundary's may meet)."""
@@ -111,12 +122,16 @@ class ForecastJob:
             self._running.release()
 
     def __call__(self) -> CycleResult:
-        t0 = time.perf_counter()
+        if self.stop.is_set():  # the daemon is stopping: publish nothing more
+            return CycleResult(self.target.name, False, error="stopping")
+        self.started_at, t0 = time.monotonic(), time.perf_counter()
         try:
             result = self.cycle()
+            if not result.ok and self.holder.get() is None and self.model_error:
+                result.error = f"no model: {self.model_error}"  # the cause, not just the symptom
         except Exception as exc:  # the boundary: a bug in one cycle must never stop the next
             log.exception("cycle_failed", target=self.target.name)
-            self.metrics.error(self.target.name, "scheduler")
+            self.metrics.error(self.target.name, "cycle")
             result = CycleResult(self.target.name, False, error=repr(exc))
         self.metrics.cycle.labels(self.target.name).observe(time.perf_counter() - t0)
         release_free_memory()  # the cycle's garbage goes back to the OS, not into a high-water mark
@@ -135,6 +150,8 @@ class ForecastJob:
             outcome = self._forecast(served, end)
             if isinstance(outcome, CycleResult):
                 return outcome
+            if self.stop.is_set():  # the daemon began stopping during the cycle: publish nothing more
+                return CycleResult(name, False, end, error="stopping")
             if self.source.now() - end < step:
                 self._publish(end, outcome)
                 self._log(served, end, outcome, time.perf_counter() - t0)
@@ -287,15 +304,25 @@ class ForecastJob:
         if served is not None:
             return served
         name = self.target.name
+        doing = "cannot load the current model"
         try:
             if not self.holder.store.has_current():  # a broken `current` is no "no model": never train over it
+                doing = "cannot train the first model"
                 self._train_first(end)
+                doing = "cannot load the first model"
+            if self.stop.is_set():
+                return None  # trained just before the stop: it is in the store for the next start
             served = self.holder.load_serving(self.metrics)  # `current`, else the newest older version that loads
+        except TrainingStopped:
+            log.info("training_stopped", target=name)
+            return None
         except (StoreError, ArtifactError, SourceUnavailable, TrainingFailed, ValueError, OSError) as exc:
             stage = "query" if isinstance(exc, SourceUnavailable) else "model"
             self.metrics.error(name, stage)
-            log.error("model_unavailable", target=name, error=str(exc))
+            self.model_error = f"{doing}: {type(exc).__name__}: {exc}"
+            log.error("model_unavailable", target=name, error=self.model_error)
             return None
+        self.model_error = None
         self.holder.swap(served)
         self.metrics.set_model(
             name, ModelInfo(served.forecaster.model_name, served.version, served.trained_at, served.forecaster.runtime)
@@ -304,19 +331,21 @@ class ForecastJob:
         return served
 
     def _train_first(self, end: datetime) -> None:
+        """Train the first model in a child; the daemon's stop or train_timeout_seconds ends it (history read too)."""
         name = self.target.name
         log.info("training_first_model", target=name, history=str(self.target.history), model=self.target.model)
-        history = longest_history(self.source, self.target, end, self.shard.select)
         t0 = time.perf_counter()
         store = self.holder.store
-        self.training = True
+        self.training_limits = limits = TrainingLimits(self.stop, self.train_timeout)
         try:
-            version, validation = train_in_child(store.dir.parent, store.keep, self.target, history)
-        except (ValueError, TrainingFailed):
-            self.metrics.error(name, "train")
-            raise
+            history = longest_history(self.source, self.target, end, self.shard.select, limits=limits)
+            try:
+                version, validation = train_in_child(store.dir.parent, store.keep, self.target, history, limits=limits)
+            except (ValueError, TrainingFailed):
+                self.metrics.error(name, "train")
+                raise
         finally:
-            self.training = False
+            self.training_limits = None
         log.info(
             "trained", target=name, version=version, seconds=round(time.perf_counter() - t0, 2), validation=validation
         )

@@ -36,7 +36,7 @@ from .source import SeriesKey
 __all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast", "render_series"]
 
 ROLES = ("champion", "challenger")
-STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "scheduler")
+STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "cycle", "scheduler")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 

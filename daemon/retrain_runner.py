@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 
+from .child import run_child
 from .logs import get_logger
 from .settings import Settings
 
@@ -31,21 +31,24 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def run_train_process(settings: Settings, target: str, stop: threading.Event) -> int:
-    """Run one retrain of ``target`` and wait for it; stop it (SIGTERM) on shutdown or after the timeout.
+    """Run one retrain of ``target`` and wait for it; stop it on shutdown or after ``retrain.timeout_seconds``
+    (SIGTERM, then SIGKILL after a grace period: ``daemon.child``, as the first-start training).
 
     A stopped child leaves the store intact: every write it makes is a rename.
     """
     cmd = [sys.executable, "-m", "daemon", "train", "--target", target]
     t0 = time.monotonic()
     # The child's log lines join the daemon's stderr; its one result line comes back on stdout.
-    proc = subprocess.Popen(cmd, env=child_env(settings), stdout=subprocess.PIPE, text=True, start_new_session=True)
-    while proc.poll() is None:
-        if stop.wait(0.5) or time.monotonic() - t0 > settings.retrain.timeout_seconds:
-            proc.terminate()
-            break
-    out, _ = proc.communicate()
-    code = proc.returncode
-    tail = (out.strip().splitlines() or [""])[-1]
+    done = run_child(cmd, stop, settings.retrain.timeout_seconds, env=child_env(settings), capture_stderr=False)
+    code = done.returncode
+    tail = (done.stdout.strip().splitlines() or [""])[-1]
     level = log.info if code == 0 else log.error
-    level("retrain_process", target=target, exit_code=code, seconds=round(time.monotonic() - t0, 2), result=tail)
+    level(
+        "retrain_process",
+        target=target,
+        exit_code=code,
+        seconds=round(time.monotonic() - t0, 2),
+        result=tail,
+        ended_by=done.ended_by,
+    )
     return code

@@ -1,4 +1,4 @@
-"""HTTP endpoints: /metrics renders, /healthz says the process is alive, /readyz says forecasts are fresh.
+"""HTTP endpoints: /metrics renders, /healthz says cycles are being attempted, /readyz says forecasts are fresh.
 
 Only GET and HEAD exist; nothing here changes state or triggers work.
 """
@@ -16,7 +16,13 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 
 __all__ = ["HttpServer"]
 
-Readiness = Callable[[], tuple[bool, list[str]]]
+Readiness = Callable[[], tuple[bool, list[str]]]  # (ok, the reasons it is not); also the shape of health
+
+
+def _healthy() -> tuple[bool, list[str]]:
+    return True, []
+
+
 Render = Callable[[bool], bytes]  # the /metrics page; True asks for OpenMetrics
 
 
@@ -29,7 +35,7 @@ def _wants_gzip(accept_encoding: str) -> bool:
     return any(part.split(";")[0].strip() == "gzip" for part in accept_encoding.split(","))
 
 
-def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
+def _handler(render: Render, readiness: Readiness, health: Readiness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "promcast"
         sys_version = ""
@@ -53,7 +59,9 @@ def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandle
                 ctype = OPENMETRICS_CONTENT_TYPE if om else CONTENT_TYPE_LATEST
                 self._send(200, render(om), ctype, _wants_gzip(self.headers.get("Accept-Encoding", "")))
             elif path == "/healthz":
-                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+                ok, problems = health()
+                body = b"ok\n" if ok else "".join(f"{p}\n" for p in problems).encode()
+                self._send(200 if ok else 503, body, "text/plain; charset=utf-8")
             elif path == "/readyz":
                 ok, problems = readiness()
                 body = json.dumps({"ready": ok, "problems": problems}).encode() + b"\n"
@@ -81,8 +89,10 @@ def _handler(render: Render, readiness: Readiness) -> type[BaseHTTPRequestHandle
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, render: Render, readiness: Readiness) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), _handler(render, readiness))
+    def __init__(
+        self, host: str, port: int, render: Render, readiness: Readiness, health: Readiness = _healthy
+    ) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), _handler(render, readiness, health))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
 

@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="CPU threads for inference (NumPy BLAS; torch where a model needs it)"
     )
     model_poll_seconds: float = Field(30.0, gt=0, description="how often to look for a new current model")
+    train_timeout_seconds: float = Field(
+        1800.0, gt=0, description="a first-start training (history read and fit) running longer is stopped"
+    )
+    health_max_idle_cycles: float = Field(
+        3.0, ge=1, description="/healthz fails when a target has started no cycle for this many intervals"
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     demo: DemoSettings = DemoSettings()

@@ -87,7 +87,7 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
 def test_a_fit_the_child_refuses_is_a_counted_train_error_and_nothing_is_published(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, _target(), NewMetric)
     result = daemon.run_once()[0]
-    assert not result.ok and result.error == "no model"
+    assert not result.ok and str(result.error).startswith("no model: cannot train the first model: ValueError: ")
     assert _errors(daemon, "train") == 1
     assert ModelStore(tmp_path / "models", "demo").current_version() is None
 
