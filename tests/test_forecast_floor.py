@@ -11,13 +11,12 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.server import HttpServer
 from daemon.settings import Settings, TargetSettings
 from daemon.source import SeriesKey
 from daemon.store import ModelStore
 from forecaster import Forecaster
 
-from .support.http import fetch, samples
+from .support.http import samples, scrape
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 W = 24
@@ -65,12 +64,7 @@ def page(tmp_path: Path) -> tuple[dict[str, dict], np.ndarray, dict[float, tuple
     assert served is not None
     windows = np.stack([data[k].to_numpy()[-W:] for k in sorted(data)])  # the daemon's batch order
     point, bounds = served.forecaster.predict_interval(windows, LEVELS)
-    server = HttpServer("127.0.0.1", 0, daemon.metrics.exposition, daemon.readiness)
-    server.start()
-    try:
-        text = fetch(f"http://127.0.0.1:{server.port}/metrics")[1]
-    finally:
-        server.stop()
+    text = scrape(daemon)
     published: dict[str, dict] = {}
     for family in ("promcast_forecast", "promcast_forecast_lower", "promcast_forecast_upper"):
         for labels, value in samples(text, family):

@@ -13,13 +13,12 @@ import pytest
 
 from daemon.app import Daemon
 from daemon.quality import LEVEL_RANGE, SEPARATION, QualityTracker
-from daemon.server import HttpServer
 from daemon.settings import Settings, TargetSettings
 from daemon.source import SeriesKey
 from daemon.store import ModelStore
 from forecaster import Forecaster
 
-from .support.http import fetch, samples
+from .support.http import samples, scrape
 
 STEP = pd.Timedelta("60s")
 H = 12
@@ -128,12 +127,7 @@ def test_the_daemon_publishes_two_nested_bands_after_a_burst_of_misses(ar: Forec
         source.advance()
     effective = daemon.jobs["load"].quality.effective_levels()
     assert effective[0.8] > 0.95, f"the misses did not drive the levels up: {effective}"
-    server = HttpServer("127.0.0.1", 0, daemon.metrics.exposition, daemon.readiness)
-    server.start()
-    try:
-        text = fetch(f"http://127.0.0.1:{server.port}/metrics")[1]
-    finally:
-        server.stop()
+    text = scrape(daemon)
     band: dict[tuple[str, str, str, int], float] = {}
     for family in ("promcast_forecast_lower", "promcast_forecast_upper"):
         for labels, value in samples(text, family):

@@ -8,7 +8,6 @@ unanswered (the PrometheusSource's timeout is a minute), as a wedged network or 
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -16,9 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
@@ -30,63 +27,31 @@ from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import Forecaster
 
+from .support.fake_prometheus import FakePrometheus, sine_matrix
 from .support.http import fetch, wait_until
 
 TRAIN_TIMEOUT = 15.0  # seconds: longer than MIN_IDLE_SECONDS plus the test's own margin
 
 
-class HangingPrometheus:
+class HangingPrometheus(FakePrometheus):
     """Answers query_range with a sine wave on the asked grid; in mode "hang" it holds each request until
     ``release`` is set, then answers 503; in mode "down" it answers 503 at once."""
 
     def __init__(self) -> None:
-        self.mode, self.release = "ok", threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        super().__init__()
+        self.release = threading.Event()
 
     def close(self) -> None:
         self.mode = "down"
         self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().close()
 
     def answer(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
         if self.mode == "hang":
             self.release.wait(120)
         if self.mode != "ok":
             return 503, b'{"status":"error","error":"held"}'
-        start, end, step = (float(query[k][0]) for k in ("start", "end", "step"))
-        grid = [start + i * step for i in range(int((end - start) / step) + 1)]
-        values = [[t, repr(10 + 3 * math.sin(t / 7.0))] for t in grid]
-        result = [{"metric": {"__name__": "load", "series": "s0"}, "values": values}]
-        return 200, json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                code, body = fake.answer(parse_qs(urlparse(self.path).query))
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-            do_POST = do_GET
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        return Handler
+        return 200, sine_matrix(query)
 
 
 def _answer(url: str, code: int, text: str = "") -> str:

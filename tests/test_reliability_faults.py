@@ -7,15 +7,10 @@ back. Run with ``pytest -s`` to see the recovery figures.
 
 from __future__ import annotations
 
-import json
-import math
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pydantic import SecretStr
@@ -25,6 +20,8 @@ from daemon.app import Daemon
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
 from daemon.source import PrometheusSource
 
+from .support.fake_prometheus import FakePrometheus as BaseFake
+from .support.fake_prometheus import sine_matrix
 from .support.http import fetch, samples, wait_until
 
 STEP = 1.0  # seconds: one cycle per real second
@@ -33,22 +30,12 @@ TOKEN = "s3cr3t-bearer-token-0451"
 PASSWORD = "s3cr3t-basic-password-7734"
 
 
-class FakePrometheus:
+class FakePrometheus(BaseFake):
     """Answers /api/v1/query_range with ``series`` sine waves on the asked grid, or with the fault in ``mode``."""
 
     def __init__(self) -> None:
-        self.mode, self.series, self.auth_seen = "ok", 2, set[str]()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__()
+        self.series = 2
 
     def answer(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
         if self.mode == "slow":
@@ -57,40 +44,7 @@ class FakePrometheus:
             return int(self.mode), b'{"status":"error","error":"injected"}'
         if self.mode == "garbage":
             return 200, b'{"status": "success", "data": {"resultType": "matrix", "result": [{"metr'
-        start, end, step = (float(query[k][0]) for k in ("start", "end", "step"))
-        grid = [start + i * step for i in range(int((end - start) / step) + 1)]
-        result = [
-            {
-                "metric": {"__name__": "load", "series": f"s{i}"},
-                "values": [[t, repr(10 + i + 3 * math.sin(t / 7.0))] for t in grid],
-            }
-            for i in range(self.series)
-        ]
-        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
-        return 200, json.dumps(body).encode()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.auth_seen.add(self.headers.get("Authorization", ""))
-                code, body = fake.answer(parse_qs(urlparse(self.path).query))
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the client gave up on a slow answer
-                    pass
-
-            do_POST = do_GET
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        return Handler
+        return 200, sine_matrix(query, self.series)
 
 
 def _target() -> TargetSettings:

@@ -171,10 +171,11 @@ def test_group_series_keeps_ordered_answers_as_they_are_and_sums_what_collides()
         {"metric": {"app": "b", "pod": "2"}, "values": [[t0 + 120, "4"], [t0 + 180, "5"]]},
     ]
     out = group_series(results, drop=["pod"])
-    index = pd.to_datetime([t0, t0 + 180], unit="s", utc=True)
+    index = pd.to_datetime([t0, t0 + 180], unit="s", utc=True).as_unit("ns")
     pd.testing.assert_series_equal(out[(("app", "a"),)], pd.Series([1.5, 2.0], index=index), check_freq=False)
     b = out[(("app", "b"),)]  # "oops" is no data; pods 1 and 2 meet at t0 + 120 and are summed
-    assert b.index.asi8.tolist() == pd.to_datetime([t0, t0 + 120, t0 + 180], unit="s", utc=True).asi8.tolist()
+    want = pd.to_datetime([t0, t0 + 120, t0 + 180], unit="s", utc=True).as_unit("ns")
+    assert b.index.as_unit("ns").asi8.tolist() == want.asi8.tolist()
     assert b.tolist() == [1.0, 7.0, 5.0]
 
 

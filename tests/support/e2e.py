@@ -43,10 +43,10 @@ def history(end: pd.Timestamp) -> tuple[np.ndarray, str]:
 
 
 class LiveExporter:
-    """The metric's exporter, live: serves each series' continuation of the backfilled history (the value one day
-    earlier, a minute at a time), so that the daemon reads real samples after the backfill ends, as in production.
-    Prometheus scrapes it in its own job with honor_labels and without a job label, so that the live samples
-    continue the backfilled series (same label set)."""
+    """The metric's exporter, live: serves each series' continuation of the backfilled history (the day before,
+    a minute at a time, shifted to start at the last backfilled value), so that the daemon reads real samples
+    after the backfill ends, as in production. Prometheus scrapes it in its own job with honor_labels and without
+    a job label, so that the live samples continue the backfilled series (same label set)."""
 
     def __init__(self, end: pd.Timestamp, series: list[tuple[dict[str, str], np.ndarray]]) -> None:
         self.end, self.series = end, series
@@ -62,7 +62,9 @@ class LiveExporter:
         minutes = int((pd.Timestamp.now(tz="UTC") - self.end) / pd.Timedelta(minutes=1))
         lines = ["# TYPE workload_cpu gauge"]
         for labels, values in self.series:
-            value = values[(len(values) - 1440 + max(minutes, 0)) % len(values)]
+            # The day before, shifted to join the backfill's last value: no jump where the live part starts.
+            day = len(values) - 1 - 1440
+            value = values[(day + max(minutes, 0)) % len(values)] - values[day] + values[-1]
             text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
             lines.append(f"workload_cpu{{{text}}} {float(value)!r}")
         return ("\n".join(lines) + "\n").encode()

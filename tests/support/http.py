@@ -10,7 +10,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["fetch", "samples", "wait_until"]
+from daemon.app import Daemon
+from daemon.server import HttpServer
+
+__all__ = ["fetch", "samples", "scrape", "wait_until"]
 
 
 def fetch(url: str, method: str = "GET") -> tuple[int, str]:
@@ -41,3 +44,13 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0
             return last
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def scrape(daemon: Daemon) -> str:
+    """/metrics of an in-process daemon, over a real HTTP request to its own server on a free port."""
+    server = HttpServer("127.0.0.1", 0, daemon.metrics.exposition, daemon.readiness)
+    server.start()
+    try:
+        return fetch(f"http://127.0.0.1:{server.port}/metrics")[1]
+    finally:
+        server.stop()
