@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecaster import ArtifactError
 
-from .floor import clip_at_floor
+from .bands import clip_at_floor, widen
 from .heap import release_free_memory
 from .logs import get_logger
 from .merges import report_merges
@@ -37,21 +37,6 @@ def align(moment: datetime, step: timedelta) -> datetime:
     """The last step boundary at or before ``moment`` (boundaries are multiples of the step since the epoch)."""
     s = step.total_seconds()
     return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=timezone.utc)
-
-
-def widen(
-    values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]], rows: np.ndarray, factor: float
-) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """The bounds with the half-widths of ``rows`` (series whose window bridged an outage) times ``factor``."""
-    if not rows.any() or factor == 1.0:
-        return bounds
-    out = {}
-    for level, (lo, hi) in bounds.items():
-        lo, hi = lo.copy(), hi.copy()
-        lo[rows] = values[rows] - (values[rows] - lo[rows]) * factor
-        hi[rows] = values[rows] + (hi[rows] - values[rows]) * factor
-        out[level] = (lo, hi)
-    return out
 
 
 @dataclass(frozen=True)
