@@ -331,6 +331,9 @@ class ForecastJob:
                 raise
         finally:
             self.training_limits = None
+            # The training was this cycle's progress: /healthz counts from its end, not from the cycle's start
+            # minutes ago, until the next cycle starts (a fraction of a second later).
+            self.started_at = time.monotonic()
         log.info(
             "trained", target=name, version=version, seconds=round(time.perf_counter() - t0, 2), validation=validation
         )
