@@ -45,8 +45,7 @@ def presence_query(query: str, step_seconds: float) -> str | None:
     range query repeats a series' last sample at every step of Prometheus's 5-minute lookback after it stops, and
     only this tells the repeat from a sample. The range is a millisecond short of the step, so that a sample
     exactly on the step before (Prometheus 2 closes ranges on the left) does not count. None for any other
-    expression. A second request: in one (``or``) Prometheus took longer than for both (1,000 series, 302 steps:
-    3.4 s against 0.9 + 1.1 s)."""
+    expression. A second request: joined to the query by ``or``, Prometheus took longer than for both apart."""
     if not _PLAIN.match(query) or not query.strip():
         return None
     return f"present_over_time({query.strip()}[{round(step_seconds * 1000) - 1}ms])"
