@@ -84,9 +84,9 @@ class ForecastJob:
         self._previous: set[SeriesKey] = set()
         self.last_window: np.ndarray | None = None  # the first series' latest window, a probe for new models
         self._running = threading.Lock()
-        span = target.step * (target.window + 2 * target.max_gap + 2)
+        span = target.step * (target.input_length + 2 * target.max_gap + 2)
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
-        self.grid = target.window + 2 * target.max_gap + 3  # the span's points: a window and its lag and gaps
+        self.grid = target.input_length + 2 * target.max_gap + 3  # the span's points: an input and its lag and gaps
         self.quality = QualityTracker(
             pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
         )
@@ -156,7 +156,7 @@ class ForecastJob:
             log.warning("query_failed", target=name, error=str(exc))
             return CycleResult(name, False, end, error=str(exc))
         self.metrics.shard_series.labels(name).set(len(data))
-        win = build_windows(data, end, self.target.step, self.target.window, self.target.max_gap, self.grid)
+        win = build_windows(data, end, self.target.step, self.target.input_length, self.target.max_gap, self.grid)
         for key, reason in win.skipped:
             self.metrics.error(name, "input")
             log.warning("series_skipped", target=name, series=dict(key), reason=reason)
@@ -186,8 +186,10 @@ class ForecastJob:
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
         """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online.
 
-        The Forecaster raises ValueError instead of returning a non-finite value."""
+        The Forecaster raises ValueError instead of returning a non-finite value. A model made before the gate reads
+        fewer points than the target's input (its window alone): it gets the last that many."""
         f = served.forecaster
+        windows = windows[:, -f.input_length :]
         if f.calibration is None or not self.target.levels:
             values, bounds = f.predict(windows), {}
         else:

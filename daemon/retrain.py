@@ -78,22 +78,24 @@ def split_holdout(
         reg = regularise(series, target.step, target.max_gap)
         first = int(reg.index.searchsorted(cut))
         every = origin_stride(max(len(reg.values) - first, 1), rs.max_holdout_windows)
-        origins = rolling_origins(first, len(reg.values), HORIZON, every, min_history=target.window)
+        origins = rolling_origins(first, len(reg.values), HORIZON, every, min_history=target.input_length)
         if len(origins) == 0:
             continue
-        x, y = inputs_at(reg.values, origins, target.window), targets_at(reg.values, origins, HORIZON)
+        x, y = inputs_at(reg.values, origins, target.input_length), targets_at(reg.values, origins, HORIZON)
         ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)  # drop windows crossing a long gap
         xs.append(x[ok])
         ys.append(y[ok])
         used += bool(ok.any())
-    inputs = np.concatenate(xs) if xs else np.empty((0, target.window))
+    inputs = np.concatenate(xs) if xs else np.empty((0, target.input_length))
     if len(inputs) == 0:
-        raise ValueError(f"no holdout window of {target.window} + {HORIZON} points after {cut}; read more history")
+        raise ValueError(
+            f"no holdout window of {target.input_length} + {HORIZON} points after {cut}; read more history"
+        )
     return train, Holdout(cut, inputs, np.concatenate(ys), used)
 
 
 def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
-    pred = f.predict(h.inputs)
+    pred = f.predict(h.inputs[:, -f.input_length :])  # a baseline reads its window; the gated model reads more
     if not np.isfinite(pred).all():
         raise ArtifactError("non-finite forecasts on the holdout")
     m = error_metrics(pred, h.targets)

@@ -39,13 +39,17 @@ class ServedModel:
 
 def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray | None = None) -> None:
     """Raise ArtifactError unless ``f`` fits the target (window, horizon, step) and predicts finite values."""
-    if f.window != target.window or f.horizon != 12:
-        raise ArtifactError(f"model has window={f.window} horizon={f.horizon}; target needs window={target.window}")
+    # An artifact made before the gate reads its window alone, fewer points than the target reads: it still serves.
+    if f.window != target.window or f.input_length > target.input_length or f.horizon != 12:
+        raise ArtifactError(
+            f"model has window={f.window} input_length={f.input_length} horizon={f.horizon}; "
+            f"target needs window={target.window} and reads input_length={target.input_length}"
+        )
     if f.step is not None and abs(f.step.total_seconds() - target.step_seconds) > 1e-6:
         raise ArtifactError(f"model step {f.step.total_seconds():g}s differs from target step {target.step_seconds:g}s")
-    window = probe if probe is not None else np.linspace(0.0, 1.0, f.window)
+    window = probe if probe is not None else np.linspace(0.0, 1.0, f.input_length)
     try:
-        f.predict(window[None, -f.window :])  # raises rather than return a non-finite forecast
+        f.predict(window[None, -f.input_length :])  # raises rather than return a non-finite forecast
     except ValueError as exc:
         raise ArtifactError(f"model fails its smoke prediction: {exc}") from exc
 

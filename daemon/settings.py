@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from forecaster.gate import default_gate, input_length
 
 from .sharding import Shard, resolve_index
 
@@ -146,13 +147,18 @@ class TargetSettings(_Strict):
             cron_trigger(v)
         return v
 
+    @property
+    def input_length(self) -> int:
+        """Steps one forecast reads: the model's window, and the recent past its gate scores (forecaster.gate)."""
+        return input_length(self.window, default_gate(self.model))
+
     @model_validator(mode="after")
     def _history(self) -> TargetSettings:
         steps = self.history.total_seconds() / self.step_seconds
-        if steps < self.window + 12:
+        if steps < self.input_length + 12:
             raise ValueError(
-                f"history {self.history} holds {steps:.0f} steps; training needs at least window + 12 = "
-                f"{self.window + 12}"
+                f"history {self.history} holds {steps:.0f} steps; training needs at least input_length + 12 = "
+                f"{self.input_length + 12} (window {self.window} and the gate's recent past)"
             )
         if self.settle >= self.interval:
             raise ValueError(f"settle_seconds {self.settle:g} must be shorter than the interval {self.interval:g}s")

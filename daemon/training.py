@@ -90,7 +90,7 @@ def longest_history(
     before every request: a stop or a passed timeout ends the read between pages.
     """
     check = (limits or TrainingLimits()).check
-    recent = select(source.fetch(target, end - target.step * (target.window + 12), end))
+    recent = select(source.fetch(target, end - target.step * (target.window + 12), end))  # how many series
     if not recent:
         raise ValueError("the query returned no series to train on")
     chunk = max(target.window + 12, budget // len(recent))

@@ -41,7 +41,8 @@ def _timings(call: Callable[[], object], repeats: int) -> np.ndarray:
     return out
 
 
-def _latency(f: Predictor, values: np.ndarray, window: int, repeats: int) -> dict[str, float]:
+def _latency(f: Predictor, values: np.ndarray, repeats: int) -> dict[str, float]:
+    window = f.input_length  # the model's window, and the gate's recent past where it has one
     recent = values[-window:].copy()
     single = _timings(lambda: f.predict_next_12(recent), repeats) * 1e3
     rng = np.random.default_rng(0)
@@ -68,14 +69,14 @@ def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, 
         "torch": {
             "fit_s": fit_s,
             "epochs": float(f.meta["training"]["epochs_run"]),
-            **_latency(f, values, window, repeats),
+            **_latency(f, values, repeats),
             "val_mae_vs_naive": float(val.get("mae", np.nan) / val.get("naive_mae", np.nan)),
         }
     }
     if name in FORWARDS:
         with tempfile.TemporaryDirectory() as tmp:
             served = ArrayForecaster.load(f.save(f"{tmp}/model"))
-        rows["numpy"] = {**_latency(served, values, window, repeats), "val_mae_vs_naive": np.nan}
+        rows["numpy"] = {**_latency(served, values, repeats), "val_mae_vs_naive": np.nan}
     return rows
 
 

@@ -15,6 +15,7 @@ import torch
 from . import __version__
 from .artifact import ArtifactError, write_artifact
 from .data import StepLike, as_series, regularise
+from .gate import Gate, default_gate
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
 from .names import DEFAULT_MODEL, DEFAULT_WINDOW
@@ -39,6 +40,9 @@ class Forecaster(Predictor):
     """A forecaster of ``horizon`` future steps from the last ``window`` points of one series.
 
     ``hparams`` go to the model (see ``forecaster.models``); ``training`` configures the training loop.
+    ``gate`` (``forecaster.gate``) weighs the model against naive at each origin by their recent one-step errors;
+    ``"default"`` gates every learned model with ``DEFAULT_GATE`` and leaves the baselines plain, ``None`` turns
+    it off. A gated forecaster reads ``input_length = window + gate.extra`` points per forecast.
     After ``fit`` or ``load`` the model is frozen: prediction never changes it. Prediction (``predict``,
     ``predict_next_12``, intervals) is ``Predictor``'s; to serve without torch, load the artifact with
     ``forecaster.frozen.load_frozen`` instead.
@@ -57,6 +61,7 @@ class Forecaster(Predictor):
         max_gap: int | None = 5,
         val_ratio: float = 0.2,
         training: TrainConfig | None = None,
+        gate: Gate | str | None = "default",
         **hparams: Any,
     ) -> None:
         self.model_name, self.window, self.horizon, self.scaler_kind = (
@@ -69,6 +74,9 @@ class Forecaster(Predictor):
         self.max_gap, self.val_ratio = max_gap, val_ratio
         self.training = training or default_training(model)
         self.hparams = dict(hparams)
+        if isinstance(gate, str) and gate != "default":
+            raise ValueError(f"gate must be a Gate, None or 'default', got {gate!r}")
+        self.gate: Gate | None = default_gate(model) if isinstance(gate, str) else gate
         self._model: ForecastModel = build_model(model, self.window, self.horizon, **hparams)
         if scaler not in ("standard", "minmax"):
             raise ValueError(f"unknown scaler {scaler!r}; choose 'standard' or 'minmax'")
@@ -143,6 +151,8 @@ class Forecaster(Predictor):
             "model": {"name": self.model_name, "hparams": self._model.hparams()},
             "window": self.window,
             "horizon": self.horizon,
+            "gate": self.gate.to_dict() if self.gate is not None else None,
+            "input_length": self.input_length,
             "step_seconds": self.step.total_seconds() if self.step is not None else None,
             "max_gap": self.max_gap,
             "scaler": self._scaler.to_dict() if self._scaler else None,
@@ -181,11 +191,17 @@ class Forecaster(Predictor):
     # ---- prediction ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
+        return self._model(self._tensor(z)).double().cpu().numpy()  # (N, H)
+
+    @torch.inference_mode()
+    def _scout_scaled(self, z: np.ndarray) -> np.ndarray:
+        return self._model.scout(self._tensor(z)).double().cpu().numpy()  # (N, H)
+
+    def _tensor(self, z: np.ndarray) -> torch.Tensor:
         # Where the model is: the training device while fit scores validation windows, the CPU once frozen.
         weights = next(itertools.chain(self._model.parameters(), self._model.buffers()), None)
         device = weights.device if weights is not None else torch.device("cpu")
-        x = torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32, device=device).unsqueeze(-1)  # (N, W, 1)
-        return self._model(x).double().cpu().numpy()  # (N, H)
+        return torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32, device=device).unsqueeze(-1)  # (N, W, 1)
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -198,7 +214,9 @@ class Forecaster(Predictor):
     def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> Forecaster:
         """A fitted Forecaster from an artifact already read: its checked meta.json and its weights."""
         try:
-            self = cls(r.model, r.window, r.horizon, r.scaler_kind, step=r.step, max_gap=r.max_gap, **r.hparams)
+            self = cls(
+                r.model, r.window, r.horizon, r.scaler_kind, step=r.step, max_gap=r.max_gap, gate=r.gate, **r.hparams
+            )
             self._model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{r.path}: meta.json does not describe these weights: {exc}") from exc

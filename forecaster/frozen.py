@@ -27,7 +27,8 @@ from .predictor import Predictor, Restored
 __all__ = ["FORWARDS", "HPARAMS", "ArrayForecaster", "load_frozen"]
 
 Forward = Callable[[np.ndarray], np.ndarray]
-Builder = Callable[[dict[str, np.ndarray], int, int, dict[str, Any]], Forward]
+# A builder returns the forward, or (forward, scout) where the gate's scout is cheaper (ForecastModel.scout).
+Builder = Callable[[dict[str, np.ndarray], int, int, dict[str, Any]], Forward | tuple[Forward, Forward]]
 
 _F = np.float32
 _SQRT_HALF = _F(np.sqrt(0.5))
@@ -122,18 +123,18 @@ def _nlinear(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[
     return forward
 
 
-def _mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> Forward:
-    members, layers = _int(hp, "members"), _int(hp, "layers") + 1
+def _mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> tuple[Forward, Forward]:
+    members_n, layers = _int(hp, "members"), _int(hp, "layers") + 1
     widths = [window] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
-    weights = [_take(arrays, f"weights.{i}", (members, widths[i], widths[i + 1])) for i in range(layers)]
-    biases = [_take(arrays, f"biases.{i}", (members, 1, widths[i + 1])) for i in range(layers)]
+    weights = [_take(arrays, f"weights.{i}", (members_n, widths[i], widths[i + 1])) for i in range(layers)]
+    biases = [_take(arrays, f"biases.{i}", (members_n, 1, widths[i + 1])) for i in range(layers)]
     if not 0.0 <= hp["dropout"] <= 1.0:  # unused at inference, but torch's nn.Dropout refuses it
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {hp['dropout']}")
     norm = {True: "meanstd", False: "none"}.get(hp["norm"], hp["norm"])  # as layers.InstanceNorm reads it
     if norm not in ("none", "last", "meanstd"):
         raise ValueError(f"unknown normalisation {norm!r}")
 
-    def forward(z: np.ndarray) -> np.ndarray:
+    def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
         shift, scale = np.zeros_like(z[:, :1]), np.ones_like(z[:, :1])  # (B, 1) each, as layers.InstanceNorm
         if norm == "last":
             shift = z[:, -1:]
@@ -142,12 +143,12 @@ def _mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str,
             scale = np.sqrt(z.var(axis=1, keepdims=True) + np.float32(1e-5))
         h = (z - shift) / scale  # (B, W), then (M, B, out) per layer
         for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-            h = np.matmul(h, w) + b
+            h = np.matmul(h, w[:m]) + b[:m]
             if i < layers - 1:
                 h = gelu(h)
-        return (h * scale + shift).mean(axis=0)
+        return h * scale + shift
 
-    return forward
+    return (lambda z: members(z, members_n).mean(axis=0)), (lambda z: members(z, 1)[0])
 
 
 # The hyperparameters each NumPy forward reads, exactly: an artifact with others (or fewer) goes to torch,
@@ -174,14 +175,18 @@ class ArrayForecaster(Predictor):
 
     runtime = "numpy"
 
-    def __init__(self, restored: Restored, forward: Forward) -> None:
+    def __init__(self, restored: Restored, forward: Forward, scout: Forward | None = None) -> None:
         self.model_name, self.window, self.horizon = restored.model, restored.window, restored.horizon
         self.step, self.max_gap = restored.step, restored.max_gap
         self._scaler, self._calibration = restored.scaler, restored.calibration
-        self._forward, self.meta = forward, restored.meta
+        self._forward, self.meta, self.gate = forward, restored.meta, restored.gate
+        self._scout = scout or forward
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
         return self._forward(np.ascontiguousarray(z, dtype=np.float32)).astype(np.float64)
+
+    def _scout_scaled(self, z: np.ndarray) -> np.ndarray:
+        return self._scout(np.ascontiguousarray(z, dtype=np.float32)).astype(np.float64)
 
     @classmethod
     def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> ArrayForecaster:
@@ -194,12 +199,13 @@ class ArrayForecaster(Predictor):
             )
         weights = {k: v.astype(np.float32, copy=False) for k, v in arrays.items()}
         try:
-            forward = FORWARDS[r.model](weights, r.window, r.horizon, r.hparams)
+            built = FORWARDS[r.model](weights, r.window, r.horizon, r.hparams)
             if weights:
                 raise ValueError(f"unexpected weights {sorted(weights)}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{r.path}: meta.json does not describe these weights: {exc}") from exc
-        return cls(r, forward)
+        forward, scout = built if isinstance(built, tuple) else (built, None)
+        return cls(r, forward, scout)
 
 
 def load_frozen(

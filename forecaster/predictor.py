@@ -17,6 +17,7 @@ import pandas as pd
 
 from .artifact import ArtifactError, read_artifact
 from .data import as_series, regularise, validate_values
+from .gate import Gate, gate_from_dict
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
 from .scaling import Scaler, scaler_from_dict
@@ -50,6 +51,12 @@ class Restored:
             self.scaler = scaler_from_dict(meta["scaler"])
             intervals = meta.get("intervals")
             self.calibration = Calibration.from_dict(intervals, self.horizon) if intervals else None
+            self.gate: Gate | None = gate_from_dict(meta.get("gate"))  # absent in artifacts made before the gate
+            length = self.window + (self.gate.extra if self.gate is not None else 0)
+            if "input_length" in meta and (type(meta["input_length"]) is not int or meta["input_length"] != length):
+                raise ArtifactError(
+                    f"{path}: input_length {meta['input_length']!r} in meta.json, the window and gate give {length}"
+                )
         except ArtifactError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -60,7 +67,11 @@ class Predictor:
     """Forecasts of ``horizon`` future steps from the last ``window`` points of one series, in original units.
 
     Subclasses set ``window``, ``horizon``, ``step``, ``max_gap``, ``_scaler``, ``_calibration`` and
-    ``meta``, and implement ``_predict_scaled``. Prediction never changes the model.
+    ``meta`` and ``gate``, and implement ``_predict_scaled``. Prediction never changes the model.
+
+    With a gate (``forecaster.gate``) one forecast reads ``input_length = window + gate.extra`` points: the
+    model forecasts from the last ``window`` of them, and the gate weighs that forecast against naive by how
+    each did on the recent past the rest holds. Without one, ``input_length == window``.
     """
 
     runtime: str  # what computes the forward pass: "torch" or "numpy"
@@ -72,9 +83,19 @@ class Predictor:
     meta: dict[str, Any]
     _scaler: Scaler | None
     _calibration: Calibration | None
+    gate: Gate | None = None
+
+    @property
+    def input_length(self) -> int:
+        """Points one forecast reads: ``predict`` takes (N, input_length); ``forecast`` uses the last this many."""
+        return self.window + (self.gate.extra if self.gate is not None else 0)
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
         raise NotImplementedError
+
+    def _scout_scaled(self, z: np.ndarray) -> np.ndarray:
+        """What the gate scores on the recent past (``ForecastModel.scout``): by default the model itself."""
+        return self._predict_scaled(z)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -97,16 +118,20 @@ class Predictor:
         return self._scaler
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Forecast each row of an (N, window) array in original units; returns (N, horizon)."""
+        """Forecast each row of an (N, input_length) array in original units; returns (N, horizon)."""
         scaler = self._require_fitted()
         arr = np.asarray(windows, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] != self.window:
-            raise ValueError(f"expected windows of shape (N, {self.window}), got {arr.shape}")
+        if arr.ndim != 2 or arr.shape[1] != self.input_length:
+            raise ValueError(f"expected windows of shape (N, {self.input_length}), got {arr.shape}")
         validate_values(arr, "windows")
         if len(arr) == 0:
             return np.empty((0, self.horizon))
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
-            out = scaler.inverse(self._predict_scaled(scaler.transform(arr)))
+            z = scaler.transform(arr)
+            if self.gate is None:
+                out = scaler.inverse(self._predict_scaled(z))
+            else:
+                out = scaler.inverse(self.gate.apply(z, self.window, self._predict_scaled, self._scout_scaled))
         if not np.isfinite(out).all():
             raise ValueError(
                 f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
@@ -115,7 +140,7 @@ class Predictor:
         return out
 
     def last_window(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
-        """The last ``window`` regular points of ``recent``; a Series is regularised with the fitted step."""
+        """The last ``input_length`` regular points of ``recent``; a Series is regularised with the fitted step."""
         if isinstance(recent, pd.Series):
             reg = regularise(as_series(recent), self.step, self.max_gap)
             values = reg.values
@@ -124,13 +149,13 @@ class Predictor:
             if values.ndim != 1:
                 raise ValueError(f"expected a 1-D series, got an array of shape {values.shape}")
             validate_values(values, "recent values")
-        if len(values) < self.window:
-            raise ValueError(f"need at least window = {self.window} points to predict, got {len(values)}")
-        last = values[-self.window :]
+        need = self.input_length
+        if len(values) < need:
+            raise ValueError(f"need at least input_length = {need} points to predict, got {len(values)}")
+        last = values[-need:]
         if not np.isfinite(last).all():
             raise ValueError(
-                f"the last {self.window} points cross a gap longer than max_gap = {self.max_gap} steps; "
-                "cannot predict over it"
+                f"the last {need} points cross a gap longer than max_gap = {self.max_gap} steps; cannot predict over it"
             )
         return last
 
@@ -155,7 +180,8 @@ class Predictor:
         if self._calibration is None:
             raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
         point = self.predict(windows)
-        spread = window_scale(scaler.transform(np.asarray(windows, dtype=np.float64))) * scaler.scale  # (N, 1)
+        recent = np.asarray(windows, dtype=np.float64)[:, -self.window :]  # the model's own window, as calibrated
+        spread = window_scale(scaler.transform(recent)) * scaler.scale  # (N, 1)
         bounds = {}
         widths = self._calibration.widths(levels)  # strictly increasing with the level: distinct, nested bands
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does
@@ -181,5 +207,6 @@ class Predictor:
     def __repr__(self) -> str:
         state = "fitted" if self.fitted else "unfitted"
         return (
-            f"{type(self).__name__}(model={self.model_name!r}, window={self.window}, horizon={self.horizon}, {state})"
+            f"{type(self).__name__}(model={self.model_name!r}, window={self.window}, "
+            f"input_length={self.input_length}, horizon={self.horizon}, {state})"
         )

@@ -1,4 +1,5 @@
-"""Seeded synthetic workloads: a smooth diurnal cycle, and a bursty one with spikes and level shifts."""
+"""Seeded synthetic workloads: a smooth diurnal cycle, a bursty one with spikes and level shifts, and three
+regime changes (a collapse to near zero, a drift, an on/off load) that break with the past at ``change``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 
 from .data import StepLike
 
-__all__ = ["WORKLOADS", "bursty", "diurnal", "make_workload"]
+__all__ = ["REGIME_CHANGES", "WORKLOADS", "bursty", "collapse", "diurnal", "drift", "make_workload", "onoff"]
 
 
 def _index(n: int, step: pd.Timedelta, end: pd.Timestamp | None) -> pd.DatetimeIndex:
@@ -63,7 +64,48 @@ def bursty(
     return pd.Series(rng.poisson(rate).astype(np.float64), index=base.index, name="value")
 
 
-WORKLOADS = {"diurnal": diurnal, "bursty": bursty}
+def collapse(
+    n: int, step: StepLike = "5min", seed: int = 0, change: float = 0.8, end: pd.Timestamp | None = None
+) -> pd.Series:
+    """A diurnal CPU load that collapses to about 1 % of its level (a service drained) at ``change`` of the way."""
+    s = diurnal(n, step, seed, end=end)
+    at = int(n * change)
+    rng = np.random.default_rng(seed + 1)
+    s.iloc[at:] = np.abs(0.5 + rng.normal(0.0, 0.05, n - at))
+    return s
+
+
+def drift(
+    n: int, step: StepLike = "5min", seed: int = 0, change: float = 0.8, end: pd.Timestamp | None = None
+) -> pd.Series:
+    """A diurnal load whose level climbs steadily from ``change`` on: by the end it is 60 % above its past."""
+    s = diurnal(n, step, seed, end=end)
+    at = int(n * change)
+    s.iloc[at:] += np.linspace(0.0, 30.0, n - at)
+    return s
+
+
+def onoff(
+    n: int, step: StepLike = "5min", seed: int = 0, change: float = 0.8, end: pd.Timestamp | None = None
+) -> pd.Series:
+    """A batch VM: busy (about 95 %) and idle (about 2 %) spells of random length, busier before ``change``
+    (spells of about 4 hours each) than after (idle spells three times as long)."""
+    step = pd.Timedelta(step)
+    rng = np.random.default_rng(seed)
+    index = _index(n, step, end)
+    spell = max(1, round(pd.Timedelta(hours=4) / step))
+    at = int(n * change)
+    values, t, busy = np.empty(n), 0, True
+    while t < n:
+        mean = spell if busy or t < at else 3 * spell
+        length = max(1, int(rng.exponential(mean)))
+        values[t : t + length] = (95.0 if busy else 2.0) + rng.normal(0.0, 1.0, len(values[t : t + length]))
+        t, busy = t + length, not busy
+    return pd.Series(np.clip(values, 0.0, None), index=index, name="value")
+
+
+WORKLOADS = {"diurnal": diurnal, "bursty": bursty, "collapse": collapse, "drift": drift, "onoff": onoff}
+REGIME_CHANGES = ("collapse", "drift", "onoff")  # the workloads that break with their past at ``change``
 
 
 def make_workload(kind: str, n: int, step: StepLike = "1min", seed: int = 0, **kwargs: float) -> pd.Series:

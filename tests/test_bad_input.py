@@ -28,9 +28,9 @@ def test_too_few_points_to_fit(seasonal: pd.Series) -> None:
 
 
 def test_too_few_points_to_predict(fitted: Forecaster, seasonal: pd.Series) -> None:
-    with pytest.raises(ValueError, match="need at least window = 24 points to predict, got 23"):
+    with pytest.raises(ValueError, match="need at least input_length = 24 points to predict, got 23"):
         fitted.predict_next_12(seasonal.iloc[:23])
-    with pytest.raises(ValueError, match="need at least window = 24 points to predict, got 5"):
+    with pytest.raises(ValueError, match="need at least input_length = 24 points to predict, got 5"):
         fitted.predict_next_12(np.ones(5))
 
 

@@ -86,10 +86,10 @@ def test_published_values_equal_the_forecasters_own_prediction(running) -> None:
     (origin,) = samples(text, "promcast_forecast_origin_timestamp_seconds")
     end = pd.Timestamp(origin[1], unit="s", tz="UTC").to_pydatetime()
     target = daemon.targets[0]
-    data = source.fetch(target, end - 30 * target.step, end)
+    data = source.fetch(target, end - (target.input_length + 6) * target.step, end)
     model = daemon.holders["demo"].get().forecaster
     keys = sorted(data)  # the daemon's batch order, so that the batched inference is identical
-    wants = model.predict(np.stack([data[k].to_numpy()[-target.window :] for k in keys]))
+    wants = model.predict(np.stack([data[k].to_numpy()[-target.input_length :] for k in keys]))
     for key, want in zip(keys, wants, strict=True):
         got = {int(s["h"]): v for s, v in samples(text, "promcast_forecast") if s["series"] == dict(key)["series"]}
         np.testing.assert_allclose([got[h] for h in range(1, 13)], want, rtol=1e-12)

@@ -51,9 +51,9 @@ def test_values_equal_the_forecasters_prediction_on_the_same_window(stack: Stack
     model = load_frozen(path)  # what the daemon serves (NumPy for the default model); test_frozen.py ties it to torch
     target = TargetSettings(name="cpu", query="workload_cpu", step_seconds=60, drop_labels=["pod"])
     source = PrometheusSource(PrometheusSettings(url=stack.prometheus.url))
-    data = source.fetch(target, end - (model.window + 20) * target.step, end)
+    data = source.fetch(target, end - (model.input_length + 20) * target.step, end)
     keys = sorted(data)  # the daemon's batch order, so that the batched inference is identical
-    wants = model.predict(np.stack([data[k].to_numpy()[-model.window :] for k in keys]))
+    wants = model.predict(np.stack([data[k].to_numpy()[-model.input_length :] for k in keys]))
     for key, want in zip(keys, wants, strict=True):
         inst = dict(key)["instance"]
         got = {int(s["h"]): v for s, v in samples(text, "promcast_forecast") if s["instance"] == inst}

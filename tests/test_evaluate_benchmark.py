@@ -35,3 +35,32 @@ def test_informer_persistence_matches_the_readme() -> None:
 def test_benchmark_exits_clearly_without_the_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert benchmark.main(["--data", str(tmp_path / "absent"), "--json", str(tmp_path / "b.json")]) == 2
     assert "the shared traces are not in" in capsys.readouterr().err
+
+
+def test_a_timestamp_written_twice_is_one_step_holding_its_mean(tmp_path: Path) -> None:
+    rows = ["timestamp,value", "2024-01-01 00:00,1", "2024-01-01 00:05,2", "2024-01-01 00:05,4", "2024-01-01 00:10,5"]
+    (tmp_path / "dup.csv").write_text("\n".join(rows) + "\n")
+    reg = benchmark.load_trace(tmp_path, "dup")
+    assert reg.values.tolist() == [1.0, 3.0, 5.0]
+
+
+def _results(maes: dict[str, tuple[float, float]]) -> dict[str, dict]:
+    """Per trace: (the default's z-MAE, naive's)."""
+    return {t: {"models": {"mlp": {"z_mae": ours}, "naive": {"z_mae": naive}}} for t, (ours, naive) in maes.items()}
+
+
+def test_the_targets_are_judged_against_benchmark_md() -> None:
+    # ETTh1's best peer is fracast (0.1197); grok's is naive (0.8325); on these two naive is the best full column.
+    good = benchmark.targets(_results({"ETTh1": (0.05, 0.1415), "nab_grok_asg_cpu_5m": (0.80, 0.8325)}), "mlp")
+    assert good["below_naive"] == {"count": 2, "of": 2, "met": True}
+    assert good["below_every_peer"]["count"] == 2 and not good["below_every_peer"]["met"]  # 13 are needed
+    assert good["geomean"]["value"] == pytest.approx((0.05 / 0.1415 * 0.80 / 0.8325) ** 0.5)  # 0.583
+    assert good["geomean"]["met"] and good["geomean"]["best_full_peer"] == "naive"
+    assert good["worst_vs_best_peer"]["met"]
+    bad = benchmark.targets(_results({"ETTh1": (0.13, 0.1415), "nab_grok_asg_cpu_5m": (0.84, 0.8325)}), "mlp")
+    assert bad["below_naive"] == {"count": 1, "of": 2, "met": False}
+    assert bad["below_every_peer"]["count"] == 0
+    assert not bad["geomean"]["met"]  # 0.96: above 0.65
+    assert bad["worst_vs_best_peer"]["trace"] == "ETTh1" and not bad["worst_vs_best_peer"]["met"]  # 1.086
+    table = benchmark.targets_table(bad, "mlp")
+    assert "1 of 2 (NOT met)" in table and "worst 1.086 on ETTh1 (NOT met)" in table

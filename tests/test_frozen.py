@@ -39,11 +39,12 @@ def _fit(case: str, series: pd.Series, fast: TrainConfig, path: Path) -> Path:
     return path
 
 
-def _windows(series: pd.Series) -> np.ndarray:
+def _windows(series: pd.Series, length: int) -> np.ndarray:
+    """Inputs of ``length`` points (a model's input_length: its window, and the gate's recent past)."""
     values = series.to_numpy()
     rng = np.random.default_rng(0)
-    starts = rng.integers(0, len(values) - WINDOW, size=64)
-    inside = np.stack([values[s : s + WINDOW] for s in starts])
+    starts = rng.integers(0, len(values) - length, size=64)
+    inside = np.stack([values[s : s + length] for s in starts])
     outside = inside * 3.0 + 50.0  # a level and spread the model never saw
     return np.concatenate([inside, outside])
 
@@ -60,7 +61,8 @@ def test_the_name_lists_match_the_registry() -> None:
 def test_numpy_forward_matches_torch(case: str, seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
     path = _fit(case, seasonal, fast, tmp_path / case)
     torch_model, array_model = Forecaster.load(path), ArrayForecaster.load(path)
-    windows = _windows(seasonal)
+    assert array_model.input_length == torch_model.input_length
+    windows = _windows(seasonal, torch_model.input_length)
     want, got = torch_model.predict(windows), array_model.predict(windows)
     scale = float(np.abs(want).max())
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale)
@@ -117,7 +119,7 @@ def test_an_artifact_the_numpy_runtime_refuses_goes_to_torch_only_when_asked_and
     assert len(reasons) == 1 and "the NumPy mlp reads" in reasons[0] and "through torch" in reasons[0]
     with pytest.warns(RuntimeWarning, match="the NumPy mlp reads"):  # no callback: a warning, still not silent
         load_frozen(old, torch_fallback=True)
-    windows = _windows(seasonal)
+    windows = _windows(seasonal, served.input_length)
     np.testing.assert_allclose(served.predict(windows), Forecaster.load(tmp_path / "ok").predict(windows))
 
 
@@ -147,7 +149,7 @@ def test_weights_of_the_wrong_shape_are_refused(seasonal: pd.Series, fast: Train
 
 def test_serving_the_default_model_never_imports_torch(seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> None:
     path = _fit("mlp", seasonal, fast, tmp_path / "mlp")
-    recent = seasonal.to_numpy()[-WINDOW:].tolist()
+    recent = seasonal.to_numpy()[-Forecaster.load(path).input_length :].tolist()
     script = textwrap.dedent(
         f"""
         import json, sys

@@ -49,7 +49,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> tuple[PrometheusServ
 
 
 def daemon(tmp: Path, url: str, **target: object) -> Daemon:
-    t = TargetSettings(name="load", query="load", step_seconds=60, window=W, history="PT2H", **target)
+    t = TargetSettings(
+        name="load", query="load", step_seconds=60, window=W, history="PT2H", model="naive", **target
+    )  # the model it serves: the windows it builds are the naive's W points
     f = Forecaster("naive", window=W, horizon=12, step="60s").fit(diurnal(W + 300, "1min", seed=1))
     ModelStore(tmp, "load").publish(f)
     settings = Settings(listen="127.0.0.1:0", model_dir=tmp, prometheus=PrometheusSettings(url=url))

@@ -56,8 +56,8 @@ def test_calibration_travels_with_the_artifact(fitted: Forecaster, tmp_path) -> 
 
 def test_bounds_scale_with_the_series(fast: TrainConfig) -> None:
     """The score is unit-free: a series ten times larger gets bands ten times wider around its forecast."""
-    X = _noisy(200, seed=4).to_numpy()[None, -48:]
     mlp = Forecaster("mlp", window=48, val_ratio=0.3, training=fast, hidden=16).fit(_noisy(3000, seed=5))
+    X = _noisy(200, seed=4).to_numpy()[None, -mlp.input_length :]
     p1, b1 = mlp.predict_interval(X)
     p10, b10 = mlp.predict_interval(10 * X)
     np.testing.assert_allclose(b10[0.8][1] - p10, 10 * (b1[0.8][1] - p1), rtol=1e-4)

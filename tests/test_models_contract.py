@@ -38,7 +38,8 @@ def test_model_contract(name: str, seasonal: pd.Series, fast: TrainConfig, tmp_p
     np.testing.assert_allclose(f.predict_next_12(arr), out, rtol=1e-6)
     np.testing.assert_array_equal(arr, recent.to_numpy())
 
-    batch = f.predict(np.stack([arr[-36:], arr[-37:-1]]))
+    n = f.input_length  # the window, and the gate's recent past for the learned models
+    batch = f.predict(np.stack([arr[-n:], arr[-n - 1 : -1]]))
     assert batch.shape == (2, 12)
     np.testing.assert_allclose(batch[0], out, rtol=1e-6)
 

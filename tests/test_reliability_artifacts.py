@@ -40,6 +40,8 @@ EDITS: list[tuple[str, Any]] = [
     ("scaler.scale", -1.0), ("scaler.scale", "NaN"), ("scaler.shift", "x"), ("scaler.kind", "robust"),
     ("step_seconds", "x"), ("step_seconds", None), ("intervals", 5), ("intervals", {"widths": "wide"}),
     ("format_version", 2), ("format_version", "1"), ("weights_sha256", 0), ("tensors", {}), ("tensors", None),
+    ("gate", "x"), ("gate", None), ("gate", {"steps": 3}), ("gate.steps", 0), ("gate.steps", "12"),
+    ("gate.stride", 2.0), ("gate.eta", -1.0), ("gate.floor", 0), ("input_length", 9), ("input_length", "31"),
 ]  # fmt: skip
 
 
@@ -172,7 +174,8 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def test_every_corruption_is_refused_with_artifact_error(pair, tmp_path, no_unpickling) -> None:
     a, b = pair
-    assert Forecaster.load(a).predict(np.ones((1, WINDOW))).shape == (1, 12)  # the pristine one loads
+    pristine = Forecaster.load(a)
+    assert pristine.predict(np.ones((1, pristine.input_length))).shape == (1, 12)  # the pristine one loads
     silent, other = [], []
     for i, (what, spoil) in enumerate(CORRUPTIONS):
         victim = shutil.copytree(a, tmp_path / f"c{i}")

@@ -27,6 +27,7 @@ from daemon.settings import TargetSettings
 from daemon.source import SeriesKey, group_series
 from daemon.store import ModelStore
 from forecaster import Forecaster, TrainConfig
+from forecaster.gate import DEFAULT_GATE
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
 
@@ -41,7 +42,9 @@ KINDS = ("plain", "constant", "huge", "tiny", "nan", "inf", "empty", "short", "d
 def bad_series(draw: Any) -> tuple[str, np.ndarray, np.ndarray]:
     """(kind, timestamps in seconds, values): one of the shapes of bad input a user or Prometheus can send."""
     kind = draw(st.sampled_from(KINDS))
-    n = {"empty": 0, "short": draw(st.integers(1, WINDOW + 11))}.get(kind, draw(st.integers(WINDOW + 12, 90)))
+    # Long enough means a fit (window + 12) and a gated forecast (window + the gate's recent past).
+    longest_need = WINDOW + max(12, DEFAULT_GATE.extra)
+    n = {"empty": 0, "short": draw(st.integers(1, WINDOW + 11))}.get(kind, draw(st.integers(longest_need, 90)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     values = rng.normal(10.0, 3.0, n) + np.sin(np.arange(n) / 3.0)
     ts = np.arange(n, dtype=float) * STEP
@@ -109,7 +112,9 @@ class Canned:
 
 
 def _job() -> tuple[ForecastJob, Canned]:
-    target = TargetSettings(name="t", query="q", step_seconds=STEP, window=WINDOW, history=timedelta(hours=2))
+    target = TargetSettings(
+        name="t", query="q", step_seconds=STEP, window=WINDOW, history=timedelta(hours=2), model="naive"
+    )  # the model it serves below
     source = Canned()
     store = ModelStore(Path(tempfile.mkdtemp(prefix="promcast-props-")), "t")
     holder = ModelHolder(store, target)

@@ -75,7 +75,7 @@ def evaluate(name: str, values: np.ndarray, start: pd.Timestamp, step: pd.Timede
         w: [dataclasses.replace(plan_model(m, w, season, config.fast), scaler=config.scaler) for m in config.models]
         for w in config.windows
     }
-    longest = max(p.window for ps in plans.values() for p in ps)
+    longest = max(p.input_length for ps in plans.values() for p in ps)
     task = make_task(values, start, step, config.protocol, config.stride, min_history=longest)
     results = [WindowResult(w, {p.label: _run_plan(p, task, config) for p in ps}) for w, ps in plans.items()]
     single = _single_step(task, config) if "lstm" in config.models else None
@@ -112,7 +112,7 @@ def _intervals(run: Run, task: Task, truth: np.ndarray) -> dict[str, Any] | None
     """Empirical coverage and mean width (z-scale) of the split-conformal bands at 0.8 and 0.95, if calibrated."""
     if run.forecaster.calibration is None or run.pred.shape[1] != run.forecaster.horizon:
         return None
-    _, bounds = run.forecaster.predict_interval(task.inputs(run.plan.window), INTERVAL_LEVELS)
+    _, bounds = run.forecaster.predict_interval(task.inputs(run.forecaster.input_length), INTERVAL_LEVELS)
     out = {}
     for level, (lo, hi) in bounds.items():
         covered = float(np.mean((truth >= lo) & (truth <= hi)))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..forecaster import Forecaster, default_training
+from ..gate import Gate, default_gate, input_length
 from ..models import MODELS
 from ..train import TrainConfig, TrainResult
 from .protocol import Task
@@ -32,10 +33,20 @@ class Plan:
     note: str = ""
     fast: bool = False
     scaler: str = "standard"  # the Forecaster's global scaler: standard (z) or minmax
+    gate: Gate | str | None = "default"  # the Forecaster's gate: "default" (forecaster.gate.default_gate) or as given
 
     @property
     def trainable(self) -> bool:
         return MODELS[self.model].trainable
+
+    @property
+    def resolved_gate(self) -> Gate | None:
+        return default_gate(self.model) if isinstance(self.gate, str) else self.gate
+
+    @property
+    def input_length(self) -> int:
+        """Points one forecast of this plan reads: its window, and its gate's recent past."""
+        return input_length(self.window, self.resolved_gate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +67,16 @@ def _fast_hparams(model: str) -> dict[str, Any]:
 
 
 def plan_model(
-    name: str, window: int, season: int | None, fast: bool = False, hparams: Mapping[str, Any] | None = None
+    name: str,
+    window: int,
+    season: int | None,
+    fast: bool = False,
+    hparams: Mapping[str, Any] | None = None,
+    gate: Gate | str | None = "default",
 ) -> Plan:
-    """Seasonal naive looks one season back (its input is one season long); without a season it is plain naive."""
+    """Seasonal naive looks one season back (its input is one season long); without a season it is plain naive.
+
+    ``gate`` applies to the learned models; the baselines always keep their default (none)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     if name == "seasonal_naive":
@@ -68,7 +86,7 @@ def plan_model(
     chosen = _fast_hparams(name) if fast and MODELS[name].trainable else {}
     if hparams and MODELS[name].trainable:
         chosen = {**chosen, **hparams}
-    return Plan(name, name, window, chosen, fast=fast)
+    return Plan(name, name, window, chosen, fast=fast, gate=gate if MODELS[name].trainable else "default")
 
 
 def training_for(plan: Plan, overrides: Mapping[str, Any], seed: int) -> TrainConfig:
@@ -96,11 +114,12 @@ def fit_and_forecast(
         max_gap=None,
         val_ratio=val_ratio,
         training=training_for(plan, overrides, seed),
+        gate=plan.resolved_gate,
         **plan.hparams,
     )
     t0 = time.perf_counter()
     forecaster.fit(task.history())
     seconds = time.perf_counter() - t0
-    pred = forecaster.predict(task.inputs(plan.window))
+    pred = forecaster.predict(task.inputs(forecaster.input_length))  # the window, and the gate's recent past
     result = forecaster.train_result if plan.trainable else None
     return Run(plan, seed, pred, seconds, result, forecaster)

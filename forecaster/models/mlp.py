@@ -23,7 +23,7 @@ from .layers import InstanceNorm
 
 @dataclasses.dataclass(frozen=True)
 class MLPConfig(HParams):
-    hidden: int = 512
+    hidden: int = 128
     layers: int = 1
     dropout: float = 0.1
     members: int = 3
@@ -60,22 +60,26 @@ class MLPForecaster(ForecastModel):
     def batch_multiplier(self) -> int:
         return len(self.weights[0])
 
-    def members(self, x: torch.Tensor, split: bool = False) -> torch.Tensor:  # (B, W, 1) -> (M, B, H)
-        """Every member on every window, or (``split``) member m on the m-th of M equal shares of the batch."""
+    def members(self, x: torch.Tensor, split: bool = False, first: int = 0) -> torch.Tensor:  # (B, W, 1) -> (M, B, H)
+        """Every member on every window, or (``split``) member m on the m-th of M equal shares of the batch;
+        ``first`` > 0 runs only the first that many members."""
         z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
-        m = len(self.weights[0])
+        m = first or len(self.weights[0])
         h = z.view(m, -1, z.shape[1]) if split else z.unsqueeze(0).expand(m, -1, -1)  # (M, B or B/M, W)
         if split:
             stats = (stats[0].view(m, -1, 1), stats[1].view(m, -1, 1))
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)  # (M, B, out)
+            h = torch.baddbmm(b[:m], h, w[:m])  # (M, B, out)
             if i < last:
                 h = self.dropout(nn.functional.gelu(h))
         return self.norm.denormalise(h, stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
         return self.members(x).mean(dim=0)
+
+    def scout(self, x: torch.Tensor) -> torch.Tensor:  # the first member alone: a third of the cost
+        return self.members(x, first=1)[0]
 
     def training_loss(
         self, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

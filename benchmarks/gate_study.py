@@ -1,0 +1,188 @@
+"""Variants of the recent-skill gate on the 17 shared traces, run by hand (issue 16's "what did not work").
+
+    .venv/bin/python -m benchmarks.gate_study [--data DIR]
+
+Under BENCHMARK.md's protocol, on every trace, it fits the production default's network once with the gate off
+(``forecaster.gate``), and AR on the peers' window, then forecasts every test origin and the ``LEAD`` points
+before the test part, one origin per step. Each variant of the gating rule is then scored from those cached
+forecasts at the protocol's origins, using only what lies before each origin, exactly as the gate would. The
+first rows reproduce ``python -m forecaster.evaluation.benchmark`` (the network alone: ``--gate none``; the
+shipped gate: the default) to four decimals. Prints one table; asserts nothing. Needs ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from forecaster.evaluation.benchmark import NO_SEASON_AR_WINDOW, TRACES, default_data_dir, load_trace
+from forecaster.evaluation.fitting import fit_and_forecast, plan_model
+from forecaster.evaluation.peers import best_peer, peers_of
+from forecaster.evaluation.protocol import Protocol, inputs_at, make_task, season_for, targets_at, window_for
+from forecaster.gate import DEFAULT_GATE
+from forecaster.names import DEFAULT_MODEL, DEFAULT_WINDOW
+
+H = 12
+LEAD = 64  # cached origins before the test part: the farthest a variant looks back
+
+
+@dataclass
+class Cache:
+    """z-scale forecasts (A, H) at origins ``first .. first + A - 1`` (stride 1), and the z-scaled series."""
+
+    z: np.ndarray
+    first: int
+    origins: np.ndarray  # the protocol's scored origins
+    net: np.ndarray  # the ensemble's forecasts
+    scout: np.ndarray  # its first member's
+    ar: np.ndarray
+
+    def at(self, forecasts: np.ndarray, lag: int) -> np.ndarray:
+        """(N, H): the forecasts made ``lag`` steps before each scored origin."""
+        return forecasts[self.origins - lag - self.first]
+
+    def truth(self) -> np.ndarray:
+        return targets_at(self.z, self.origins, H)
+
+
+def build(data: Path, name: str) -> Cache:
+    reg = load_trace(data, name)
+    season, window = season_for(reg.step), window_for(reg.step)
+    task = make_task(reg.values, reg.start, reg.step, Protocol(), None, DEFAULT_WINDOW + LEAD)
+    first = task.borders.val_end - LEAD - H
+    every = np.arange(first, task.borders.n - H + 1)
+    net_run = fit_and_forecast(plan_model(DEFAULT_MODEL, DEFAULT_WINDOW, season, gate=None), task, {})
+    f = net_run.forecaster
+    x = f._scaler.transform(inputs_at(task.values, every, DEFAULT_WINDOW))  # type: ignore[union-attr]
+    with torch.inference_mode():
+        scout = f._model.scout(torch.as_tensor(x, dtype=torch.float32).unsqueeze(-1)).double().numpy()
+    net = f.predict(inputs_at(task.values, every, DEFAULT_WINDOW))
+    ar_window = NO_SEASON_AR_WINDOW if season is None else window
+    ar_f = fit_and_forecast(plan_model("ar", ar_window, season), task, {}).forecaster
+    ar = ar_f.predict(inputs_at(task.values, every, ar_window))
+    z = task.scaler.transform(task.values)
+    to_z = task.scaler.transform
+    return Cache(z, first, task.origins, to_z(net), to_z(f._scaler.inverse(scout)), to_z(ar))  # type: ignore[union-attr]
+
+
+Rule = Callable[[Cache], np.ndarray]  # -> (N, H) forecasts at the scored origins
+
+
+def _naive(c: Cache, lag: int = 0) -> np.ndarray:
+    return c.z[c.origins - lag - 1]  # (N,): the last value before origin - lag
+
+
+def _errors(c: Cache, experts: dict[str, np.ndarray | None], lags: np.ndarray) -> dict[str, np.ndarray]:
+    """(K, N) one-step errors per expert at the scored targets origin - lag (None: naive)."""
+    out = {}
+    for name, fc in experts.items():
+        rows = []
+        for lag in lags:
+            guess = _naive(c, lag) if fc is None else c.at(fc, lag)[:, 0]
+            rows.append(np.abs(guess - c.z[c.origins - lag]))
+        out[name] = np.stack(rows)
+    return out
+
+
+def _mix(scores: dict[str, np.ndarray], eta: float, floor: float) -> dict[str, np.ndarray]:
+    s = np.stack(list(scores.values()))  # (E, N)
+    w = np.exp(-eta * (s / (s.min(axis=0) + floor) - 1))
+    w /= w.sum(axis=0)
+    return dict(zip(scores, w, strict=True))
+
+
+def gated(
+    steps: int = DEFAULT_GATE.steps,
+    stride: int = DEFAULT_GATE.stride,
+    eta: float = DEFAULT_GATE.eta,
+    agg: str = "mean",
+    decay: float = 1.0,
+    extra: tuple[str, ...] = (),
+    veto: tuple[int, ...] = (),
+) -> Rule:
+    """The gate's rule, with one thing changed: the aggregate of the errors, a recency decay, more experts (AR, the
+    mean of the last 12 points), or a veto (the geometric mean with a second gate on the lags in ``veto``)."""
+    lags = 1 + stride * np.arange(steps)
+
+    def rule(c: Cache) -> np.ndarray:
+        flat12 = np.stack([c.z[c.origins - 1 - j] for j in range(12)]).mean(axis=0)
+        forecasts = {"net": c.at(c.net, 0), "naive": np.repeat(_naive(c)[:, None], H, axis=1)}
+        experts: dict[str, np.ndarray | None] = {"net": c.scout, "naive": None}
+        if "ar" in extra:
+            forecasts["ar"], experts["ar"] = c.at(c.ar, 0), c.ar
+        errors = _errors(c, experts, lags)
+        if "mean12" in extra:
+            past = [np.stack([c.z[c.origins - lag - 1 - j] for j in range(12)]).mean(axis=0) for lag in lags]
+            errors["mean12"] = np.abs(np.stack(past) - np.stack([c.z[c.origins - lag] for lag in lags]))
+            forecasts["mean12"] = np.repeat(flat12[:, None], H, axis=1)
+        weights = decay ** np.arange(len(lags))[:, None]
+        weights = weights / weights.sum()
+        aggregate = {
+            "mean": lambda e: (weights * e).sum(axis=0),
+            "median": lambda e: np.median(e, axis=0),
+            "rms": lambda e: np.sqrt((weights * e**2).sum(axis=0)),
+        }[agg]
+        w = _mix({k: aggregate(e) for k, e in errors.items()}, eta, DEFAULT_GATE.floor)
+        if veto:
+            short = _errors(c, {"net": c.scout, "naive": None}, np.array(veto))
+            ws = _mix({k: e.mean(axis=0) for k, e in short.items()}, eta, DEFAULT_GATE.floor)["net"]
+            w["net"] = np.sqrt(w["net"] * ws)
+            w["naive"] = 1 - w["net"]
+        return np.sum([w[k][:, None] * forecasts[k] for k in forecasts], axis=0)
+
+    return rule
+
+
+VARIANTS: dict[str, Rule] = {
+    "the network alone (no gate)": lambda c: c.at(c.net, 0),
+    "the shipped gate: 12 lags, stride 2, mean, eta 10": gated(),
+    "24 lags, stride 1 (twice the scout's cost)": gated(steps=24, stride=1),
+    "12 lags, stride 1": gated(stride=1),
+    "6 lags, stride 4": gated(steps=6, stride=4),
+    "eta 3 (softer)": gated(eta=3.0),
+    "eta 30 (harder)": gated(eta=30.0),
+    "median of the errors": gated(agg="median"),
+    "root mean square of the errors": gated(agg="rms"),
+    "recency decay 0.8 per lag": gated(decay=0.8),
+    "AR as a third expert": gated(extra=("ar",)),
+    "the mean of the last 12 points as a third expert": gated(extra=("mean12",)),
+    "a veto from lags 1 and 2": gated(veto=(1, 2)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gate_study", description=__doc__)
+    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    args = p.parse_args(argv)
+    data = args.data or default_data_dir()
+    missing = [t for t in TRACES if not (data / f"{t}.csv").is_file()]
+    if missing:
+        print(f"gate_study: the shared traces are not in {data} (missing {', '.join(missing)})")
+        return 2
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    caches = {t: build(data, t) for t in TRACES}
+    print(f"fitted and cached {len(caches)} traces in {time.perf_counter() - t0:.0f} s\n")
+    print("| variant | geo. mean ÷ naive | below naive | below every peer | worst ÷ best peer |")
+    print("|---|---|---|---|---|")
+    for label, rule in VARIANTS.items():
+        ratios, below, wins, worst = [], 0, 0, (0.0, "")
+        for t, c in caches.items():
+            mae = float(np.mean(np.abs(rule(c) - c.truth())))
+            naive, (_, best) = peers_of(t)["naive"], best_peer(t)
+            ratios.append(mae / naive)
+            below, wins = below + (mae < naive), wins + (mae < best)
+            worst = max(worst, (mae / best, t))
+        geo = float(np.exp(np.mean(np.log(ratios))))
+        print(f"| {label} | {geo:.3f} | {below} of 17 | {wins} of 17 | {worst[0]:.3f} ({worst[1]}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

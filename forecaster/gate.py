@@ -1,0 +1,106 @@
+"""The recent-skill gate: at each origin, weigh the model against naive by how each did just before it.
+
+A network fitted on a workload's past keeps forecasting that past when the workload changes: a daily cycle that
+collapses to zero, a level that drops after a spike, a VM that goes idle. The points just before the origin
+say which forecaster is right *now*. The gate scores the model and naive (the last value repeated) on the
+one-step forecasts each would have made at ``steps`` recent origins (for an ensemble, the forecasts of its first
+member: ``ForecastModel.scout``), ``stride`` steps apart, using only points
+that the input already holds, and mixes the two forecasts with exponential weights on those scores (the way
+Hedge-style forecast combination stays close to the best expert). The input is therefore ``extra`` points longer
+than the model's window: ``input_length = window + extra``.
+
+With scores ``s_model`` and ``s_naive`` (mean absolute one-step errors on the z-scale of the training data), the
+weights are ``exp(-eta * (s / (min(s) + floor) - 1))``, normalised: the better one on the recent past gets
+weight ``1 / (1 + exp(-eta * gap))``. A model that keeps beating naive keeps nearly all the weight; one that
+starts losing to it hands the forecast over within a few steps, and takes it back when it wins again.
+
+Nothing here imports torch: the NumPy serving path gates exactly as the torch one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .names import BASELINES
+
+__all__ = ["DEFAULT_GATE", "Gate", "default_gate", "gate_from_dict", "input_length"]
+
+Forward = Callable[[np.ndarray], np.ndarray]  # (N, window) scaled -> (N, horizon) scaled
+
+
+@dataclass(frozen=True)
+class Gate:
+    """How many recent origins score the model against naive, how far apart, and how sharply they decide."""
+
+    steps: int = 12
+    stride: int = 2
+    eta: float = 10.0
+    floor: float = 1e-3  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.stride < 1 or not self.eta > 0 or not self.floor > 0:
+            raise ValueError(f"a gate needs steps >= 1, stride >= 1, eta > 0 and floor > 0, got {self}")
+
+    @property
+    def extra(self) -> int:
+        """Points the input holds beyond the model's window: the farthest scored origin's target is this far back."""
+        return 1 + (self.steps - 1) * self.stride
+
+    def lags(self) -> np.ndarray:
+        """How far before the input's end each scored target lies: 1, 1 + stride, ..."""
+        return 1 + self.stride * np.arange(self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def apply(self, z: np.ndarray, window: int, forward: Forward, scout: Forward | None = None) -> np.ndarray:
+        """(N, window + extra) scaled inputs -> (N, horizon) gated forecasts, scaled.
+
+        ``forward`` runs the model on the last window; ``scout`` (default ``forward``) makes the recent past's
+        one-step forecasts that score it: an ensemble's first member, at a fraction of the cost."""
+        n, length = z.shape
+        if length != window + self.extra:
+            raise ValueError(f"the gate needs inputs of window + {self.extra} = {window + self.extra}, got {length}")
+        main = forward(z[:, -window:])  # (N, H)
+        lags = self.lags()  # (K,)
+        ends = length - lags  # the scored target sits at index `end`; its input is z[end - window : end]
+        idx = ends[:, None] - window + np.arange(window)[None, :]  # (K, W)
+        past = z[:, idx].reshape(n * len(lags), window)  # (N*K, W)
+        one_step = (scout or forward)(past)[:, 0].reshape(n, len(lags))  # (N, K)
+        actual = z[:, ends]  # (N, K)
+        score_model = np.mean(np.abs(one_step - actual), axis=1)  # (N,)
+        score_naive = np.mean(np.abs(z[:, ends - 1] - actual), axis=1)
+        best = np.minimum(score_model, score_naive) + self.floor
+        # Weight of the model: 1 / (1 + exp(eta * (s_model - s_naive) / best)), written so that nothing overflows.
+        gap = np.clip(self.eta * (score_model - score_naive) / best, -50.0, 50.0)
+        w = (1.0 / (1.0 + np.exp(gap)))[:, None]  # (N, 1)
+        return w * main + (1.0 - w) * z[:, -1:]
+
+
+DEFAULT_GATE = Gate()
+
+
+def default_gate(model: str) -> Gate | None:
+    """The production default: every learned model is gated; the baselines (naive, seasonal naive, AR) are not,
+    so that they stay the plain peers a benchmark measures beside the model."""
+    return None if model in BASELINES else DEFAULT_GATE
+
+
+def input_length(window: int, gate: Gate | None) -> int:
+    """Points one forecast reads: the model's window, plus the gate's recent past."""
+    return window + (gate.extra if gate is not None else 0)
+
+
+def gate_from_dict(d: dict[str, Any] | None) -> Gate | None:
+    """The gate a meta.json describes; None (no gate: input_length == window) where it has none."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or set(d) != {"steps", "stride", "eta", "floor"}:
+        raise ValueError(f"invalid gate {d!r}: it needs exactly steps, stride, eta and floor")
+    if type(d["steps"]) is not int or type(d["stride"]) is not int:
+        raise ValueError(f"invalid gate {d!r}: steps and stride must be integers")
+    return Gate(d["steps"], d["stride"], float(d["eta"]), float(d["floor"]))
