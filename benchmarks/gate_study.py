@@ -90,9 +90,11 @@ def _errors(c: Cache, experts: dict[str, np.ndarray | None], lags: np.ndarray) -
     return out
 
 
-def _mix(scores: dict[str, np.ndarray], eta: float, floor: float) -> dict[str, np.ndarray]:
+def _mix(scores: dict[str, np.ndarray], eta: float, floor: float, margin: float) -> dict[str, np.ndarray]:
+    """Exponential weights on the scores relative to the best; naive's carries the margin (the gate's rule)."""
     s = np.stack(list(scores.values()))  # (E, N)
-    w = np.exp(-eta * (s / (s.min(axis=0) + floor) - 1))
+    handicap = np.array([margin if k == "naive" else 0.0 for k in scores])[:, None]
+    w = np.exp(-eta * (s / (s.min(axis=0) + floor) - 1 + handicap))
     w /= w.sum(axis=0)
     return dict(zip(scores, w, strict=True))
 
@@ -101,6 +103,7 @@ def gated(
     steps: int = DEFAULT_GATE.steps,
     stride: int = DEFAULT_GATE.stride,
     eta: float = DEFAULT_GATE.eta,
+    margin: float = DEFAULT_GATE.margin,
     agg: str = "mean",
     decay: float = 1.0,
     extra: tuple[str, ...] = (),
@@ -128,10 +131,10 @@ def gated(
             "median": lambda e: np.median(e, axis=0),
             "rms": lambda e: np.sqrt((weights * e**2).sum(axis=0)),
         }[agg]
-        w = _mix({k: aggregate(e) for k, e in errors.items()}, eta, DEFAULT_GATE.floor)
+        w = _mix({k: aggregate(e) for k, e in errors.items()}, eta, DEFAULT_GATE.floor, margin)
         if veto:
             short = _errors(c, {"net": c.scout, "naive": None}, np.array(veto))
-            ws = _mix({k: e.mean(axis=0) for k, e in short.items()}, eta, DEFAULT_GATE.floor)["net"]
+            ws = _mix({k: e.mean(axis=0) for k, e in short.items()}, eta, DEFAULT_GATE.floor, margin)["net"]
             w["net"] = np.sqrt(w["net"] * ws)
             w["naive"] = 1 - w["net"]
         return np.sum([w[k][:, None] * forecasts[k] for k in forecasts], axis=0)
@@ -141,10 +144,15 @@ def gated(
 
 VARIANTS: dict[str, Rule] = {
     "the network alone (no gate)": lambda c: c.at(c.net, 0),
-    "the shipped gate: 12 lags, stride 2, mean, eta 10": gated(),
-    "24 lags, stride 1 (twice the scout's cost)": gated(steps=24, stride=1),
-    "12 lags, stride 1": gated(stride=1),
-    "6 lags, stride 4": gated(steps=6, stride=4),
+    "the shipped gate: the last 12 steps, mean, eta 10, margin 0.5": gated(),
+    "margin 0 (naive takes over as soon as it scores better)": gated(margin=0.0),
+    "margin 0.25": gated(margin=0.25),
+    "margin 1": gated(margin=1.0),
+    "margin 2": gated(margin=2.0),
+    "margin 0, 12 lags 2 steps apart (the first version)": gated(stride=2, margin=0.0),
+    "12 lags 2 steps apart": gated(stride=2),
+    "24 lags (twice the scout's cost)": gated(steps=24),
+    "6 lags 4 steps apart": gated(steps=6, stride=4),
     "eta 3 (softer)": gated(eta=3.0),
     "eta 30 (harder)": gated(eta=30.0),
     "median of the errors": gated(agg="median"),

@@ -109,10 +109,17 @@ class Forecaster(Predictor):
             train_xy, val_xy = split_windows(z, self.window, self.horizon, 0, split.n), (val_xy[0][:0], val_xy[1][:0])
         self._model = self._build_seeded()
         self.train_result = train(self._model, train_xy, val_xy, self.training)
-        # Held-out scores and interval calibration, from one prediction made before any refit sees these windows.
-        val_pred = self._predict_scaled(val_xy[0]) if len(val_xy[0]) else None
-        validation = self._validation_metrics(*val_xy, val_pred)
-        self._calibration = calibrate(*val_xy, val_pred) if val_pred is not None else None
+        # Held-out scores and interval calibration, from one prediction made before any refit sees these windows:
+        # the forecast as served, gate included (its inputs reach input_length points back).
+        val_x, val_y = val_xy
+        if self.gate is not None and len(val_x):
+            val_x, val_y = split_windows(z, self.input_length, self.horizon, split.train_end, split.n)
+        val_pred = self._predict_served(val_x) if len(val_x) else None
+        validation = self._validation_metrics(val_x, val_y, val_pred)
+        if val_pred is not None:
+            self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
+        else:
+            self._calibration = None
         if self.training.refit and self._model.trainable and len(val_xy[0]):
             self._refit(split_windows(z, self.window, self.horizon, 0, split.n))
         self._freeze()

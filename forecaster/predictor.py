@@ -93,6 +93,12 @@ class Predictor:
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
         raise NotImplementedError
 
+    def _predict_served(self, z: np.ndarray) -> np.ndarray:
+        """(N, input_length) scaled -> (N, horizon) scaled: the model, gated where it has a gate."""
+        if self.gate is None:
+            return self._predict_scaled(z)
+        return self.gate.apply(z, self.window, self._predict_scaled, self._scout_scaled)
+
     def _scout_scaled(self, z: np.ndarray) -> np.ndarray:
         """What the gate scores on the recent past (``ForecastModel.scout``): by default the model itself."""
         return self._predict_scaled(z)
@@ -128,10 +134,7 @@ class Predictor:
             return np.empty((0, self.horizon))
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
             z = scaler.transform(arr)
-            if self.gate is None:
-                out = scaler.inverse(self._predict_scaled(z))
-            else:
-                out = scaler.inverse(self.gate.apply(z, self.window, self._predict_scaled, self._scout_scaled))
+            out = scaler.inverse(self._predict_served(z))
         if not np.isfinite(out).all():
             raise ValueError(
                 f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
