@@ -3,10 +3,10 @@
 A network fitted on a workload's past keeps forecasting that past when the workload changes: a daily cycle that
 collapses to zero, a level that drops after a spike, a VM that goes idle. The points just before the origin
 say which forecaster is right *now*. The gate scores the model and naive (the last value repeated) on the
-one-step forecasts each would have made at ``steps`` recent origins (for an ensemble, the forecasts of its first
-member: ``ForecastModel.scout``), ``stride`` steps apart, using only points
-that the input already holds, and mixes the two forecasts with exponential weights on those scores (the way
-Hedge-style forecast combination stays close to the best expert). The input is therefore ``extra`` points longer
+one-step forecasts each would have made at ``steps`` recent origins, ``stride`` steps apart (for an ensemble, the
+forecasts of its first member: ``ForecastModel.scout``), using only points that the input already holds, and mixes
+the two forecasts with exponential weights on those scores (the way Hedge-style forecast combination stays close to
+the best expert). The input is therefore ``extra`` points longer
 than the model's window: ``input_length = window + extra``.
 
 With scores ``s_model`` and ``s_naive`` (mean absolute one-step errors on the z-scale of the training data) and
@@ -15,7 +15,7 @@ With scores ``s_model`` and ``s_naive`` (mean absolute one-step errors on the z-
 naive takes the forecast over only where it has been clearly better (by half the better score, by default), as it
 is after a load collapses or a level breaks, not where it merely matched the model on a calm stretch between
 bursts, which is where the model's forecast of the decay after a burst is worth most. Without the margin the
-gate cost the default 10 to 25 % of its accuracy on the four burstiest shared traces (week3_notes.md).
+gate cost the default 10 to 25 % of its accuracy on the five burstiest shared traces (week3_notes.md).
 
 Nothing here imports torch: the NumPy serving path gates exactly as the torch one does.
 """
