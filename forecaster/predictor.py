@@ -17,7 +17,7 @@ import pandas as pd
 
 from .artifact import ArtifactError, read_artifact
 from .data import as_series, regularise, validate_values
-from .gate import Gate, gate_from_dict
+from .gate import Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
 from .scaling import Scaler, scaler_from_dict
@@ -52,7 +52,7 @@ class Restored:
             intervals = meta.get("intervals")
             self.calibration = Calibration.from_dict(intervals, self.horizon) if intervals else None
             self.gate: Gate | None = gate_from_dict(meta.get("gate"))  # absent in artifacts made before the gate
-            length = self.window + (self.gate.extra if self.gate is not None else 0)
+            length = input_length(self.window, self.gate)
             if "input_length" in meta and (type(meta["input_length"]) is not int or meta["input_length"] != length):
                 raise ArtifactError(
                     f"{path}: input_length {meta['input_length']!r} in meta.json, the window and gate give {length}"
@@ -88,7 +88,7 @@ class Predictor:
     @property
     def input_length(self) -> int:
         """Points one forecast reads: ``predict`` takes (N, input_length); ``forecast`` uses the last this many."""
-        return self.window + (self.gate.extra if self.gate is not None else 0)
+        return input_length(self.window, self.gate)
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
         raise NotImplementedError
