@@ -11,6 +11,7 @@ from forecaster.cli import add_predict
 from forecaster.evaluation.cli import add_evaluate
 
 from .commands import add_models, add_train
+from .dashboard import add_dashboard
 from .settings import ConfigError, Settings, TargetSettings, load_settings
 
 __all__ = ["main"]
@@ -41,6 +42,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, help="simulated seconds per real second (default 1)")
     p.add_argument("--series", type=int, help="number of synthetic series (default 1)")
     p.add_argument("--step", type=float, help="step in seconds (default 60)")
+    p.add_argument("--horizon", type=int, help="steps forecast ahead, h = 1..HORIZON (default 12)")
     p.set_defaults(func=run_demo)
 
 
@@ -79,14 +81,19 @@ def run_daemon(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoSource, demo_target
 
-    flags = {"workload": args.workload, "speed": args.speed, "series": args.series, "step_seconds": args.step}
+    flags = {
+        "workload": args.workload,
+        "speed": args.speed,
+        "series": args.series,
+        "step_seconds": args.step,
+        "horizon": args.horizon,
+    }
     settings = _settings(args, demo={k: v for k, v in flags.items() if v is not None} or None)  # validated there
     demo = settings.demo
-    # Each workload and step keeps its own model: a diurnal model never serves the bursty demo.
-    settings = settings.model_copy(
-        update={"model_dir": settings.model_dir / f"demo-{demo.workload}-{demo.step_seconds:g}s"}
-    )
-    target = demo_target(demo.step_seconds)
+    # Each workload, step and horizon keeps its own model: a diurnal model never serves the bursty demo.
+    folder = f"demo-{demo.workload}-{demo.step_seconds:g}s" + (f"-h{demo.horizon}" if demo.horizon != 12 else "")
+    settings = settings.model_copy(update={"model_dir": settings.model_dir / folder})
+    target = demo_target(demo.step_seconds, demo.horizon)
     source = DemoSource(demo, target.step)
     return _serve(settings, source, [target], demo.speed, args.once)
 
@@ -144,7 +151,9 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promcast", description="Forecasts Prometheus metrics 12 steps ahead.")
+    parser = argparse.ArgumentParser(
+        prog="promcast", description="Forecasts Prometheus metrics a horizon of steps ahead (12 by default)."
+    )
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and git revision, then exit")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run(sub)
@@ -153,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(sub)
     add_train(sub)
     add_models(sub)
+    add_dashboard(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from forecaster import DEFAULT_HORIZON
 from forecaster.synthetic import make_workload
 
 from .settings import DemoSettings, TargetSettings
@@ -19,11 +20,12 @@ DEMO_QUERY = "promcast_demo_workload"
 _PERIOD = timedelta(days=14)  # the pattern repeats after two weeks of simulated time
 
 
-def demo_target(step_seconds: float = 60.0) -> TargetSettings:
+def demo_target(step_seconds: float = 60.0, horizon: int = DEFAULT_HORIZON) -> TargetSettings:
     return TargetSettings(
         name="demo",
         query=DEMO_QUERY,
         step_seconds=step_seconds,
+        horizon=horizon,
         history=timedelta(days=3),
     )
 

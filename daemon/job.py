@@ -54,7 +54,7 @@ class CycleResult:
     ok: bool
     end: datetime | None = None
     keys: list[SeriesKey] = field(default_factory=list)
-    forecasts: np.ndarray | None = None  # (S, 12)
+    forecasts: np.ndarray | None = None  # (S, horizon)
     version: str | None = None
     error: str | None = None
 
@@ -88,7 +88,7 @@ class ForecastJob:
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
         self.grid = target.input_length + 2 * target.max_gap + 3  # the span's points: an input and its lag and gaps
         self.quality = QualityTracker(
-            pd.Timedelta(target.step), 12, tuple(target.levels), target.quality_window, target.aci_gamma
+            pd.Timedelta(target.step), target.horizon, tuple(target.levels), target.quality_window, target.aci_gamma
         )
 
     @property
@@ -184,7 +184,7 @@ class ForecastJob:
     def _predict(
         self, served: ServedModel, windows: np.ndarray
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-        """Point forecasts (S, 12) and bounds per nominal level, at the levels adapted online.
+        """Point forecasts (S, horizon) and bounds per nominal level, at the levels adapted online.
 
         The Forecaster raises ValueError instead of returning a non-finite value. A model made before the gate reads
         fewer points than the target's input (its window alone): it gets the last that many."""

@@ -2,7 +2,7 @@
 baselines on that holdout, and promote it only if it wins; every run leaves a JSON decision report.
 
 Holdout: the most recent ``retrain.holdout_ratio`` of the history read is never trained on. Each scored window
-takes its inputs from just before its origin (they may reach back into the training part) and its 12 targets
+takes its inputs from just before its origin (they may reach back into the training part) and its ``horizon`` targets
 from the holdout. Challenger, champion, naive and AR all forecast exactly the same windows.
 
 The champion is scored on data it never trained on too (``champion.py``): as it is when its training ended
@@ -44,7 +44,6 @@ from .training import fit_target, training_series
 __all__ = ["ChampionUnreadable", "Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
 
 log = get_logger("promcast.retrain")
-HORIZON = 12
 
 
 class RetrainBusy(Exception):
@@ -55,7 +54,7 @@ class RetrainBusy(Exception):
 class Holdout:
     cut: pd.Timestamp  # the first held-out step; nothing at or after it is trained on
     inputs: np.ndarray  # (N, window)
-    targets: np.ndarray  # (N, 12)
+    targets: np.ndarray  # (N, horizon)
     series: int
 
 
@@ -78,10 +77,10 @@ def split_holdout(
         reg = regularise(series, target.step, target.max_gap)
         first = int(reg.index.searchsorted(cut))
         every = origin_stride(max(len(reg.values) - first, 1), rs.max_holdout_windows)
-        origins = rolling_origins(first, len(reg.values), HORIZON, every, min_history=target.input_length)
+        origins = rolling_origins(first, len(reg.values), target.horizon, every, min_history=target.input_length)
         if len(origins) == 0:
             continue
-        x, y = inputs_at(reg.values, origins, target.input_length), targets_at(reg.values, origins, HORIZON)
+        x, y = inputs_at(reg.values, origins, target.input_length), targets_at(reg.values, origins, target.horizon)
         ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)  # drop windows crossing a long gap
         xs.append(x[ok])
         ys.append(y[ok])
@@ -89,7 +88,7 @@ def split_holdout(
     inputs = np.concatenate(xs) if xs else np.empty((0, target.input_length))
     if len(inputs) == 0:
         raise ValueError(
-            f"no holdout window of {target.input_length} + {HORIZON} points after {cut}; read more history"
+            f"no holdout window of {target.input_length} + {target.horizon} points after {cut}; read more history"
         )
     return train, Holdout(cut, inputs, np.concatenate(ys), used)
 
@@ -103,7 +102,7 @@ def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
 
 
 def _baseline(name: str, target: TargetSettings, train: dict[SeriesKey, pd.Series]) -> Forecaster:
-    f = Forecaster(name, window=target.window, horizon=HORIZON, step=target.step, max_gap=target.max_gap)
+    f = Forecaster(name, window=target.window, horizon=target.horizon, step=target.step, max_gap=target.max_gap)
     return f.fit(training_series(train), step=target.step)
 
 

@@ -39,10 +39,15 @@ class ServedModel:
 
 def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray | None = None) -> None:
     """Raise ArtifactError unless ``f`` fits the target (window, horizon, step) and predicts finite values."""
-    # An artifact made before the gate reads its window alone, fewer points than the target reads: it still serves.
-    if f.window != target.window or f.input_length > target.input_length or f.horizon != 12:
+    if f.horizon != target.horizon:
         raise ArtifactError(
-            f"model has window={f.window} input_length={f.input_length} horizon={f.horizon}; "
+            f"model was trained for horizon={f.horizon}, target {target.name!r} forecasts horizon={target.horizon}; "
+            "retrain it (promcast train) for this horizon"
+        )
+    # An artifact made before the gate reads its window alone, fewer points than the target reads: it still serves.
+    if f.window != target.window or f.input_length > target.input_length:
+        raise ArtifactError(
+            f"model has window={f.window} input_length={f.input_length}; "
             f"target needs window={target.window} and reads input_length={target.input_length}"
         )
     if f.step is not None and abs(f.step.total_seconds() - target.step_seconds) > 1e-6:

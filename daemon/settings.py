@@ -27,7 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 from forecaster.gate import default_gate, input_length
 
 from .sharding import Shard, resolve_index
@@ -86,6 +86,12 @@ class TargetSettings(_Strict):
     step_seconds: float = Field(60.0, gt=0)
     interval_seconds: float | None = Field(None, gt=0, description="how often to forecast; default: every step")
     window: int = Field(DEFAULT_WINDOW, gt=0)
+    horizon: int = Field(
+        DEFAULT_HORIZON,
+        ge=1,
+        le=10_000,
+        description="steps forecast ahead (h = 1..horizon); reach past your pods' start-up time to scale ahead of it",
+    )
     history: timedelta = Field(timedelta(days=7), description="how far back to read when training")
     drop_labels: list[str] = Field(default_factory=list, description="labels that churn, e.g. pod")
     model: str = DEFAULT_MODEL
@@ -155,10 +161,10 @@ class TargetSettings(_Strict):
     @model_validator(mode="after")
     def _history(self) -> TargetSettings:
         steps = self.history.total_seconds() / self.step_seconds
-        if steps < self.input_length + 12:
+        if steps < self.input_length + self.horizon:
             raise ValueError(
-                f"history {self.history} holds {steps:.0f} steps; training needs at least input_length + 12 = "
-                f"{self.input_length + 12} (window {self.window} and the gate's recent past)"
+                f"history {self.history} holds {steps:.0f} steps; training needs at least input_length + horizon = "
+                f"{self.input_length} + {self.horizon} (window {self.window}, the gate's recent past, the horizon)"
             )
         if self.settle >= self.interval:
             raise ValueError(f"settle_seconds {self.settle:g} must be shorter than the interval {self.interval:g}s")
@@ -211,6 +217,7 @@ class DemoSettings(_Strict):
     series: int = Field(1, ge=1, le=10_000)
     speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
     step_seconds: float = Field(60.0, ge=1, le=86_400, description="the demo target's step")
+    horizon: int = Field(DEFAULT_HORIZON, ge=1, le=10_000, description="the demo target's horizon")
     seed: int = 0
 
 

@@ -90,10 +90,12 @@ def longest_history(
     before every request: a stop or a passed timeout ends the read between pages.
     """
     check = (limits or TrainingLimits()).check
-    recent = select(source.fetch(target, end - target.step * (target.window + 12), end))  # how many series
+    recent = select(
+        source.fetch(target, end - target.step * (target.input_length + target.horizon), end)
+    )  # how many series
     if not recent:
         raise ValueError("the query returned no series to train on")
-    chunk = max(target.window + 12, budget // len(recent))
+    chunk = max(target.input_length + target.horizon, budget // len(recent))
     pages = page_ranges(end - target.history, end, target.step, chunk)
     counts: dict[SeriesKey, int] = {}
     for lo, hi in pages:
@@ -142,7 +144,7 @@ def fit_target(target: TargetSettings, history: dict[SeriesKey, pd.Series], seed
     f = Forecaster(
         target.model,
         window=target.window,
-        horizon=12,
+        horizon=target.horizon,
         scaler=target.scaler,
         step=target.step,
         max_gap=target.max_gap,

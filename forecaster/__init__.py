@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .artifact import ArtifactError
-from .names import DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 from .predictor import NotFittedError, Predictor
 
 __version__ = "0.1.0"
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 __all__ = [
+    "DEFAULT_HORIZON",
     "DEFAULT_MODEL",
     "DEFAULT_WINDOW",
     "MODELS",

@@ -18,7 +18,7 @@ from .data import StepLike, as_series, regularise
 from .gate import Gate, default_gate
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
-from .names import DEFAULT_MODEL, DEFAULT_WINDOW
+from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
 from .predictor import NotFittedError, Predictor, Restored
 from .scaling import Scaler, make_scaler
 from .train import TrainConfig, TrainResult, seed_everything, train
@@ -54,7 +54,7 @@ class Forecaster(Predictor):
         self,
         model: str = DEFAULT_MODEL,
         window: int = DEFAULT_WINDOW,
-        horizon: int = 12,
+        horizon: int = DEFAULT_HORIZON,
         scaler: str = "standard",
         *,
         step: StepLike | None = None,

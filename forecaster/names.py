@@ -6,7 +6,7 @@ keeps ``MODEL_NAMES`` equal to the registry in ``forecaster.models``.
 
 from __future__ import annotations
 
-__all__ = ["BASELINES", "DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_NAMES"]
+__all__ = ["BASELINES", "DEFAULT_HORIZON", "DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_NAMES"]
 
 MODEL_NAMES = ("naive", "seasonal_naive", "ar", "nlinear", "mlp", "lstm", "gru", "transformer")
 BASELINES = ("naive", "seasonal_naive", "ar")  # measured beside every model in an evaluation
@@ -14,3 +14,4 @@ BASELINES = ("naive", "seasonal_naive", "ar")  # measured beside every model in 
 # The production default, chosen from the measurements in week3_notes.md.
 DEFAULT_MODEL = "mlp"
 DEFAULT_WINDOW = 288
+DEFAULT_HORIZON = 12  # steps forecast; a target setting (daemon.settings.TargetSettings.horizon)

@@ -167,11 +167,16 @@ class Predictor:
         self._require_fitted()
         return self.predict(self.last_window(recent)[None, :])[0]
 
-    def predict_next_12(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
-        """The next 12 values after ``recent``: shape (12,). Needs a forecaster built with horizon=12."""
-        if self.horizon != 12:
-            raise ValueError(f"this forecaster predicts {self.horizon} step(s), not 12; use forecast()")
+    def predict_next(self, n: int, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next ``n`` values after ``recent``: shape (n,). ``n`` must be the horizon the model was trained for:
+        a model forecasts exactly its horizon, and a longer one would be extrapolated, a shorter one truncated."""
+        if n != self.horizon:
+            raise ValueError(f"this forecaster was trained for horizon={self.horizon}, not {n}; use forecast()")
         return self.forecast(recent)
+
+    def predict_next_12(self, recent: pd.Series | np.ndarray | list[float]) -> np.ndarray:
+        """The next 12 values after ``recent``: shape (12,). The seed's name for ``predict_next(12, recent)``."""
+        return self.predict_next(12, recent)
 
     def predict_interval(
         self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)

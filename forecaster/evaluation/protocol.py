@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..names import DEFAULT_HORIZON
 from ..scaling import Scaler, make_scaler
 
 __all__ = [
@@ -38,7 +39,7 @@ class Protocol:
 
     train: float = 0.7
     val: float = 0.1
-    horizon: int = 12
+    horizon: int = DEFAULT_HORIZON
     max_origins: int = 1500  # origins every max(1, test_points // max_origins) steps
 
     def __post_init__(self) -> None:
