@@ -31,20 +31,20 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from daemon.app import Daemon
+from daemon.localprom import (
+    PrometheusServer,
+    backfill,
+    ensure_prometheus_installed,
+    free_port,
+    write_openmetrics,
+)
 from daemon.logs import configure_logging
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from daemon.windows import build_windows
 from forecaster import DEFAULT_WINDOW, Forecaster
 from forecaster.synthetic import bursty
-from tests.support.prometheus_server import (
-    PrometheusServer,
-    backfill,
-    free_port,
-    require_prometheus,
-    write_openmetrics,
-)
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-seconds", type=float, default=60.0, help="how long each daemon process is watched")
     p.add_argument("--threads", type=int, default=1, help="CPU threads of torch and BLAS (the daemon's default is 1)")
     args = p.parse_args(argv)
-    require_prometheus(fail_in_ci=False)
+    ensure_prometheus_installed()  # PrometheusNotInstalled names what to install
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
     configure_logging("console", "warning")

@@ -15,13 +15,13 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.daemon_bench import _backfill, _vm, daemon_process, wait_for_forecasts
-from tests.support.prometheus_server import PrometheusServer, require_prometheus
+from daemon.localprom import PrometheusServer, ensure_prometheus_installed
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 1000
-    require_prometheus(fail_in_ci=False)
+    ensure_prometheus_installed()  # PrometheusNotInstalled names what to install
     target = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": "PT8H", "epochs": 5}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

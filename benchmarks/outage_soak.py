@@ -23,7 +23,7 @@ from daemon.app import Daemon
 from daemon.demo import DemoSource, demo_target
 from daemon.logs import configure_logging
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.source import SeriesKey, SourceUnavailable
+from daemon.types import SeriesKey, SourceUnavailable
 
 
 class OutageDemo(DemoSource):

@@ -24,7 +24,7 @@ from daemon.app import Daemon
 from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.logs import configure_logging
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.source import SeriesKey
+from daemon.types import SeriesKey
 
 
 class SteppedDemo:

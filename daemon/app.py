@@ -14,14 +14,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from .build import build_info
-from .job import CycleResult, ForecastJob, align
+from .clock import first_cycle
+from .job import CycleResult, ForecastJob
 from .logs import get_logger
 from .metrics import Metrics, ModelInfo
 from .retrain_runner import run_train_process
 from .server import HttpServer
 from .serving import ModelHolder
 from .settings import Settings, TargetSettings, cron_trigger
-from .source import Source
+from .sources import Source
 from .store import ModelStore, StoreError, holdout_maes
 
 __all__ = ["Daemon"]
@@ -174,10 +175,7 @@ class Daemon:
             # Cycles fire settle_seconds after each boundary of the interval on the source's clock, whatever the
             # start time; the source's clock runs ``speed`` times faster than the scheduler's. One more cycle runs
             # at once, so that the first forecast (or the first training) does not wait for a boundary.
-            interval = timedelta(seconds=t.interval)
-            first = align(now, interval) + timedelta(seconds=t.settle)
-            if first <= now:
-                first += interval
+            first = first_cycle(now, timedelta(seconds=t.interval), timedelta(seconds=t.settle))
             job = self.jobs[t.name]
             self.scheduler.add_job(
                 job.run_exclusive,

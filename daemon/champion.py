@@ -21,9 +21,9 @@ from forecaster import ArtifactError, Forecaster
 
 from .serving import validate_for_target
 from .settings import TargetSettings
-from .source import SeriesKey
 from .store import ModelStore
 from .training import training_series
+from .types import SeriesKey
 
 __all__ = ["ChampionUnreadable", "Score", "score_champion", "training_period"]
 

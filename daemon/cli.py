@@ -69,17 +69,15 @@ def _targets_from_flags(flags: list[str]) -> list[dict[str, str]] | None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from .source import PrometheusSource
-
     prometheus = {"url": args.prometheus_url} if args.prometheus_url else None
     settings = _settings(args, targets=_targets_from_flags(args.target), prometheus=prometheus)
     if not settings.targets:
         raise ConfigError("no targets: set targets in the config file, PROMCAST_TARGETS, or --target NAME=PROMQL")
-    return _serve(settings, PrometheusSource(settings.prometheus), settings.targets, 1.0, args.once)
+    return _serve(settings, 1.0, args.once)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import DemoSource, demo_target
+    from .demo import demo_target
 
     flags = {
         "workload": args.workload,
@@ -92,10 +90,11 @@ def run_demo(args: argparse.Namespace) -> int:
     demo = settings.demo
     # Each workload, step and horizon keeps its own model: a diurnal model never serves the bursty demo.
     folder = f"demo-{demo.workload}-{demo.step_seconds:g}s" + (f"-h{demo.horizon}" if demo.horizon != 12 else "")
-    settings = settings.model_copy(update={"model_dir": settings.model_dir / folder})
     target = demo_target(demo.step_seconds, demo.horizon)
-    source = DemoSource(demo, target.step)
-    return _serve(settings, source, [target], demo.speed, args.once)
+    settings = settings.model_copy(
+        update={"model_dir": settings.model_dir / folder, "source": "demo", "targets": [target]}
+    )
+    return _serve(settings, demo.speed, args.once)
 
 
 def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
@@ -105,22 +104,23 @@ def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
     (and limited) only where a target's model has no NumPy forward."""
     from threadpoolctl import threadpool_limits
 
-    from forecaster.frozen import FORWARDS
+    from forecaster.catalog import CATALOG
 
     threadpool_limits(threads)
-    if any(t.model not in FORWARDS for t in targets):
+    if any(CATALOG[t.model].numpy is None for t in targets):
         import torch
 
         torch.set_num_threads(threads)
 
 
-def _serve(settings: Settings, source: Any, targets: list[TargetSettings], speed: float, once: bool) -> int:
+def _serve(settings: Settings, speed: float, once: bool) -> int:
     from .app import Daemon
     from .logs import configure_logging
+    from .sources import make_source
 
     configure_logging(settings.log_format, settings.log_level)
-    _limit_threads(settings.torch_threads, targets)
-    daemon = Daemon(settings, source, targets, speed=speed)
+    _limit_threads(settings.torch_threads, settings.targets)
+    daemon = Daemon(settings, make_source(settings), settings.targets, speed=speed)
     if once:
         results = daemon.run_once()
         print(json.dumps([_result_json(r) for r in results], indent=2))

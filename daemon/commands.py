@@ -52,14 +52,15 @@ def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSetti
 def run_train(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .retrain import ChampionUnreadable, RetrainBusy, retrain
-    from .source import PrometheusSource, SourceUnavailable
+    from .sources import make_source
+    from .types import SourceUnavailable
 
     margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
     settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
     rs = settings.retrain
     configure_logging(settings.log_format, settings.log_level)
     try:
-        source = PrometheusSource(settings.prometheus)
+        source = make_source(settings)
         result = retrain(target, source, store, rs, dry_run=args.dry_run, shard=settings.shard)
     except (SourceUnavailable, RetrainBusy, ChampionUnreadable, StoreError, ValueError, OSError) as exc:
         print(f"failed {target.name}: {exc}")

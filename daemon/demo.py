@@ -12,7 +12,7 @@ from forecaster import DEFAULT_HORIZON
 from forecaster.synthetic import make_workload
 
 from .settings import DemoSettings, TargetSettings
-from .source import SeriesKey
+from .types import SeriesKey
 
 __all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
 

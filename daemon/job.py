@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ import pandas as pd
 from forecaster import ArtifactError
 
 from .bands import clip_at_floor, widen
+from .clock import origin
 from .heap import release_free_memory
 from .logs import get_logger
 from .merges import report_merges
@@ -23,20 +24,15 @@ from .recent import RecentData
 from .serving import ModelHolder, ServedModel
 from .settings import TargetSettings
 from .sharding import Shard
-from .source import SeriesKey, Source, SourceUnavailable
+from .sources import Source
 from .store import StoreError
 from .training import TrainingFailed, TrainingLimits, TrainingStopped, longest_history, train_in_child
+from .types import SeriesKey, SourceUnavailable
 from .windows import Windows, build_windows
 
-__all__ = ["CycleResult", "ForecastJob", "align"]
+__all__ = ["CycleResult", "ForecastJob"]
 
 log = get_logger("promcast.job")
-
-
-def align(moment: datetime, step: timedelta) -> datetime:
-    """The last step boundary at or before ``moment`` (boundaries are multiples of the step since the epoch)."""
-    s = step.total_seconds()
-    return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -124,14 +120,14 @@ class ForecastJob:
 
     def cycle(self) -> CycleResult:
         name, step = self.target.name, self.target.step
-        served = self.ensure_model(align(self.source.now(), step))  # the first start may train for minutes
+        served = self.ensure_model(origin(self.source.now(), step))  # the first start may train for minutes
         if served is None:
             return CycleResult(name, False, None, error="no model")
         # The end is taken after any training, and a cycle that took past the next step boundary is run again
         # on fresh data: a forecast whose origin is a step old would have its first step in the past.
         for _ in range(2):
             t0 = time.perf_counter()
-            end = align(self.source.now(), step)
+            end = origin(self.source.now(), step)
             outcome = self._forecast(served, end)
             if isinstance(outcome, CycleResult):
                 return outcome

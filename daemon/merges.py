@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .logs import get_logger
 from .metrics import Metrics
-from .source import MergeStats, Source
+from .prometheus import MergeStats
+from .sources import Source
 
 __all__ = ["report_merges"]
 

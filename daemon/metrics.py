@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 from prometheus_client import (
@@ -24,21 +25,20 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
-from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from .build import BuildInfo
 from .quality import QualitySnapshot
-from .source import SeriesKey
+from .types import SeriesKey
 
-__all__ = ["ROLES", "STAGES", "Metrics", "ModelInfo", "TargetForecast", "render_series"]
+__all__ = ["FAMILIES", "ROLES", "STAGES", "Family", "Metrics", "ModelInfo", "TargetForecast", "render_snapshot"]
 
 ROLES = ("champion", "challenger")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "cycle", "scheduler")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
+_AT_ORIGIN = "promcast_forecast_at_origin"
 
 
 @dataclass(frozen=True)
@@ -78,20 +78,103 @@ def _label_name(name: str) -> str:
     return f"exported_{clean}" if clean in _RESERVED or clean[:1].isdigit() else clean
 
 
-# The per-series families: one sample per series and step, so 1,000 series make 60,000 lines. They are
-# formatted straight from the snapshot's arrays; prometheus_client's one Sample object per line took about
-# 1 s per scrape at that size.
-_SERIES_FAMILIES = {
-    "promcast_forecast": "Forecast of the target's metric for now + h steps.",
-    "promcast_forecast_lower": "Lower bound of the central prediction interval.",
-    "promcast_forecast_upper": "Upper bound of the central prediction interval.",
-    "promcast_recommended_replicas": "ceil(max over the horizon of the upper bound / capacity), clamped.",
-}
-_AT_ORIGIN = "promcast_forecast_at_origin"
-_AT_ORIGIN_HELP = (
-    "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
-    "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples."
-)
+@dataclass(frozen=True)
+class Family:
+    """One metric family. ``path`` is how it reaches /metrics, fixed here once:
+
+    - ``"set"``: a client_python metric on the registry, kept as ``Metrics.<attr>`` and set by the code that knows
+      the value (a job, the swap, the retrain report);
+    - ``"snapshot"``: formatted at scrape time from the published forecasts (``TargetForecast``, ``ModelInfo``),
+      so that a stale forecast disappears at once and 60,000 per-series lines cost a string join, not a Sample
+      object each (prometheus_client's path took about 1 s per scrape at 1,000 series).
+    """
+
+    name: str
+    type: Literal["gauge", "counter", "histogram"]
+    labels: tuple[str, ...]
+    help: str
+    path: Literal["set", "snapshot"] = "set"
+    attr: str = ""  # the Metrics attribute of a "set" family
+    buckets: tuple[float, ...] = ()  # a histogram's
+
+
+_SERIES = ("<series labels>", "target")  # a per-series family: the series' own labels, then ours
+_CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+# Every family the daemon exports (client_python's process, platform and GC collectors aside). A new gauge is one
+# row here and the code that sets it (a "set" row) or the snapshot field it is rendered from (a "snapshot" row).
+FAMILIES: tuple[Family, ...] = (
+    Family("promcast_forecast", "gauge", (*_SERIES, "h"), "Forecast of the target's metric for now + h steps.",
+           "snapshot"),
+    Family("promcast_forecast_lower", "gauge", (*_SERIES, "level", "h"),
+           "Lower bound of the central prediction interval.", "snapshot"),
+    Family("promcast_forecast_upper", "gauge", (*_SERIES, "level", "h"),
+           "Upper bound of the central prediction interval.", "snapshot"),
+    Family("promcast_recommended_replicas", "gauge", _SERIES,
+           "ceil(max over the horizon of the upper bound / capacity), clamped.", "snapshot"),
+    Family("promcast_forecast_at_origin", "gauge", (*_SERIES, "h"),
+           "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
+           "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples.",
+           "snapshot"),
+    Family("promcast_forecast_timestamp_seconds", "gauge", ("target",),
+           "When the published forecast was computed.", "snapshot"),
+    Family("promcast_forecast_origin_timestamp_seconds", "gauge", ("target",),
+           "Time of the last input step; h steps after it is what promcast_forecast{h} predicts.", "snapshot"),
+    Family("promcast_model_info", "gauge", ("target", "model", "version", "trained_at", "runtime"),
+           "The model serving each target (value 1).", "snapshot"),
+    Family("promcast_last_success_timestamp_seconds", "gauge", ("target",),
+           "When the target's last forecast cycle succeeded.", attr="last_success"),
+    Family("promcast_input_imputed_ratio", "gauge", ("target",),
+           "Share of the input window filled by interpolation.", attr="imputed"),
+    Family("promcast_input_gap_series", "gauge", ("target",),
+           "Series whose input window bridged a gap longer than max_gap steps (filled; interval widened).",
+           attr="gap_series"),
+    Family("promcast_input_lagging_series", "gauge", ("target",),
+           "Series whose last sample is older than the cycle's end: their forecast starts at their own origin.",
+           attr="lagging_series"),
+    Family("promcast_series", "gauge", ("target",), "Series forecast in the last cycle.", attr="series"),
+    Family("promcast_shard_series", "gauge", ("target",),
+           "Series of the target in this replica's shard in the last query (the series it owns).",
+           attr="shard_series"),
+    Family("promcast_merged_series", "gauge", ("target",),
+           "Source series summed into another in the target's last read, once drop_labels were removed.",
+           attr="merged_series"),
+    Family("promcast_shard_info", "gauge", ("shard_index", "shard_count"),
+           "This replica's shard (value 1); replicas of one deployment must agree on shard_count.",
+           attr="shard_info"),
+    Family("promcast_cycle_duration_seconds", "histogram", ("target",),
+           "Duration of one forecast cycle (query, inference, publishing).", attr="cycle", buckets=_CYCLE_BUCKETS),
+    Family("promcast_errors", "counter", ("target", "stage"), "Errors by target and stage.", attr="errors"),
+    Family("promcast_model_swaps", "counter", ("target", "result"), "Model hot swaps by result.", attr="swaps"),
+    Family("promcast_model_holdout_mae", "gauge", ("target", "role"),
+           "Holdout MAE from the latest retrain report: the serving champion's and the last challenger's "
+           "(NaN when unknown).", attr="holdout_mae"),
+    Family("promcast_forecast_error_mae", "gauge", ("target", "h"),
+           "Rolling MAE of the forecasts of step h, scored against the actual values as they arrived.",
+           attr="error_mae"),
+    Family("promcast_forecast_naive_error_mae", "gauge", ("target", "h"),
+           "Rolling MAE of the naive forecast (last value repeated) over the same origins and steps.",
+           attr="naive_mae"),
+    Family("promcast_interval_coverage_ratio", "gauge", ("target", "level"),
+           "Rolling share of actual values inside the interval of the given nominal level.", attr="coverage"),
+    Family("promcast_forecast_skill_ratio", "gauge", ("target",),
+           "1 - MAE(model) / MAE(naive) over the rolling window; above 0 the model beats naive.", attr="skill"),
+    Family("promcast_model_fallback", "gauge", ("target",),
+           "1 while the target serves an older version because the one `current` names does not load.",
+           attr="model_fallback"),
+    Family("promcast_model_trained_timestamp_seconds", "gauge", ("target",),
+           "When the serving model was trained.", attr="trained_at"),
+    Family("promcast_build_info", "gauge", ("version", "revision", "python"),
+           "The running build of promcast (value 1).", attr="build_info"),
+)  # fmt: skip
+
+_BY_NAME = {f.name: f for f in FAMILIES}
+_CLIENT = {"gauge": Gauge, "counter": Counter, "histogram": Histogram}
+
+
+def _head(name: str) -> str:
+    f = _BY_NAME[name]
+    return f"# HELP {name} {f.help}\n# TYPE {name} {f.type}\n"
 
 
 def _escape(value: str) -> str:
@@ -108,23 +191,35 @@ def _stamp(seconds: float, openmetrics_format: bool) -> str:
     return f"{seconds:.3f}" if openmetrics_format else str(round(seconds * 1000))
 
 
-def render_series(
-    forecasts: dict[str, TargetForecast], now: float, stamped: bool = False, openmetrics_format: bool = False
+def _labels(pairs: list[tuple[str, str]]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+
+
+def render_snapshot(
+    forecasts: dict[str, TargetForecast],
+    models: dict[str, ModelInfo],
+    now: float,
+    stamped: bool = False,
+    openmetrics_format: bool = False,
 ) -> str:
-    """The per-series families, fresh snapshots only; ``stamped`` adds promcast_forecast_at_origin."""
-    lines: dict[str, list[str]] = {name: [] for name in _SERIES_FAMILIES}
-    at_origin: list[str] = []
+    """Every "snapshot" family of FAMILIES, from fresh forecasts only; ``stamped`` adds promcast_forecast_at_origin."""
+    lines: dict[str, list[str]] = {f.name: [] for f in FAMILIES if f.path == "snapshot"}
     for target, fc in sorted(forecasts.items()):
         if not fc.fresh(now):
             continue
+        lines["promcast_forecast_timestamp_seconds"].append(
+            f'promcast_forecast_timestamp_seconds{{target="{_escape(target)}"}} {floatToGoString(fc.computed_at)}\n'
+        )
+        lines["promcast_forecast_origin_timestamp_seconds"].append(
+            f'promcast_forecast_origin_timestamp_seconds{{target="{_escape(target)}"}} {floatToGoString(fc.origin)}\n'
+        )
         for i, key in enumerate(fc.keys):
-            pairs = [*((_label_name(k), v) for k, v in key), ("target", target)]
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+            labels = _labels([*((_label_name(k), v) for k, v in key), ("target", target)])
             _rows(lines["promcast_forecast"], "promcast_forecast", labels, fc.values[i])
             if stamped:
                 when = _stamp(float(fc.origins[i]) if fc.origins is not None else fc.origin, openmetrics_format)
                 for h, v in enumerate(fc.values[i].tolist(), start=1):
-                    at_origin.append(f'{_AT_ORIGIN}{{{labels},h="{h}"}} {floatToGoString(v)} {when}\n')
+                    lines[_AT_ORIGIN].append(f'{_AT_ORIGIN}{{{labels},h="{h}"}} {floatToGoString(v)} {when}\n')
             for level, (lo, hi) in fc.bounds.items():
                 with_level = f'{labels},level="{level:g}"'
                 _rows(lines["promcast_forecast_lower"], "promcast_forecast_lower", with_level, lo[i])
@@ -132,49 +227,41 @@ def render_series(
             if fc.replicas is not None:
                 value = floatToGoString(float(fc.replicas[i]))
                 lines["promcast_recommended_replicas"].append(f"promcast_recommended_replicas{{{labels}}} {value}\n")
+    for target, mi in sorted(models.items()):
+        pairs = list(zip(_BY_NAME["promcast_model_info"].labels, (target, *astuple(mi)), strict=True))
+        lines["promcast_model_info"].append(f"promcast_model_info{{{_labels(pairs)}}} 1.0\n")
     out = []
-    for name, help_text in _SERIES_FAMILIES.items():
-        out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
-        out.extend(lines[name])
-    if stamped:
-        out.append(f"# HELP {_AT_ORIGIN} {_AT_ORIGIN_HELP}\n# TYPE {_AT_ORIGIN} gauge\n")
-        out.extend(at_origin)
+    for name, rows in lines.items():
+        if name == _AT_ORIGIN and not stamped:
+            continue
+        out.append(_head(name))
+        out.extend(rows)
     return "".join(out)
 
 
-class _TargetCollector(Collector):
-    """Per-target gauges read from the same snapshots as the series families."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._m = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        forecasts, models = self._m.snapshot()
-        now = self._m.clock()
-        stamp = GaugeMetricFamily(
-            "promcast_forecast_timestamp_seconds", "When the published forecast was computed.", labels=["target"]
-        )
-        origin = GaugeMetricFamily(
-            "promcast_forecast_origin_timestamp_seconds",
-            "Time of the last input step; h steps after it is what promcast_forecast{h} predicts.",
-            labels=["target"],
-        )
-        for target, fc in sorted(forecasts.items()):
-            if fc.fresh(now):
-                stamp.add_metric([target], fc.computed_at)
-                origin.add_metric([target], fc.origin)
-        info = GaugeMetricFamily(
-            "promcast_model_info",
-            "The model serving each target (value 1).",
-            labels=["target", "model", "version", "trained_at", "runtime"],
-        )
-        for target, mi in sorted(models.items()):
-            info.add_metric([target, mi.model, mi.version, mi.trained_at, mi.runtime], 1.0)
-        yield from (stamp, origin, info)
-
-
 class Metrics:
-    """The daemon's metrics on ``registry``. Thread-safe: snapshots are swapped under one lock."""
+    """The daemon's metrics on ``registry``, one per row of FAMILIES. Thread-safe: snapshots are swapped under one
+    lock."""
+
+    last_success: Gauge
+    imputed: Gauge
+    gap_series: Gauge
+    lagging_series: Gauge
+    series: Gauge
+    shard_series: Gauge
+    merged_series: Gauge
+    shard_info: Gauge
+    cycle: Histogram
+    errors: Counter
+    swaps: Counter
+    holdout_mae: Gauge
+    error_mae: Gauge
+    naive_mae: Gauge
+    coverage: Gauge
+    skill: Gauge
+    model_fallback: Gauge
+    trained_at: Gauge
+    build_info: Gauge
 
     def __init__(
         self,
@@ -187,103 +274,10 @@ class Metrics:
         self.stamped = stamped  # promcast_forecast_at_origin: only on a real clock (a sped-up demo's is not)
         self._lock = threading.Lock()
         self._state = _State()
-        self.last_success = Gauge(
-            "promcast_last_success_timestamp_seconds",
-            "When the target's last forecast cycle succeeded.",
-            ["target"],
-            registry=registry,
-        )
-        self.imputed = Gauge(
-            "promcast_input_imputed_ratio",
-            "Share of the input window filled by interpolation.",
-            ["target"],
-            registry=registry,
-        )
-        self.gap_series = Gauge(
-            "promcast_input_gap_series",
-            "Series whose input window bridged a gap longer than max_gap steps (filled; interval widened).",
-            ["target"],
-            registry=registry,
-        )
-        self.lagging_series = Gauge(
-            "promcast_input_lagging_series",
-            "Series whose last sample is older than the cycle's end: their forecast starts at their own origin.",
-            ["target"],
-            registry=registry,
-        )
-        self.series = Gauge("promcast_series", "Series forecast in the last cycle.", ["target"], registry=registry)
-        self.shard_series = Gauge(
-            "promcast_shard_series",
-            "Series of the target in this replica's shard in the last query (the series it owns).",
-            ["target"],
-            registry=registry,
-        )
-        self.merged_series = Gauge(
-            "promcast_merged_series",
-            "Source series summed into another in the target's last read, once drop_labels were removed.",
-            ["target"],
-            registry=registry,
-        )
-        self.shard_info = Gauge(
-            "promcast_shard_info",
-            "This replica's shard (value 1); replicas of one deployment must agree on shard_count.",
-            ["shard_index", "shard_count"],
-            registry=registry,
-        )
-        self.cycle = Histogram(
-            "promcast_cycle_duration_seconds",
-            "Duration of one forecast cycle (query, inference, publishing).",
-            ["target"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-            registry=registry,
-        )
-        self.errors = Counter("promcast_errors", "Errors by target and stage.", ["target", "stage"], registry=registry)
-        self.swaps = Counter(
-            "promcast_model_swaps", "Model hot swaps by result.", ["target", "result"], registry=registry
-        )
-        self.holdout_mae = Gauge(
-            "promcast_model_holdout_mae",
-            "Holdout MAE from the latest retrain report: the serving champion's and the last challenger's "
-            "(NaN when unknown).",
-            ["target", "role"],
-            registry=registry,
-        )
-        self.error_mae = Gauge(
-            "promcast_forecast_error_mae",
-            "Rolling MAE of the forecasts of step h, scored against the actual values as they arrived.",
-            ["target", "h"],
-            registry=registry,
-        )
-        self.naive_mae = Gauge(
-            "promcast_forecast_naive_error_mae",
-            "Rolling MAE of the naive forecast (last value repeated) over the same origins and steps.",
-            ["target", "h"],
-            registry=registry,
-        )
-        self.coverage = Gauge(
-            "promcast_interval_coverage_ratio",
-            "Rolling share of actual values inside the interval of the given nominal level.",
-            ["target", "level"],
-            registry=registry,
-        )
-        self.skill = Gauge(
-            "promcast_forecast_skill_ratio",
-            "1 - MAE(model) / MAE(naive) over the rolling window; above 0 the model beats naive.",
-            ["target"],
-            registry=registry,
-        )
-        self.model_fallback = Gauge(
-            "promcast_model_fallback",
-            "1 while the target serves an older version because the one `current` names does not load.",
-            ["target"],
-            registry=registry,
-        )
-        self.trained_at = Gauge(
-            "promcast_model_trained_timestamp_seconds",
-            "When the serving model was trained.",
-            ["target"],
-            registry=registry,
-        )
+        for f in FAMILIES:
+            if f.path == "set":
+                extra = {"buckets": f.buckets} if f.buckets else {}  # a counter's samples gain "_total"
+                setattr(self, f.attr, _CLIENT[f.type](f.name, f.help, list(f.labels), registry=registry, **extra))
         for t in targets:  # label sets initialised up front so rate() sees the first error
             for stage in STAGES:
                 self.errors.labels(t, stage)
@@ -299,15 +293,14 @@ class Metrics:
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
         self.registry = registry
-        registry.register(_TargetCollector(self))
 
     def exposition(self, openmetrics_format: bool = False) -> bytes:
         """The whole /metrics page: the registry's metrics, then the per-series families.
 
         Text format 0.0.4 by default; OpenMetrics 1.0 when asked (its gauge lines are the same, and the page ends
         in ``# EOF``)."""
-        forecasts, _ = self.snapshot()
-        series = render_series(forecasts, self.clock(), self.stamped, openmetrics_format).encode()
+        forecasts, models = self.snapshot()
+        series = render_snapshot(forecasts, models, self.clock(), self.stamped, openmetrics_format).encode()
         if not openmetrics_format:
             return generate_latest(self.registry) + series
         head = openmetrics.generate_latest(self.registry)
@@ -315,13 +308,7 @@ class Metrics:
 
     def register_process(self, build: BuildInfo) -> None:
         """The exporter's own facts: build info, and client_python's process, platform and GC collectors."""
-        info = Gauge(
-            "promcast_build_info",
-            "The running build of promcast (value 1).",
-            ["version", "revision", "python"],
-            registry=self.registry,
-        )
-        info.labels(build.version, build.revision, build.python).set(1)
+        self.build_info.labels(build.version, build.revision, build.python).set(1)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

@@ -25,7 +25,8 @@ import pandas as pd
 
 from .samples import Samples, as_samples
 from .settings import TargetSettings
-from .source import SeriesKey, Source
+from .sources import Source
+from .types import SeriesKey
 
 __all__ = ["RecentData"]
 

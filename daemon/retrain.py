@@ -33,13 +33,14 @@ from forecaster.data import regularise
 from forecaster.evaluation.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
 
 from .champion import ChampionUnreadable, score_champion, training_period
-from .job import align
+from .clock import align, origin
 from .logs import get_logger
 from .settings import RetrainSettings, TargetSettings
 from .sharding import Shard
-from .source import SeriesKey, Source
+from .sources import Source
 from .store import ModelStore
 from .training import fit_target, training_series
+from .types import SeriesKey
 
 __all__ = ["ChampionUnreadable", "Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
 
@@ -172,7 +173,7 @@ def retrain(
     StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted)."""
     with _locked(store):
         t0, run = time.perf_counter(), store.new_version()
-        end = align(source.now(), target.step)
+        end = origin(source.now(), target.step)
         history = source.fetch(target, end - target.history, end)
         if shard is not None:  # a sharded replica's retrain job sees only its own series
             history = shard.select(history)

@@ -20,7 +20,7 @@ log = get_logger("promcast.retrain")
 def child_env(settings: Settings) -> dict[str, str]:
     """The daemon's settings as PROMCAST_* variables, so the child sees exactly what the daemon was started with
     (flags, environment and config file) without writing any secret to disk."""
-    data = settings.model_dump(mode="json", exclude={"demo"})
+    data = settings.model_dump(mode="json")  # the source too: the child reads what the daemon reads
     prometheus = settings.prometheus
     for key in ("bearer_token", "password"):
         secret = getattr(prometheus, key)

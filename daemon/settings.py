@@ -224,6 +224,9 @@ class DemoSettings(_Strict):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid")
 
+    source: Literal["prometheus", "demo"] = Field(
+        "prometheus", description="where samples come from: one of daemon.sources.SOURCES"
+    )
     prometheus: PrometheusSettings = PrometheusSettings()
     targets: list[TargetSettings] = Field(default_factory=list)
     listen: str = f"0.0.0.0:{DEFAULT_PORT}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from .source import SeriesKey
+    from .types import SeriesKey
 
 __all__ = ["Shard", "ordinal_of", "resolve_index", "shard_of"]
 

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from .child import run_child
+from .prometheus import page_ranges
 from .settings import TargetSettings
-from .source import SeriesKey, Source, page_ranges
+from .sources import Source
+from .types import SeriesKey
 
 if TYPE_CHECKING:
     from forecaster import Forecaster, TrainConfig

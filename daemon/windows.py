@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .samples import Samples, as_samples
-from .source import SeriesKey
+from .types import SeriesKey
 
 __all__ = ["Windows", "build_windows"]
 

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from .catalog import CATALOG
 from .forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
-from .frozen import FORWARDS, ArrayForecaster
+from .frozen import ArrayForecaster
 from .models import MODELS
 from .predictor import Predictor
 from .synthetic import bursty
@@ -73,7 +74,7 @@ def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, 
             "val_mae_vs_naive": float(val.get("mae", np.nan) / val.get("naive_mae", np.nan)),
         }
     }
-    if name in FORWARDS:
+    if CATALOG[name].numpy is not None:
         with tempfile.TemporaryDirectory() as tmp:
             served = ArrayForecaster.load(f.save(f"{tmp}/model"))
         rows["numpy"] = {**_latency(served, values, repeats), "val_mae_vs_naive": np.nan}

@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .artifact import ArtifactError, write_artifact
+from .catalog import CATALOG
 from .data import StepLike, as_series, regularise
 from .gate import Gate, default_gate
 from .intervals import Calibration, calibrate
@@ -24,16 +25,12 @@ from .scaling import Scaler, make_scaler
 from .train import TrainConfig, TrainResult, seed_everything, train
 from .windows import chronological_split, split_windows
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_TRAINING", "Forecaster", "NotFittedError", "default_training"]
-
-# Training that suits each model when the caller gives none; others get TrainConfig()'s plain defaults.
-MODEL_TRAINING = {
-    "mlp": TrainConfig(epochs=60, patience=6, loss="mae", refit=True, max_batches=32),
-}
+__all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "Forecaster", "NotFittedError", "default_training"]
 
 
 def default_training(model: str) -> TrainConfig:
-    return MODEL_TRAINING.get(model, TrainConfig())
+    """The training that suits ``model`` when the caller gives none: its catalog row's changes to TrainConfig()."""
+    return TrainConfig(**CATALOG[model].training) if model in CATALOG else TrainConfig()
 
 
 class Forecaster(Predictor):

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource, SeriesKey
+from daemon.types import SeriesKey
 
 from .support.http import fetch, samples, wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from daemon.app import Daemon
 from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.source import SeriesKey, SourceUnavailable
+from daemon.types import SeriesKey, SourceUnavailable
 
 from .support.deploy import require_tool
 from .support.http import fetch, samples, wait_until

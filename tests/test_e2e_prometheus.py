@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, TargetSettings
-from daemon.source import PrometheusSource
 from forecaster import Forecaster
 from forecaster.frozen import load_frozen
 

@@ -24,8 +24,8 @@ from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.metrics import Metrics, TargetForecast
 from daemon.server import HttpServer
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.source import SeriesKey
 from daemon.store import ModelStore
+from daemon.types import SeriesKey
 from forecaster import Forecaster
 
 from .support.http import samples

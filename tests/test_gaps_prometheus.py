@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.app import Daemon
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal

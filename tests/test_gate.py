@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from forecaster import Forecaster
+from forecaster.catalog import CATALOG
 from forecaster.evaluation.protocol import inputs_at, targets_at
 from forecaster.frozen import load_frozen
 from forecaster.gate import DEFAULT_GATE, Gate
@@ -47,7 +48,7 @@ def _fitted(model: str, gate: Gate | None) -> Forecaster:
     series = make_workload("diurnal", 1200, "5min", seed=1)
     hp = {"period": 24} if model == "seasonal_naive" else {}
     tiny = {"hidden": 8, "d_model": 8, "heads": 2, "layers": 1, "ff": 16}
-    fields = {f.name for f in MODELS[model].Config.__dataclass_fields__.values()}
+    fields = {f.name for f in CATALOG[model].config.__dataclass_fields__.values()}
     hp |= {k: v for k, v in tiny.items() if k in fields}
     return Forecaster(model, window=48, training=TrainConfig(epochs=2, max_batches=4), gate=gate, **hp).fit(series)
 

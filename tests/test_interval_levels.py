@@ -14,8 +14,8 @@ import pytest
 from daemon.app import Daemon
 from daemon.quality import LEVEL_RANGE, SEPARATION, QualityTracker
 from daemon.settings import Settings, TargetSettings
-from daemon.source import SeriesKey
 from daemon.store import ModelStore
+from daemon.types import SeriesKey
 from forecaster import Forecaster
 
 from .support.http import samples, scrape

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal

@@ -13,9 +13,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon.app import Daemon
+from daemon.prometheus import PrometheusSource
 from daemon.server import HttpServer
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import Forecaster
 

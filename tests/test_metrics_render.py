@@ -45,3 +45,26 @@ def test_a_stale_snapshot_is_not_rendered_but_its_families_still_are_declared() 
     stale = _page({"web": fc}, now=131.0)
     assert len(fresh["promcast_forecast"]) == 12
     assert stale["promcast_forecast"] == [] and stale["promcast_forecast_timestamp_seconds"] == []
+
+
+def test_the_page_holds_exactly_the_families_of_the_table() -> None:
+    from daemon.build import BuildInfo
+    from daemon.metrics import FAMILIES, ModelInfo
+
+    metrics = Metrics(CollectorRegistry(), ["web"], clock=lambda: 100.0, stamped=True)
+    metrics.register_process(BuildInfo("0.1.0", "abc", "3.11"))
+    bounds = {0.8: (np.zeros((1, 12)), np.ones((1, 12)))}
+    metrics.publish("web", TargetForecast(100.0, 60.0, ((("pod", "a"),),), np.ones((1, 12)), 30.0, bounds, np.ones(1)))
+    metrics.set_model("web", ModelInfo("mlp", "v1", "2026-01-01T00:00:00+00:00", "numpy"))
+    families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
+    ours = {n for n in families if n.startswith("promcast_") and not n.endswith("_created")}  # counters' own
+    assert ours == {f.name for f in FAMILIES}
+    for f in FAMILIES:
+        got = families[f.name]
+        assert (got.type, got.documentation) == (f.type, f.help), f.name
+        for sample in got.samples:
+            labels = set(sample.labels) - {"le"}  # a histogram's buckets
+            if "<series labels>" in f.labels:
+                assert labels == {"pod", *f.labels[1:]}, f.name
+            else:
+                assert labels == set(f.labels), f.name

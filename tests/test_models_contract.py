@@ -72,7 +72,7 @@ def test_learned_models_beat_naive_on_a_seasonal_series(name: str) -> None:
 def test_single_step_variant(seasonal: pd.Series, fast: TrainConfig) -> None:
     f = Forecaster("lstm", window=24, horizon=1, training=fast, hidden=8).fit(seasonal)
     assert f.forecast(seasonal).shape == (1,)
-    with pytest.raises(ValueError, match="predicts 1 step"):
+    with pytest.raises(ValueError, match="trained for horizon=1, not 12"):
         f.predict_next_12(seasonal)
 
 

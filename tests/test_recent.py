@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from daemon.prometheus import page_ranges
 from daemon.recent import RecentData
 from daemon.samples import as_samples
 from daemon.settings import TargetSettings
-from daemon.source import SeriesKey, SourceUnavailable, page_ranges
+from daemon.types import SeriesKey, SourceUnavailable
 
 STEP = timedelta(minutes=1)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from daemon.app import Daemon
+from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.source import PrometheusSource
 
 from .support.fake_prometheus import FakePrometheus as BaseFake
 from .support.fake_prometheus import sine_matrix

@@ -22,10 +22,11 @@ from prometheus_client import CollectorRegistry
 
 from daemon.job import ForecastJob
 from daemon.metrics import Metrics
+from daemon.prometheus import group_series
 from daemon.serving import ModelHolder, ServedModel
 from daemon.settings import TargetSettings
-from daemon.source import SeriesKey, group_series
 from daemon.store import ModelStore
+from daemon.types import SeriesKey
 from forecaster import Forecaster, TrainConfig
 from forecaster.gate import DEFAULT_GATE
 

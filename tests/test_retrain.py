@@ -18,8 +18,8 @@ from daemon.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
 from daemon.retrain_runner import child_env
 from daemon.serving import validate_for_target
 from daemon.settings import ConfigError, RetrainSettings, TargetSettings, load_settings
-from daemon.source import SeriesKey
 from daemon.store import ModelStore, holdout_maes
+from daemon.types import SeriesKey
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 

@@ -23,8 +23,8 @@ import pytest
 
 from daemon.app import Daemon
 from daemon.cli import main
+from daemon.prometheus import PrometheusSource
 from daemon.settings import load_settings
-from daemon.source import PrometheusSource
 from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal

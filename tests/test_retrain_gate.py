@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.job import align
+from daemon.clock import align
 from daemon.retrain import ChampionUnreadable, retrain, split_holdout
 from daemon.settings import RetrainSettings
 from daemon.store import ModelStore, StoreError

@@ -23,8 +23,8 @@ import yaml
 from daemon.cli import main as cli_main
 from daemon.settings import ConfigError, load_settings
 from daemon.sharding import Shard, ordinal_of, resolve_index, shard_of
-from daemon.source import SeriesKey
 from daemon.store import ModelStore
+from daemon.types import SeriesKey
 from forecaster import Forecaster
 from forecaster.forecaster import default_training
 

@@ -15,9 +15,9 @@ import pandas as pd
 from daemon.app import Daemon
 from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.source import SeriesKey
 from daemon.store import ModelStore
 from daemon.training import longest_history
+from daemon.types import SeriesKey
 from forecaster import Forecaster
 
 from .support.http import samples

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog import CATALOG
 from ..forecaster import Forecaster, default_training
 from ..gate import Gate, default_gate, input_length
 from ..models import MODELS
@@ -62,7 +63,7 @@ class Run:
 
 
 def _fast_hparams(model: str) -> dict[str, Any]:
-    fields = {f.name for f in dataclasses.fields(MODELS[model].Config)}
+    fields = {f.name for f in dataclasses.fields(CATALOG[model].config)}
     return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
 
 

@@ -1,31 +1,26 @@
-"""The model registry: names used in settings and artifacts, mapped explicitly to classes."""
+"""The registry: each name of ``forecaster.catalog`` mapped to its torch network class (imports torch)."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from ..names import BASELINES
-from .ar import ARForecaster
-from .base import ForecastModel, HParams
-from .linear import NLinearForecaster
-from .mlp import MLPForecaster
-from .naive import NaiveForecaster
-from .rnn import GRUForecaster, LSTMForecaster
-from .seasonal import SeasonalNaiveForecaster
-from .transformer import TransformerForecaster
+from ..catalog import BASELINES, CATALOG, HParams
+from .base import ForecastModel
 
-__all__ = ["BASELINES", "MODELS", "ForecastModel", "HParams", "build_model"]
+__all__ = ["BASELINES", "MODELS", "ForecastModel", "HParams", "build_model", "net_class"]
 
-MODELS: dict[str, type[ForecastModel]] = {
-    "naive": NaiveForecaster,
-    "seasonal_naive": SeasonalNaiveForecaster,
-    "ar": ARForecaster,
-    "nlinear": NLinearForecaster,
-    "mlp": MLPForecaster,
-    "lstm": LSTMForecaster,
-    "gru": GRUForecaster,
-    "transformer": TransformerForecaster,
-}
+
+def net_class(name: str) -> type[ForecastModel]:
+    """The torch network of model ``name``, from its catalog entry's ``net`` path."""
+    module, _, cls = CATALOG[name].net.partition(":")
+    net = getattr(importlib.import_module(module), cls)
+    if not (isinstance(net, type) and issubclass(net, ForecastModel)) or net.name != name:
+        raise TypeError(f"catalog entry {name!r} names {CATALOG[name].net}, not a ForecastModel called {name!r}")
+    return net
+
+
+MODELS: dict[str, type[ForecastModel]] = {name: net_class(name) for name in CATALOG}
 
 
 def build_model(name: str, window: int, horizon: int, **hparams: Any) -> ForecastModel:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 from torch import nn
 
-from .base import ForecastModel, HParams
+from ..catalog import ARConfig
+from .base import ForecastModel
 
 
-@dataclasses.dataclass(frozen=True)
-class ARConfig(HParams):
-    order: int = 0  # 0 means the whole window
-    ridge: float = 1e-6  # a touch of ridge keeps the solve stable on near-collinear windows
-
-
-class ARForecaster(ForecastModel):
+class ARNet(ForecastModel):
     name = "ar"
-    Config = ARConfig
     trainable = False
 
     def __init__(self, window: int, horizon: int, config: ARConfig) -> None:

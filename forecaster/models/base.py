@@ -10,23 +10,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..catalog import CATALOG, HParams
+
 __all__ = ["ForecastModel", "HParams"]
 
 
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    """Base of each model's frozen hyperparameter dataclass."""
-
-
 class ForecastModel(nn.Module):
-    """Base class. Subclasses set ``name`` and ``Config`` and implement ``forward``.
+    """Base class. Subclasses set ``name`` (their row of ``forecaster.catalog``, which holds their hyperparameter
+    dataclass) and implement ``forward``.
 
     ``trainable`` is False for models fitted without gradients: those implement ``fit_direct`` instead
     (closed-form least squares, or nothing at all for the naive baselines).
     """
 
     name: ClassVar[str]
-    Config: ClassVar[type[HParams]] = HParams
     trainable: ClassVar[bool] = True
 
     @property
@@ -42,12 +39,13 @@ class ForecastModel(nn.Module):
 
     @classmethod
     def build(cls, window: int, horizon: int, **hparams: Any) -> ForecastModel:
-        """Validate ``hparams`` against ``Config`` (unknown names raise) and construct the model."""
-        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        """Validate ``hparams`` against the catalog's dataclass (unknown names raise) and construct the model."""
+        config = CATALOG[cls.name].config
+        fields = {f.name: f for f in dataclasses.fields(config)}
         unknown = sorted(set(hparams) - set(fields))
         if unknown:
             raise ValueError(f"model {cls.name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
-        return cls(window, horizon, cls.Config(**hparams))
+        return cls(window, horizon, config(**hparams))
 
     def hparams(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
-from .base import ForecastModel, HParams
+from ..catalog import NLinearConfig
+from .base import ForecastModel
 
 
-@dataclasses.dataclass(frozen=True)
-class NLinearConfig(HParams):
-    pass
-
-
-class NLinearForecaster(ForecastModel):
+class NLinearNet(ForecastModel):
     name = "nlinear"
-    Config = NLinearConfig
 
     def __init__(self, window: int, horizon: int, config: NLinearConfig) -> None:
         super().__init__(window, horizon, config)

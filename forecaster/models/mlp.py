@@ -9,7 +9,6 @@ seed ensemble.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -17,17 +16,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .base import ForecastModel, HParams
+from ..catalog import MLPConfig
+from .base import ForecastModel
 from .layers import InstanceNorm
-
-
-@dataclasses.dataclass(frozen=True)
-class MLPConfig(HParams):
-    hidden: int = 128
-    layers: int = 1
-    dropout: float = 0.1
-    members: int = 3
-    norm: str = "last"  # "last": subtract the last value; "meanstd": reversible instance norm; "none"
 
 
 def _stacked(members: int, fan_in: int, fan_out: int) -> tuple[nn.Parameter, nn.Parameter]:
@@ -38,9 +29,8 @@ def _stacked(members: int, fan_in: int, fan_out: int) -> tuple[nn.Parameter, nn.
     return weight, bias
 
 
-class MLPForecaster(ForecastModel):
+class MLPNet(ForecastModel):
     name = "mlp"
-    Config = MLPConfig
 
     def __init__(self, window: int, horizon: int, config: MLPConfig) -> None:
         super().__init__(window, horizon, config)

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
-from .base import ForecastModel, HParams
+from .base import ForecastModel
 
 
-@dataclasses.dataclass(frozen=True)
-class NaiveConfig(HParams):
-    pass
-
-
-class NaiveForecaster(ForecastModel):
+class NaiveNet(ForecastModel):
     name = "naive"
-    Config = NaiveConfig
     trainable = False
 
     def fit_direct(self, X: np.ndarray, y: np.ndarray) -> None:

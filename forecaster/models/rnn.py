@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import ForecastModel, HParams
+from ..catalog import RNNConfig
+from .base import ForecastModel
 from .layers import InstanceNorm
 
 
-@dataclasses.dataclass(frozen=True)
-class RNNConfig(HParams):
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.0
-    revin: bool = True  # reversible instance normalisation of each window
-
-
-class RNNForecaster(ForecastModel):
+class RNNNet(ForecastModel):
     """Shared body of the LSTM and GRU models; subclasses only choose the cell."""
 
-    Config = RNNConfig
     cell: ClassVar[type[nn.LSTM] | type[nn.GRU]]
 
     def __init__(self, window: int, horizon: int, config: RNNConfig) -> None:
@@ -44,11 +35,11 @@ class RNNForecaster(ForecastModel):
         return self.norm.denormalise(self.head(out[:, -1]), stats)  # (B, H)
 
 
-class LSTMForecaster(RNNForecaster):
+class LSTMNet(RNNNet):
     name = "lstm"
     cell = nn.LSTM
 
 
-class GRUForecaster(RNNForecaster):
+class GRUNet(RNNNet):
     name = "gru"
     cell = nn.GRU

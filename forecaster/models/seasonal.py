@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
-from .base import ForecastModel, HParams
+from ..catalog import SeasonalConfig
+from .base import ForecastModel
 
 
-@dataclasses.dataclass(frozen=True)
-class SeasonalConfig(HParams):
-    period: int = 24
-
-
-class SeasonalNaiveForecaster(ForecastModel):
+class SeasonalNaiveNet(ForecastModel):
     name = "seasonal_naive"
-    Config = SeasonalConfig
     trainable = False
     index: torch.Tensor
 

@@ -6,30 +6,16 @@ PatchTST (Nie et al., ICLR 2023); ``patch_len = 1`` is the plain one-token-per-s
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
-from .base import ForecastModel, HParams
+from ..catalog import TransformerConfig
+from .base import ForecastModel
 from .layers import InstanceNorm, SinusoidalPositions
 
 
-@dataclasses.dataclass(frozen=True)
-class TransformerConfig(HParams):
-    d_model: int = 32
-    heads: int = 4
-    layers: int = 2
-    ff: int = 64
-    dropout: float = 0.1
-    patch_len: int = 1
-    stride: int = 1
-    revin: bool = True
-
-
-class TransformerForecaster(ForecastModel):
+class TransformerNet(ForecastModel):
     name = "transformer"
-    Config = TransformerConfig
 
     def __init__(self, window: int, horizon: int, config: TransformerConfig) -> None:
         super().__init__(window, horizon, config)

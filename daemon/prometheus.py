@@ -1,4 +1,5 @@
-"""Prometheus input: one thin class with an explicit timeout, retries, paging, and one domain error."""
+"""Prometheus input, the ``prometheus`` source of ``daemon.sources``: one thin class with an explicit timeout,
+retries, paging, and one domain error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,14 +19,12 @@ from urllib3.util.retry import Retry
 
 from .samples import Samples
 from .settings import PrometheusSettings, TargetSettings
+from .types import SeriesKey, SourceUnavailable
 
 __all__ = [
     "MergeStats",
     "Merges",
     "PrometheusSource",
-    "SeriesKey",
-    "Source",
-    "SourceUnavailable",
     "drop_repeats",
     "group_series",
     "merge_samples",
@@ -33,8 +32,6 @@ __all__ = [
     "page_ranges",
     "presence_query",
 ]
-
-SeriesKey = tuple[tuple[str, str], ...]  # sorted (label, value) pairs that identify one series
 
 # A plain selector (a metric name and/or {matchers}): PromQL knows where its real samples are.
 _PLAIN = re.compile(r"^\s*(?:[a-zA-Z_:][a-zA-Z0-9_:]*\s*)?(?:\{[^{}]*\})?\s*$")
@@ -64,10 +61,6 @@ def drop_repeats(values: list[dict[str, Any]], present: list[dict[str, Any]]) ->
         seen = real.get(repr(sorted(labels.items())), set())
         out.append({"metric": item.get("metric", {}), "values": [v for v in item.get("values", []) if v[0] in seen]})
     return out
-
-
-class SourceUnavailable(Exception):
-    """The metric source could not answer: down, too slow, refused, or answered garbage."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +97,6 @@ class MergeStats:
                 return None
             self._reported[target] = last.merged
             return last
-
-
-class Source(Protocol):
-    def now(self) -> datetime: ...
-
-    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]: ...
 
 
 def page_ranges(start: datetime, end: datetime, step: timedelta, max_points: int) -> list[tuple[datetime, datetime]]:
