@@ -24,9 +24,9 @@ import torch
 from forecaster.evaluation.benchmark import NO_SEASON_AR_WINDOW, TRACES, default_data_dir, load_trace
 from forecaster.evaluation.fitting import fit_and_forecast, plan_model
 from forecaster.evaluation.peers import best_peer, peers_of
-from forecaster.evaluation.protocol import Protocol, inputs_at, make_task, season_for, targets_at, window_for
 from forecaster.gate import DEFAULT_GATE
 from forecaster.names import DEFAULT_MODEL, DEFAULT_WINDOW
+from forecaster.protocol import Protocol, inputs_at, make_task, season_for, targets_at, window_for
 
 H = 12
 LEAD = 64  # cached origins before the test part: the farthest a variant looks back

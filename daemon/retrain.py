@@ -30,7 +30,7 @@ import pandas as pd
 
 from forecaster import ArtifactError, Forecaster
 from forecaster.data import regularise
-from forecaster.evaluation.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
+from forecaster.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
 
 from .champion import ChampionUnreadable, score_champion, training_period
 from .clock import align, origin

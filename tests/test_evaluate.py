@@ -21,7 +21,7 @@ from forecaster.evaluation.measures import (
     stability,
     worst_windows,
 )
-from forecaster.evaluation.protocol import (
+from forecaster.protocol import (
     Borders,
     Protocol,
     error_metrics,

@@ -8,10 +8,10 @@ import pytest
 
 from forecaster import Forecaster
 from forecaster.catalog import CATALOG
-from forecaster.evaluation.protocol import inputs_at, targets_at
 from forecaster.frozen import load_frozen
 from forecaster.gate import DEFAULT_GATE, Gate
 from forecaster.models import MODELS
+from forecaster.protocol import inputs_at, targets_at
 from forecaster.synthetic import REGIME_CHANGES, make_workload
 from forecaster.train import TrainConfig
 

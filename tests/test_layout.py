@@ -87,3 +87,11 @@ def test_every_source_setting_has_its_builder() -> None:
     from daemon.sources import SOURCES
 
     assert set(typing.get_args(Settings.model_fields["source"].annotation)) == set(SOURCES)
+
+
+def test_the_daemon_stands_on_the_core_not_on_its_evaluation() -> None:
+    for module, path in _modules("daemon").items():
+        bad = sorted(
+            i for i in _imports(path, "daemon") if i.startswith("forecaster.evaluation") and module != "daemon.cli"
+        )
+        assert not bad, f"{module} imports {bad}"

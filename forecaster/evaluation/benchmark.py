@@ -19,10 +19,10 @@ from ..data import RegularSeries, load_csv, regularise
 from ..gate import DEFAULT_GATE, Gate
 from ..models import BASELINES, MODELS
 from ..names import DEFAULT_HORIZON
+from ..protocol import Borders, Protocol, Task, error_metrics, make_task, season_for, window_for
 from ..scaling import make_scaler
 from .fitting import fit_and_forecast, plan_model
 from .peers import PEER_COLUMNS, PUBLISHED, REPRODUCED, best_peer, peers_of
-from .protocol import Borders, Protocol, Task, error_metrics, make_task, season_for, window_for
 
 __all__ = ["INFORMER_PUBLISHED", "PEERS", "TRACES", "informer_task", "main", "run_informer", "run_trace", "targets"]
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..protocol import Protocol, Task, error_metrics, make_task, score, season_for
 from .fitting import Plan, Run, fit_and_forecast, plan_model
 from .measures import convergence, lag_per_horizon, peak_error, smoothness, stability, worst_windows
-from .protocol import Protocol, Task, error_metrics, make_task, score, season_for
 
 __all__ = ["EvalConfig", "Evaluation", "ModelResult", "SingleStep", "WindowResult", "evaluate"]
 

@@ -13,8 +13,8 @@ from ..catalog import CATALOG
 from ..forecaster import Forecaster, default_training
 from ..gate import Gate, default_gate, input_length
 from ..models import MODELS
+from ..protocol import Task
 from ..train import TrainConfig, TrainResult
-from .protocol import Task
 
 __all__ = ["FAST_HPARAMS", "FAST_TRAINING", "Plan", "Run", "fit_and_forecast", "plan_model", "training_for"]
 

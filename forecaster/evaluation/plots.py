@@ -9,8 +9,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..protocol import Task
 from .evaluate import Evaluation, SingleStep, WindowResult
-from .protocol import Task
 
 __all__ = [
     "draw_all",

@@ -1,4 +1,8 @@
-"""The evaluation protocol: chronological borders, rolling origins, test windows, and scores per horizon step."""
+"""The rolling-origin protocol: chronological borders, rolling origins, test windows, and scores per horizon step.
+
+Shared by the evaluation (`forecaster.evaluation`) and the retrain gate (`daemon.retrain`), so that both score
+exactly the same windows the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..names import DEFAULT_HORIZON
-from ..scaling import Scaler, make_scaler
+from .names import DEFAULT_HORIZON
+from .scaling import Scaler, make_scaler
 
 __all__ = [
     "NO_SEASON_STEPS",
