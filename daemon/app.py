@@ -68,6 +68,9 @@ class Daemon:
             )
             for t in targets
         }
+        self._retraining: dict[str, threading.Lock] = {t.name: threading.Lock() for t in targets}
+        for job in self.jobs.values():
+            job.on_drift = self.retrain_in_background
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
@@ -216,12 +219,28 @@ class Daemon:
             shard_count=self.shard.count,
         )
 
-    def retrain(self, target: str) -> int:
-        """Retrain ``target`` in a child process (the scheduled job); the poll then swaps in what it promotes."""
-        code = run_train_process(self.settings, target, self._stop)
+    def retrain(self, target: str, reason: str = "cron") -> int:
+        """Retrain ``target`` in a child process (the scheduled job, or drift); the poll then swaps in what it
+        promotes. One at a time per target: a retrain asked for while one runs is skipped (exit code -1)."""
+        lock = self._retraining[target]
+        if not lock.acquire(blocking=False):
+            log.info("retrain_skipped", target=target, reason=reason, cause="a retrain of this target is running")
+            return -1
+        try:
+            self.metrics.retrains.labels(target, reason).inc()
+            code = run_train_process(self.settings, target, self._stop)
+        finally:
+            lock.release()
         if code != 0:
             self.metrics.error(target, "train")
         return code
+
+    def retrain_in_background(self, target: str, why: str) -> threading.Thread:
+        """A drift retrain: started now on its own thread, so that the cycle that noticed the drift goes on."""
+        thread = threading.Thread(target=self.retrain, args=(target, "drift"), name=f"retrain-drift-{target}")
+        thread.daemon = True
+        thread.start()
+        return thread
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         kind, _, target = event.job_id.partition(":")

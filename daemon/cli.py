@@ -38,7 +38,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 def add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the daemon on a built-in synthetic workload (no Prometheus needed)")
     _common(p)
-    p.add_argument("--workload", choices=["diurnal", "bursty"], help="shape of the synthetic workload")
+    p.add_argument(
+        "--workload",
+        choices=["diurnal", "bursty", "shift"],
+        help="shape of the synthetic workload; shift: the diurnal load drained 30 min in, back at 1.5x after 8 h",
+    )
     p.add_argument("--speed", type=float, help="simulated seconds per real second (default 1)")
     p.add_argument("--series", type=int, help="number of synthetic series (default 1)")
     p.add_argument("--step", type=float, help="step in seconds (default 60)")

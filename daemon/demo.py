@@ -18,6 +18,11 @@ __all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
 
 DEMO_QUERY = "promcast_demo_workload"
 _PERIOD = timedelta(days=14)  # the pattern repeats after two weeks of simulated time
+# The "shift" workload: the diurnal load until SHIFT[0] after the start, about 2 % of it (a service drained) until
+# SHIFT[1], then back at SHIFT_LEVEL times its old level: at --speed 60, the guard switches to naive about six
+# minutes in (its window of 288 scorings, then its patience) and back some minutes after the load returns.
+SHIFT = (timedelta(minutes=30), timedelta(hours=8))
+SHIFT_LEVEL = 1.5
 
 
 def demo_target(step_seconds: float = 60.0, horizon: int = DEFAULT_HORIZON) -> TargetSettings:
@@ -40,7 +45,8 @@ class DemoSource:
     def __init__(self, settings: DemoSettings, step: timedelta) -> None:
         self.settings, self.step = settings, step
         self._n = int(_PERIOD / step)
-        self._pattern = make_workload(settings.workload, self._n, step, settings.seed).to_numpy()
+        kind = "diurnal" if settings.workload == "shift" else settings.workload
+        self._pattern = make_workload(kind, self._n, step, settings.seed).to_numpy()
         rng = np.random.default_rng(settings.seed + 1)
         self._offsets = rng.integers(0, self._n, settings.series)
         self._levels = rng.uniform(0.5, 2.0, settings.series)
@@ -51,6 +57,12 @@ class DemoSource:
     def now(self) -> datetime:
         return self._sim_start + (time.monotonic() - self._real_start) * self.settings.speed * timedelta(seconds=1)
 
+    def _shift(self, times_ns: np.ndarray) -> np.ndarray:
+        """The shift workload's level factor at each time: 1, then a drained 0.02, then SHIFT_LEVEL."""
+        since = (times_ns - pd.Timestamp(self._sim_start).value) / 1e9
+        drained, back = (t.total_seconds() for t in SHIFT)
+        return np.where(since < drained, 1.0, np.where(since < back, 0.02, SHIFT_LEVEL))
+
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         step_ns = int(self.step.total_seconds() * 1e9)
         first = -(-int(start.timestamp() * 1e9) // step_ns)  # first grid index at or after start
@@ -58,7 +70,8 @@ class DemoSource:
         idx = np.arange(first, last + 1)
         index = pd.DatetimeIndex(pd.to_datetime(idx * step_ns, unit="ns", utc=True))
         out: dict[SeriesKey, pd.Series] = {}
+        factor = self._shift(idx * step_ns) if self.settings.workload == "shift" else 1.0
         for i in range(self.settings.series):
-            values = self._pattern[(idx + self._offsets[i]) % self._n] * self._levels[i]
+            values = self._pattern[(idx + self._offsets[i]) % self._n] * self._levels[i] * factor
             out[(("series", f"s{i}"),)] = pd.Series(values, index=index)
         return out

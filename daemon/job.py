@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from forecaster import ArtifactError
 
 from .bands import clip_at_floor, widen
 from .clock import origin
+from .guard import MODEL, Guard, GuardParams, fallback_forecasts
 from .heap import release_free_memory
 from .logs import get_logger
 from .merges import report_merges
@@ -40,8 +42,11 @@ class _Outcome:
     """A cycle's forecasts before they are published."""
 
     windows: Windows
-    values: np.ndarray  # (S, H)
+    values: np.ndarray  # (S, H) published: the model's, or a fallback's for the series the guard moved
     bounds: dict[float, tuple[np.ndarray, np.ndarray]]
+    model: np.ndarray  # (S, H) the model's own forecasts, scored whatever is published
+    fallbacks: dict[str, np.ndarray]  # the guard's fallbacks' forecasts (S, H) by name
+    sources: list[str]  # per series: "model" or the fallback published
 
 
 @dataclass
@@ -83,9 +88,19 @@ class ForecastJob:
         span = target.step * (target.input_length + 2 * target.max_gap + 2)
         self.recent = RecentData(source, target, span, shard.select)  # reads only what is new each cycle
         self.grid = target.input_length + 2 * target.max_gap + 3  # the span's points: an input and its lag and gaps
+        g = target.guard
+        self.guard = Guard(target.horizon, GuardParams(g.window, g.margin, g.patience)) if g.enabled else None
         self.quality = QualityTracker(
-            pd.Timedelta(target.step), target.horizon, tuple(target.levels), target.quality_window, target.aci_gamma
+            pd.Timedelta(target.step),
+            target.horizon,
+            tuple(target.levels),
+            target.quality_window,
+            target.aci_gamma,
+            self.guard,
         )
+        self.on_drift: Callable[[str, str], object] | None = None  # the daemon's: starts a retrain in the background
+        self._low_skill = 0  # consecutive cycles with the skill under drift_retrain.skill_below
+        self._last_drift: datetime | None = None  # when (on the source's clock) the last drift retrain started
 
     @property
     def training(self) -> bool:
@@ -162,8 +177,22 @@ class ForecastJob:
             self.metrics.series.labels(name).set(0)
             log.warning("no_usable_series", target=name, returned=len(data))
             return CycleResult(name, False, end, error="no usable series")
-        self.quality.observe(data)
-        self.metrics.set_quality(name, self.quality.snapshot())
+        for switch in self.quality.observe(data):
+            self.metrics.fallback_switches.labels(name).inc()
+            log.warning(
+                "fallback_switch",
+                target=name,
+                series=dict(switch.key),
+                source=switch.source,
+                previous=switch.previous,
+                model_mae=round(switch.model_mae, 6),
+                fallback_mae=round(switch.fallback_mae, 6),
+            )
+        if self.guard is not None:
+            self.guard.forget(set(data))
+        quality = self.quality.snapshot()
+        self.metrics.set_quality(name, quality)
+        self._check_drift(quality.skill)
         try:
             values, bounds = self._predict(served, win.values)
         except ValueError as exc:  # one series the model cannot forecast costs that series, not the target
@@ -172,10 +201,17 @@ class ForecastJob:
                 return CycleResult(name, False, end, error=str(exc))
             win = win.subset(kept)
         bounds = widen(values, bounds, win.long_gap, self.target.gap_interval_factor)
+        fallbacks = fallback_forecasts(win.values, self.target.horizon, self.target.day_steps)
+        model = values
+        sources = [MODEL] * len(win.keys)
+        if self.guard is not None:
+            levels = self.quality.effective_levels()
+            values, bounds, sources = self.guard.apply(win.keys, values, bounds, fallbacks, levels)
         if self.target.clip_negative:  # last: a series never negative in its window is not forecast below 0
             values, bounds = clip_at_floor(win.values, values, bounds)
+            model, _ = clip_at_floor(win.values, model, {})
         self._report_gaps(win, end)
-        return _Outcome(win, values, bounds)
+        return _Outcome(win, values, bounds, model, fallbacks, sources)
 
     def _predict(
         self, served: ServedModel, windows: np.ndarray
@@ -227,6 +263,23 @@ class ForecastJob:
         need = np.ceil(upper.max(axis=1) / t.capacity_per_replica)
         return np.clip(need, t.min_replicas, t.max_replicas)
 
+    def _check_drift(self, skill: float | None) -> None:
+        """Start a retrain (``on_drift``) once the skill has stayed under the threshold for ``cycles`` cycles, at
+        most once per cool-down; the retrain gate then decides as for any retrain."""
+        d = self.target.drift_retrain
+        if not d.enabled or self.on_drift is None:
+            return
+        self._low_skill = self._low_skill + 1 if skill is not None and skill < d.skill_below else 0
+        if self._low_skill < d.cycles:
+            return
+        now = self.source.now()  # the cool-down runs on the source's clock, as the cycles do (a demo's is sped up)
+        if self._last_drift is not None and now - self._last_drift < timedelta(seconds=d.cooldown_seconds):
+            return
+        self._last_drift, self._low_skill = now, 0
+        why = f"skill {skill:.3f} under {d.skill_below:g} for {d.cycles} cycles"
+        log.warning("drift_retrain", target=self.target.name, reason=why)
+        self.on_drift(self.target.name, why)
+
     def _count_vanished(self, present: set[SeriesKey]) -> None:
         gone = self._previous - present
         if gone:
@@ -256,10 +309,21 @@ class ForecastJob:
         replicas = self._replicas(out.values, out.bounds)
         origins = win.origins / 1e9
         snapshot = TargetForecast(
-            now, end.timestamp(), tuple(win.keys), out.values, self.max_age, out.bounds, replicas, origins
+            now,
+            end.timestamp(),
+            tuple(win.keys),
+            out.values,
+            self.max_age,
+            out.bounds,
+            replicas,
+            origins,
+            tuple(out.sources),
         )
         self.last_window = win.values[0]
-        self.quality.record(pd.Timestamp(end), win.keys, out.values, win.values[:, -1], out.bounds, win.origins)
+        self.quality.record(
+            pd.Timestamp(end), win.keys, out.model, win.values[:, -1], out.bounds, win.origins, out.fallbacks
+        )
+        self.metrics.fallback_series.labels(name).set(sum(src != MODEL for src in out.sources))
         self.metrics.publish(name, snapshot)
         self.metrics.last_success.labels(name).set(now)
         self.metrics.imputed.labels(name).set(win.imputed_ratio)

@@ -35,6 +35,7 @@ from .types import SeriesKey
 __all__ = ["FAMILIES", "ROLES", "STAGES", "Family", "Metrics", "ModelInfo", "TargetForecast", "render_snapshot"]
 
 ROLES = ("champion", "challenger")
+RETRAIN_REASONS = ("cron", "drift")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "cycle", "scheduler")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
@@ -53,6 +54,7 @@ class TargetForecast:
     bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # level -> (S, H) x 2
     replicas: np.ndarray | None = None  # (S,) recommended replicas, when capacity_per_replica is set
     origins: np.ndarray | None = None  # (S,) unix seconds of each series' last input step (default: origin)
+    sources: tuple[str, ...] | None = None  # (S,) where each series' forecast comes from: "model" or a fallback
 
     def fresh(self, now: float) -> bool:
         """Whether it may still be served: a stale forecast is never served as if it were fresh."""
@@ -116,6 +118,9 @@ FAMILIES: tuple[Family, ...] = (
            "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
            "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples.",
            "snapshot"),
+    Family("promcast_forecast_source", "gauge", (*_SERIES, "source"),
+           "The source each series' published forecast comes from (value 1): model, naive or seasonal_naive.",
+           "snapshot"),
     Family("promcast_forecast_timestamp_seconds", "gauge", ("target",),
            "When the published forecast was computed.", "snapshot"),
     Family("promcast_forecast_origin_timestamp_seconds", "gauge", ("target",),
@@ -164,6 +169,15 @@ FAMILIES: tuple[Family, ...] = (
            attr="model_fallback"),
     Family("promcast_model_trained_timestamp_seconds", "gauge", ("target",),
            "When the serving model was trained.", attr="trained_at"),
+    Family("promcast_fallback_switches", "counter", ("target",),
+           "Series switched between the model and a fallback by the live guard, either way.",
+           attr="fallback_switches"),
+    Family("promcast_fallback_series", "gauge", ("target",),
+           "Series whose published forecast is a fallback's (the model has been losing to it).",
+           attr="fallback_series"),
+    Family("promcast_retrains", "counter", ("target", "reason"),
+           "Retrains the daemon started, by reason: cron (retrain_cron) or drift (drift_retrain).",
+           attr="retrains"),
     Family("promcast_build_info", "gauge", ("version", "revision", "python"),
            "The running build of promcast (value 1).", attr="build_info"),
 )  # fmt: skip
@@ -224,6 +238,10 @@ def render_snapshot(
                 with_level = f'{labels},level="{level:g}"'
                 _rows(lines["promcast_forecast_lower"], "promcast_forecast_lower", with_level, lo[i])
                 _rows(lines["promcast_forecast_upper"], "promcast_forecast_upper", with_level, hi[i])
+            if fc.sources is not None:
+                lines["promcast_forecast_source"].append(
+                    f'promcast_forecast_source{{{labels},source="{_escape(fc.sources[i])}"}} 1.0\n'
+                )
             if fc.replicas is not None:
                 value = floatToGoString(float(fc.replicas[i]))
                 lines["promcast_recommended_replicas"].append(f"promcast_recommended_replicas{{{labels}}} {value}\n")
@@ -262,6 +280,9 @@ class Metrics:
     model_fallback: Gauge
     trained_at: Gauge
     build_info: Gauge
+    fallback_switches: Counter
+    fallback_series: Gauge
+    retrains: Counter
 
     def __init__(
         self,
@@ -290,6 +311,10 @@ class Metrics:
             self.gap_series.labels(t)
             self.lagging_series.labels(t)
             self.model_fallback.labels(t)
+            self.fallback_switches.labels(t)
+            self.fallback_series.labels(t)
+            for reason in RETRAIN_REASONS:
+                self.retrains.labels(t, reason)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
         self.registry = registry

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .guard import MODEL, Guard, Switch
 from .samples import Samples, as_samples
 from .types import SeriesKey
 
@@ -71,6 +72,7 @@ class _Batch:
     naive: np.ndarray  # (S,) the last input value at the origin
     bounds: dict[float, tuple[np.ndarray, np.ndarray]]  # nominal level -> (S, H) lower, upper
     scored: np.ndarray  # (S, H) bool
+    fallbacks: dict[str, np.ndarray]  # the guard's fallbacks: name -> (S, H)
 
 
 def _actuals_at(actuals: Mapping[SeriesKey, Samples], times: np.ndarray) -> tuple[dict[SeriesKey, int], np.ndarray]:
@@ -108,8 +110,20 @@ def ordered_levels(adapted: dict[float, float]) -> dict[float, float]:
 
 
 class QualityTracker:
-    def __init__(self, step: pd.Timedelta, horizon: int, levels: tuple[float, ...], window: int, gamma: float):
+    """Scores the model's own forecasts (also while the guard publishes a fallback's) and, per series, hands the
+    model's and each fallback's errors to ``guard``; the intervals scored are the published ones."""
+
+    def __init__(
+        self,
+        step: pd.Timedelta,
+        horizon: int,
+        levels: tuple[float, ...],
+        window: int,
+        gamma: float,
+        guard: Guard | None = None,
+    ):
         self.step, self.horizon, self.levels, self.gamma = pd.Timedelta(step), horizon, levels, gamma
+        self.guard = guard
         self._lock = threading.Lock()
         self._pending: dict[pd.Timestamp, _Batch] = {}  # origin -> that cycle's forecasts
         self._err = [_Rolling(window) for _ in range(horizon)]
@@ -132,22 +146,25 @@ class QualityTracker:
         last: np.ndarray,
         bounds: dict[float, tuple[np.ndarray, np.ndarray]],
         origins: np.ndarray | None = None,
+        fallbacks: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """Keep this cycle's forecasts (S, H), the last inputs (S,) and bounds by nominal level.
+        """Keep this cycle's model forecasts (S, H), the last inputs (S,), bounds by nominal level, and the guard's
+        fallback forecasts (S, H) by name.
 
         ``origin`` is the cycle's end; ``origins`` (ns) each series' own last input step, default the end."""
         last = np.array(last, dtype=float)  # a copy: a view would keep the whole (S, W) batch of windows alive
         at = np.full(len(keys), pd.Timestamp(origin).value) if origins is None else np.asarray(origins, np.int64)
-        batch = _Batch(tuple(keys), at, values, last, dict(bounds), np.zeros(values.shape, bool))
+        batch = _Batch(tuple(keys), at, values, last, dict(bounds), np.zeros(values.shape, bool), dict(fallbacks or {}))
         with self._lock:
             self._pending[pd.Timestamp(origin)] = batch
 
-    def observe(self, data: Mapping[SeriesKey, Samples | pd.Series]) -> None:
-        """Score every kept forecast whose target time has an actual value in ``data``."""
+    def observe(self, data: Mapping[SeriesKey, Samples | pd.Series]) -> list[Switch]:
+        """Score every kept forecast whose target time has an actual value in ``data``; the guard's switches."""
         actuals = {k: as_samples(v) for k, v in data.items()}
+        errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # key -> source -> (sum, count)
         with self._lock:
             if not self._pending or not actuals:
-                return
+                return []
             steps = np.arange(1, self.horizon + 1) * self.step.value
             origins = sorted(self._pending)
             times = {o: self._pending[o].origins[:, None] + steps for o in origins}  # (S, H) ns per batch
@@ -160,15 +177,20 @@ class QualityTracker:
                 cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
                 actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
-                self._score(batch, actual)
+                self._score(batch, actual, errors)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]
+        return self._to_guard(errors)
 
-    def _score(self, b: _Batch, actual: np.ndarray) -> None:
+    def _score(
+        self, b: _Batch, actual: np.ndarray, errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]]
+    ) -> None:
         new = ~b.scored & np.isfinite(actual)  # (S, H)
         if not new.any():
             return
         b.scored |= new
+        if self.guard is not None and b.fallbacks:
+            self._collect(b, actual, new, errors)
         for h in range(self.horizon):
             rows = new[:, h]
             if rows.any():
@@ -183,6 +205,38 @@ class QualityTracker:
             self._hits[lv].extend(inside)
             # ACI: alpha <- alpha + gamma (target miss rate - observed miss), once per scored value
             self._alpha[lv] += self.gamma * float(np.sum((1.0 - lv) - (~inside).astype(float)))
+
+    @staticmethod
+    def _collect(
+        b: _Batch,
+        actual: np.ndarray,
+        new: np.ndarray,
+        errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]],
+    ) -> None:
+        """Add one batch's newly scored absolute errors, of the model and of every fallback, per series and step."""
+        forecasts = {MODEL: b.values, **b.fallbacks}
+        for i in np.flatnonzero(new.any(axis=1)):
+            per = errors.setdefault(b.keys[i], {})
+            for name, f in forecasts.items():
+                total, count = per.setdefault(name, (np.zeros(b.values.shape[1]), np.zeros(b.values.shape[1])))
+                total += np.where(new[i], np.abs(actual[i] - f[i]), 0.0)
+                count += new[i]
+
+    def _to_guard(self, errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]]) -> list[Switch]:
+        """One scoring per series and cycle: its mean new error per step, of each source, to the guard."""
+        if self.guard is None:
+            return []
+        switches = []
+        for key, per in errors.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = {
+                    name: np.where(count > 0, total / np.maximum(count, 1), np.nan)
+                    for name, (total, count) in per.items()
+                }
+            switch = self.guard.update(key, means)
+            if switch is not None:
+                switches.append(switch)
+        return switches
 
     def snapshot(self) -> QualitySnapshot:
         with self._lock:

@@ -36,6 +36,8 @@ __all__ = [
     "DEFAULT_PORT",
     "ConfigError",
     "DemoSettings",
+    "DriftSettings",
+    "GuardSettings",
     "PrometheusSettings",
     "RetrainSettings",
     "Settings",
@@ -78,6 +80,26 @@ class PrometheusSettings(_Strict):
         if self.ca_file is not None and not self.ca_file.is_file():
             raise ValueError(f"ca_file {self.ca_file} is not a readable file")
         return self
+
+
+class GuardSettings(_Strict):
+    """Per series: publish naive (or seasonal naive) while the model has been losing to it (daemon.guard)."""
+
+    enabled: bool = True
+    window: int = Field(288, ge=2, description="scorings the per-series rolling MAE spans; none decides before them")
+    margin: float = Field(
+        0.25, ge=0, le=10, description="relative MAE excess over the best fallback that leaves the model"
+    )
+    patience: int = Field(36, ge=1, description="consecutive scorings that must agree before a switch, either way")
+
+
+class DriftSettings(_Strict):
+    """Retrain when the target's live skill stays low (opt in: each retrain is a training run in a child)."""
+
+    enabled: bool = False
+    skill_below: float = Field(0.0, ge=-10, le=1, description="promcast_forecast_skill_ratio under this is drift")
+    cycles: int = Field(60, ge=1, description="consecutive cycles the skill must stay under skill_below")
+    cooldown_seconds: float = Field(21_600.0, gt=0, description="the least time between two drift retrains")
 
 
 class TargetSettings(_Strict):
@@ -123,6 +145,8 @@ class TargetSettings(_Strict):
     retrain_cron: str | None = Field(
         None, description="retrain in the daemon on this crontab (5 fields, or 6 with seconds first); UTC"
     )
+    guard: GuardSettings = GuardSettings()
+    drift_retrain: DriftSettings = DriftSettings()
 
     @field_validator("name")
     @classmethod
@@ -177,6 +201,12 @@ class TargetSettings(_Strict):
         return timedelta(seconds=self.step_seconds)
 
     @property
+    def day_steps(self) -> int | None:
+        """Steps in a day, where the step divides a day and a day fits the input: seasonal naive's period."""
+        steps = 86_400 / self.step_seconds
+        return int(steps) if steps.is_integer() and steps <= self.input_length else None
+
+    @property
     def interval(self) -> float:
         return self.interval_seconds or self.step_seconds
 
@@ -213,7 +243,7 @@ class RetrainSettings(_Strict):
 
 
 class DemoSettings(_Strict):
-    workload: Literal["diurnal", "bursty"] = "diurnal"
+    workload: Literal["diurnal", "bursty", "shift"] = "diurnal"
     series: int = Field(1, ge=1, le=10_000)
     speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
     step_seconds: float = Field(60.0, ge=1, le=86_400, description="the demo target's step")

@@ -1,0 +1,147 @@
+"""Issue 18's replay: each shared trace through the daemon's own cycle (ForecastJob: windows, the default model,
+the quality tracker, the live guard), step by step over its last 20 %, with the model fitted on the first 80 %.
+
+Prints, per trace, the MAE of the published forecast with the guard, of the model alone (the same cycle with the
+guard off), and of naive, over every origin of the replay and every step ahead; then the targets: the guard at
+most naive's MAE on every trace, and within 2 % of the model's where the model beats naive.
+
+    python -m benchmarks.guard_replay [--data ../shared/data] [--traces NAME ...] [--json guard_replay.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prometheus_client import CollectorRegistry
+
+from daemon.clock import align
+from daemon.job import ForecastJob
+from daemon.logs import configure_logging
+from daemon.metrics import Metrics
+from daemon.replay import ReplaySource
+from daemon.serving import ModelHolder
+from daemon.settings import TargetSettings
+from daemon.store import ModelStore
+from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
+from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+
+TRAIN = 0.8
+H = 12
+
+
+def _job(target: TargetSettings, source: ReplaySource, store: ModelStore) -> ForecastJob:
+    metrics = Metrics(CollectorRegistry(), [target.name], clock=lambda: source.now().timestamp())
+    return ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0)
+
+
+def replay(name: str, data: Path, guard: dict[str, Any] | None = None) -> dict[str, Any]:
+    reg = load_trace(data, name)
+    step = reg.step.to_pytimedelta()
+    start = pd.Timestamp(align(reg.start.to_pydatetime(), step))  # the replay's grid sits on step boundaries
+    series = pd.Series(reg.values, index=pd.date_range(start, periods=len(reg.values), freq=reg.step))
+    cut = int(len(series) * TRAIN)
+    t0 = time.perf_counter()
+    f = Forecaster(DEFAULT_MODEL, window=DEFAULT_WINDOW, step=step).fit(series.iloc[:cut])
+    fit_s = time.perf_counter() - t0
+    base = {"name": "t", "query": name, "step_seconds": step.total_seconds(), "window": DEFAULT_WINDOW,
+            "history": step * len(series)}  # fmt: skip
+    guarded = TargetSettings(**base, guard=guard or {})
+    alone = TargetSettings(**base, guard={"enabled": False})
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ModelStore(Path(tmp), "t")
+        store.publish(f)
+        source = ReplaySource(series)
+        jobs = {"guard": _job(guarded, source, store), "model": _job(alone, source, store)}
+        origins = range(cut, len(series) - H)
+        pred = {k: np.full((len(origins), H), np.nan) for k in jobs}
+        on_fallback = 0
+        t0 = time.perf_counter()
+        for row, i in enumerate(origins):
+            source.at = series.index[i].to_pydatetime()
+            for kind, job in jobs.items():
+                result = job()
+                if result.ok and result.end == source.at:
+                    fc = job.metrics.snapshot()[0]["t"]
+                    pred[kind][row] = fc.values[0]
+                    if kind == "guard" and fc.sources and fc.sources[0] != "model":
+                        on_fallback += 1
+        replay_s = time.perf_counter() - t0
+    values = series.to_numpy()
+    actual = np.stack([values[i + 1 : i + 1 + H] for i in origins])
+    naive = np.repeat(values[list(origins)][:, None], H, axis=1)
+    ok = np.isfinite(pred["guard"]).all(axis=1) & np.isfinite(pred["model"]).all(axis=1)
+    mae = {k: float(np.abs(p[ok] - actual[ok]).mean()) for k, p in {**pred, "naive": naive}.items()}
+    return {
+        "points": len(series),
+        "origins": len(origins),
+        "scored_origins": int(ok.sum()),
+        "mae": mae,
+        "fallback_share": on_fallback / max(int(ok.sum()), 1),
+        "fit_seconds": round(fit_s, 1),
+        "replay_seconds": round(replay_s, 1),
+    }
+
+
+def targets(r: dict[str, Any]) -> tuple[bool, bool | None]:
+    """(guard <= naive, guard within 2 % of the model where the model beats naive, else None)."""
+    m = r["mae"]
+    return m["guard"] <= m["naive"], (m["guard"] <= 1.02 * m["model"]) if m["model"] < m["naive"] else None
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| trace | origins | model / naive | guard / naive | guard / model | on fallback | guard <= naive | "
+        "within 2 % of model |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        m = r["mae"]
+        below, close = targets(r)
+        lines.append(
+            f"| {name} | {r['scored_origins']} | {m['model'] / m['naive']:.3f} | {m['guard'] / m['naive']:.3f} | "
+            f"{m['guard'] / m['model']:.3f} | {r['fallback_share']:.0%} | {'yes' if below else 'NO'} | "
+            f"{'-' if close is None else 'yes' if close else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.guard_replay", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES))
+    p.add_argument("--json", type=Path, default=Path("guard_replay.json"))
+    p.add_argument(
+        "--guard", default="{}", help="guard settings, e.g. '{\"margin\": 0.2}' (default: the target default)"
+    )
+    args = p.parse_args(argv)
+    data = args.data or default_data_dir()
+    missing = [n for n in args.traces if not (data / f"{n}.csv").is_file()]
+    if missing:
+        print(f"guard_replay: traces missing in {data}: {', '.join(missing)}; pass --data DIR", file=sys.stderr)
+        return 2
+    configure_logging("json", "error")  # the cycles' log lines would drown the table
+    results = {}
+    for name in args.traces:
+        results[name] = replay(name, data, json.loads(args.guard))
+        print(f"{name}: done ({results[name]['fit_seconds']} s fit, {results[name]['replay_seconds']} s replay)",
+              file=sys.stderr)  # fmt: skip
+    print(table(results))
+    met = [targets(r) for r in results.values()]
+    below = sum(b for b, _ in met)
+    close = [c for _, c in met if c is not None]
+    print(f"\nguard <= naive on {below} of {len(met)} traces; within 2 % of the model on {sum(close)} of the "
+          f"{len(close)} where the model beats naive")  # fmt: skip
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

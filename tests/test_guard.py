@@ -1,0 +1,221 @@
+"""The live safety net (issue 18): per series, the guard publishes a fallback while the model loses to it, and
+comes back when the model recovers; drift starts one retrain per cool-down."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from daemon.app import Daemon
+from daemon.guard import MODEL, Guard, GuardParams, fallback_forecasts
+from daemon.job import ForecastJob
+from daemon.metrics import Metrics
+from daemon.serving import ModelHolder
+from daemon.settings import Settings, TargetSettings
+from daemon.store import ModelStore
+from daemon.types import SeriesKey
+from forecaster import Forecaster
+
+from .support.http import samples
+
+STEP = timedelta(minutes=1)
+START = datetime(2026, 3, 2, tzinfo=timezone.utc)
+KEY: SeriesKey = (("instance", "a"),)
+
+
+def _scripted_errors(guard: Guard, model: float, naive: float, n: int, rng: np.random.Generator, noise: float = 0.0):
+    """Feed ``n`` scorings of one series with the given mean errors; the sources after each."""
+    out = []
+    for _ in range(n):
+        errors = {
+            MODEL: np.abs(model + noise * rng.standard_normal(12)),
+            "naive": np.abs(naive + noise * rng.standard_normal(12)),
+        }
+        guard.update(KEY, errors)
+        out.append(guard.sources([KEY])[0])
+    return out
+
+
+def test_the_guard_leaves_a_losing_model_and_comes_back_after_patience() -> None:
+    guard, rng = Guard(12, GuardParams(window=8, margin=0.1, patience=3)), np.random.default_rng(0)
+    assert _scripted_errors(guard, 1.0, 2.0, 20, rng) == [MODEL] * 20  # the model wins: it serves
+    lost = _scripted_errors(guard, 4.0, 1.0, 20, rng)
+    assert lost.index("naive") <= 8  # the weighted MAE crosses within a few scorings, then patience
+    assert lost[lost.index("naive") :] == ["naive"] * (20 - lost.index("naive"))
+    back = _scripted_errors(guard, 0.2, 1.0, 30, rng)
+    assert "naive" in back[:2] and back[-1] == MODEL  # patience holds it a while, then the model is back
+    assert back[back.index(MODEL) :] == [MODEL] * (30 - back.index(MODEL))
+
+
+def test_no_decision_before_the_window_and_no_flapping_on_a_noisy_boundary() -> None:
+    guard, rng = Guard(12, GuardParams(window=30, margin=0.1, patience=5)), np.random.default_rng(1)
+    assert _scripted_errors(guard, 9.0, 1.0, 29, rng) == [MODEL] * 29  # clearly losing, but not seen long enough
+    assert _scripted_errors(guard, 9.0, 1.0, 6, rng)[-1] == "naive"
+    # The model is now within 5 % of naive, with noise larger than the gap: inside the hysteresis band.
+    guard = Guard(12, GuardParams(window=30, margin=0.1, patience=5))
+    sources = _scripted_errors(guard, 1.05, 1.0, 400, rng, noise=0.5)
+    switches = sum(a != b for a, b in itertools.pairwise(sources))
+    assert switches <= 1, switches
+
+
+def test_seasonal_naive_only_where_a_day_fits() -> None:
+    windows = np.arange(30.0)[None, :]
+    assert set(fallback_forecasts(windows, 4, None)) == {"naive"}
+    both = fallback_forecasts(windows, 4, 24)
+    np.testing.assert_array_equal(both["naive"], [[29.0] * 4])
+    np.testing.assert_array_equal(both["seasonal_naive"], [[6.0, 7.0, 8.0, 9.0]])  # one period before each step
+
+
+class Scripted:
+    """A source over one precomputed series; the test moves its clock."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.index = pd.date_range(START, periods=len(values), freq=STEP, tz="UTC")
+        self.values, self.at = values, START
+
+    def now(self) -> datetime:
+        return self.at
+
+    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
+        keep = (self.index >= start) & (self.index <= end)
+        return {KEY: pd.Series(self.values[keep], index=self.index[keep])}
+
+
+def _regimes(rng: np.random.Generator) -> tuple[np.ndarray, slice, slice, slice]:
+    """A daily-like sine the model was trained on, then a drained service (a low, flat, noisy level) it never saw,
+    then the sine again."""
+    t = np.arange(900)
+    values = 10.0 + 5.0 * np.sin(2 * np.pi * t / 24)
+    values[400:600] = 0.5 + np.abs(rng.normal(0.0, 0.05, 200))
+    return values, slice(0, 400), slice(400, 600), slice(600, 900)
+
+
+def _fixed_model_job(tmp_path, **settings) -> tuple[ForecastJob, Scripted, Metrics]:
+    """A job serving an AR model fitted on the sine, replayed over the three regimes; ``settings`` for the target."""
+    rng = np.random.default_rng(0)
+    values, *_ = _regimes(rng)
+    train = pd.Series(10.0 + 5.0 * np.sin(2 * np.pi * np.arange(2000) / 24) + rng.normal(0, 0.05, 2000))
+    train.index = pd.date_range(START - 2100 * STEP, periods=2000, freq=STEP, tz="UTC")
+    target = TargetSettings(
+        name="t", query="q", window=24, model="ar", history=timedelta(days=1), capacity_per_replica=4.0, **settings
+    )
+    store = ModelStore(tmp_path, "t")
+    store.publish(Forecaster("ar", window=24, step=STEP, gate=None).fit(train))
+    source = Scripted(values)
+    metrics = Metrics(CollectorRegistry(), ["t"], clock=lambda: source.now().timestamp())
+    return ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0), source, metrics
+
+
+@pytest.fixture
+def job(tmp_path) -> tuple[ForecastJob, Scripted, Metrics]:
+    return _fixed_model_job(tmp_path, guard={"window": 8, "margin": 0.1, "patience": 3}, levels=[0.8])
+
+
+def _run(job: ForecastJob, source: Scripted, steps: range) -> list[tuple[str, np.ndarray, float, np.ndarray]]:
+    """Cycles at each step: the published source, forecast, replicas and the last input value."""
+    out = []
+    for i in steps:
+        source.at = START + i * STEP
+        result = job()
+        assert result.ok, result.error
+        fc = job.metrics.snapshot()[0]["t"]
+        assert fc.sources is not None and fc.replicas is not None
+        out.append((fc.sources[0], fc.values[0], float(fc.replicas[0]), fc.bounds[0.8][1][0]))
+    return out
+
+
+def test_a_drained_service_under_a_fixed_model_switches_to_naive_and_back(job) -> None:
+    j, source, metrics = job
+    _, calm, walk, back = _regimes(np.random.default_rng(0))
+    first = _run(j, source, range(100, calm.stop))
+    assert {s for s, *_ in first} == {MODEL}  # the model wins on the regime it learnt
+    during = _run(j, source, range(walk.start, walk.stop))
+    switched = [s for s, *_ in during].index("naive")
+    assert switched <= 8 + 3 + 12, switched  # the window, the patience, and the horizon the first scores wait for
+    assert all(s == "naive" for s, *_ in during[switched:])  # and it stays there while the model loses
+    for (s, values, replicas, upper), i in zip(during, range(walk.start, walk.stop), strict=True):
+        if s == "naive":  # the published forecast is naive's, and so are the replicas recommended on it
+            np.testing.assert_allclose(values, source.values[i])
+            assert replicas == max(1.0, np.ceil(upper.max() / 4.0))
+    after = [s for s, *_ in _run(j, source, range(back.start, back.start + 150))]
+    assert after[0] == "naive"  # the model must win again for `patience` scorings first
+    recovered = after.index(MODEL)
+    assert after[recovered:] == [MODEL] * (150 - recovered)
+    page = metrics.exposition().decode()
+    assert samples(page, "promcast_fallback_switches_total") == [({"target": "t"}, 2.0)]
+    ((labels, value),) = samples(page, "promcast_forecast_source")
+    assert labels["source"] == MODEL and labels["instance"] == "a" and value == 1.0
+
+
+def _drifting(tmp_path, **drift) -> tuple[ForecastJob, Scripted]:
+    """A fixed model on the drained regime, its skill far below 0, with drift retraining on."""
+    job, source, _ = _fixed_model_job(
+        tmp_path, quality_window=20, drift_retrain={"enabled": True, "cycles": 5, **drift}
+    )
+    return job, source
+
+
+def test_drift_starts_one_retrain_per_cool_down(tmp_path) -> None:
+    job, source = _drifting(tmp_path, cooldown_seconds=3600)
+    started: list[tuple[datetime, str]] = []
+    job.on_drift = lambda target, why: started.append((source.now(), why))
+    _run(job, source, range(380, 400))  # the learnt regime: no drift
+    assert started == []
+    _run(job, source, range(400, 600))  # 200 minutes drained: skill < 0 all along
+    assert len(started) == 4, started  # at most one an hour: 200 minutes hold four (0, 60, 120, 180 min after)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(started)]
+    assert all(g >= timedelta(hours=1) for g in gaps), gaps
+    assert "under 0 for 5 cycles" in started[0][1]
+
+
+def test_a_failed_drift_retrain_is_counted_and_forecasting_goes_on(tmp_path) -> None:
+    job, source = _drifting(tmp_path, cooldown_seconds=1e6)
+    settings = Settings(
+        listen="127.0.0.1:0", model_dir=tmp_path, prometheus={"url": "http://127.0.0.1:9"}, targets=[job.target]
+    )
+    daemon = Daemon(settings, source, [job.target])  # its retrain child reads Prometheus, which refuses: it fails
+    threads: list[threading.Thread] = []
+    daemon.jobs["t"].on_drift = lambda target, why: threads.append(daemon.retrain_in_background(target, why))
+    for i in range(380, 430):
+        source.at = START + i * STEP
+        assert daemon.jobs["t"]().ok
+    assert len(threads) == 1
+    threads[0].join(timeout=120)
+    page = daemon.metrics.exposition().decode()
+    assert ({"target": "t", "reason": "drift"}, 1.0) in samples(page, "promcast_retrains_total")
+    assert ({"target": "t", "stage": "train"}, 1.0) in samples(page, "promcast_errors_total")
+    source.at = START + 430 * STEP
+    assert daemon.jobs["t"]().ok  # the cycle after the failed retrain still forecasts
+
+
+def test_the_shift_demo_drains_then_comes_back_higher() -> None:
+    from daemon.demo import SHIFT, SHIFT_LEVEL, DemoSource
+    from daemon.settings import DemoSettings
+
+    shift, diurnal = DemoSource(DemoSettings(workload="shift"), STEP), DemoSource(DemoSettings(), STEP)
+    diurnal._sim_start = shift._sim_start  # the same simulated clock: only the level factor differs
+    target = TargetSettings(name="demo", query="q", window=24, history=timedelta(days=1))
+    t0 = shift.now()
+    for begin, factor in ((-timedelta(hours=1), 1.0), (SHIFT[0] + STEP, 0.02), (SHIFT[1] + STEP, SHIFT_LEVEL)):
+        lo, hi = t0 + begin, t0 + begin + timedelta(minutes=29)  # half an hour inside one regime
+        (got,) = shift.fetch(target, lo, hi).values()
+        (base,) = diurnal.fetch(target, lo, hi).values()
+        assert len(got) >= 29
+        np.testing.assert_allclose(got.to_numpy(), base.to_numpy() * factor)
+
+
+def test_the_replay_source_serves_nothing_after_its_clock() -> None:
+    from daemon.replay import ReplaySource
+
+    series = pd.Series(np.arange(10.0), index=pd.date_range(START, periods=10, freq=STEP, tz="UTC"))
+    source = ReplaySource(series)
+    source.at = START + 4 * STEP
+    target = TargetSettings(name="t", query="q", window=2, history=timedelta(hours=1))
+    (got,) = source.fetch(target, START, START + 9 * STEP).values()
+    assert got.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and source.now() == START + 4 * STEP
