@@ -35,6 +35,7 @@ from .sharding import Shard, resolve_index
 __all__ = [
     "DEFAULT_PORT",
     "ConfigError",
+    "CsvSettings",
     "DemoSettings",
     "DriftSettings",
     "GuardSettings",
@@ -251,10 +252,26 @@ class DemoSettings(_Strict):
     seed: int = 0
 
 
+class CsvSettings(_Strict):
+    """The ``csv`` source: one recorded series replayed on a clock that starts at ``start`` of the file."""
+
+    path: Path | None = Field(None, description="a timestamp,value CSV (the columns promcast predict reads)")
+    value_column: str | None = Field(None, description="the value column, where the file has several")
+    start: float = Field(0.8, gt=0, lt=1, description="share of the file before the replay's first now")
+    speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"{v} is not a readable file")
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid")
 
-    source: Literal["prometheus", "demo"] = Field(
+    source: Literal["prometheus", "demo", "csv"] = Field(
         "prometheus", description="where samples come from: one of daemon.sources.SOURCES"
     )
     prometheus: PrometheusSettings = PrometheusSettings()
@@ -277,6 +294,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     demo: DemoSettings = DemoSettings()
+    csv: CsvSettings = CsvSettings()
     retrain: RetrainSettings = RetrainSettings()
     shard_count: int = Field(1, ge=1, description="replicas that split the series between them")
     shard_index: int | None = Field(
@@ -297,6 +315,12 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"target names must be unique; repeated: {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _csv(self) -> Settings:
+        if self.source == "csv" and self.csv.path is None:
+            raise ValueError("source csv needs csv.path (PROMCAST_CSV__PATH)")
         return self
 
     @model_validator(mode="after")

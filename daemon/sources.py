@@ -40,9 +40,23 @@ def _demo(settings: Settings) -> Source:
     return DemoSource(settings.demo, timedelta(seconds=settings.demo.step_seconds))
 
 
+def _csv(settings: Settings) -> Source:
+    from forecaster.data import load_csv
+
+    from .replay import ReplaySource
+
+    c = settings.csv
+    assert c.path is not None  # Settings refuses source csv without a path
+    series = load_csv(c.path, c.value_column).groupby(level=0, sort=True).mean()
+    index = pd.DatetimeIndex(series.index)
+    series.index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return ReplaySource(series, (("series", c.path.stem),), start=c.start, speed=c.speed)
+
+
 SOURCES: dict[str, Callable[[Settings], Source]] = {
     "prometheus": _prometheus,  # a Prometheus HTTP API: settings.prometheus
     "demo": _demo,  # the embedded synthetic workload, on a simulated clock: settings.demo
+    "csv": _csv,  # one recorded series replayed from a share of the file on: settings.csv
 }
 
 

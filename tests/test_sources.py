@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from daemon.cli import main
 from daemon.demo import DEMO_QUERY, DemoSource
@@ -37,3 +38,51 @@ def test_the_daemons_retrain_child_gets_the_source() -> None:
     env = child_env(settings)
     assert env["PROMCAST_SOURCE"] == "demo"
     assert json.loads(env["PROMCAST_DEMO"])["series"] == 3
+
+
+def _csv(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    index = pd.date_range("2024-03-01", periods=3000, freq="1min")  # naive timestamps: read as UTC
+    values = 10 + 5 * np.sin(2 * np.pi * np.arange(3000) / 60)
+    path = tmp_path / "load.csv"
+    pd.DataFrame({"timestamp": index, "value": values}).to_csv(path, index=False)
+    return path, index
+
+
+def test_the_csv_source_replays_a_file_from_its_start_share(tmp_path) -> None:
+    from daemon.replay import ReplaySource
+
+    path, index = _csv(tmp_path)
+    source = make_source(load_settings(source="csv", csv={"path": str(path), "start": 0.5, "speed": 1.0}))
+    assert isinstance(source, ReplaySource)
+    first = index[1499].tz_localize("UTC")  # the point at half the file
+    assert first <= source.now() < first + timedelta(minutes=1)
+    target = load_settings(targets=[{"name": "t", "query": "q", "window": 24, "history": "P1D"}]).targets[0]
+    ((key, got),) = source.fetch(target, index[0].tz_localize("UTC"), index[-1].tz_localize("UTC")).items()
+    assert key == (("series", "load"),) and len(got) == 1500  # nothing after the replay's now
+
+
+def test_the_csv_source_needs_its_path(tmp_path) -> None:
+    import pytest
+
+    from daemon.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"needs csv\.path"):
+        load_settings(source="csv")
+    with pytest.raises(ConfigError, match=r"csv\.path.*not a readable file"):
+        load_settings(source="csv", csv={"path": str(tmp_path / "missing.csv")})
+
+
+def test_the_daemon_forecasts_a_csv_through_the_one_factory(tmp_path, capsys) -> None:
+    path, _index = _csv(tmp_path)
+    config = tmp_path / "promcast.yaml"
+    config.write_text(
+        f"source: csv\ncsv: {{path: {path}, start: 0.9}}\nmodel_dir: {tmp_path / 'models'}\n"
+        "targets:\n  - {name: load, query: replay, window: 24, history: P1D, model: ar}\n"
+    )
+    assert main(["run", "--config", str(config), "--once", "--log-format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["ok"] and len(result["forecasts"][0]["values"]) == 12
+    assert result["forecasts"][0]["labels"] == {"series": "load"}
