@@ -201,15 +201,16 @@ class ForecastJob:
                 return CycleResult(name, False, end, error=str(exc))
             win = win.subset(kept)
         bounds = widen(values, bounds, win.long_gap, self.target.gap_interval_factor)
-        fallbacks = fallback_forecasts(win.values, self.target.horizon, self.target.day_steps)
-        model = values
-        sources = [MODEL] * len(win.keys)
-        if self.guard is not None:
+        clip = self.target.clip_negative  # a series never negative in its window is not forecast below 0
+        if clip:
+            values, bounds = clip_at_floor(win.values, values, bounds)
+        model, fallbacks, sources = values, {}, [MODEL] * len(win.keys)
+        if self.guard is not None:  # the fallbacks are computed, kept and scored only for the guard
+            fallbacks = fallback_forecasts(win.values, self.target.horizon, self.target.day_steps)
             levels = self.quality.effective_levels()
             values, bounds, sources = self.guard.apply(win.keys, values, bounds, fallbacks, levels)
-        if self.target.clip_negative:  # last: a series never negative in its window is not forecast below 0
-            values, bounds = clip_at_floor(win.values, values, bounds)
-            model, _ = clip_at_floor(win.values, model, {})
+            if clip and any(src != MODEL for src in sources):  # a fallback's interval may reach below 0
+                values, bounds = clip_at_floor(win.values, values, bounds)
         self._report_gaps(win, end)
         return _Outcome(win, values, bounds, model, fallbacks, sources)
 

@@ -221,12 +221,9 @@ def render_snapshot(
     for target, fc in sorted(forecasts.items()):
         if not fc.fresh(now):
             continue
-        lines["promcast_forecast_timestamp_seconds"].append(
-            f'promcast_forecast_timestamp_seconds{{target="{_escape(target)}"}} {floatToGoString(fc.computed_at)}\n'
-        )
-        lines["promcast_forecast_origin_timestamp_seconds"].append(
-            f'promcast_forecast_origin_timestamp_seconds{{target="{_escape(target)}"}} {floatToGoString(fc.origin)}\n'
-        )
+        for family, value in (("timestamp", fc.computed_at), ("origin_timestamp", fc.origin)):
+            name = f"promcast_forecast_{family}_seconds"
+            lines[name].append(f"{name}{{{_labels([('target', target)])}}} {floatToGoString(value)}\n")
         for i, key in enumerate(fc.keys):
             labels = _labels([*((_label_name(k), v) for k, v in key), ("target", target)])
             _rows(lines["promcast_forecast"], "promcast_forecast", labels, fc.values[i])

@@ -161,7 +161,7 @@ class QualityTracker:
     def observe(self, data: Mapping[SeriesKey, Samples | pd.Series]) -> list[Switch]:
         """Score every kept forecast whose target time has an actual value in ``data``; the guard's switches."""
         actuals = {k: as_samples(v) for k, v in data.items()}
-        errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # key -> source -> (sum, count)
+        errors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # source -> (sum, count), (actual series, H) each
         with self._lock:
             if not self._pending or not actuals:
                 return []
@@ -177,20 +177,28 @@ class QualityTracker:
                 cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
                 actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
-                self._score(batch, actual, errors)
+                self._score(batch, actual, at, len(rows), errors)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]
-        return self._to_guard(errors)
+        return self._to_guard(list(rows), errors)
 
     def _score(
-        self, b: _Batch, actual: np.ndarray, errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]]
+        self,
+        b: _Batch,
+        actual: np.ndarray,
+        at: np.ndarray,
+        series: int,
+        errors: dict[str, tuple[np.ndarray, np.ndarray]],
     ) -> None:
         new = ~b.scored & np.isfinite(actual)  # (S, H)
         if not new.any():
             return
         b.scored |= new
         if self.guard is not None and b.fallbacks:
-            self._collect(b, actual, new, errors)
+            for name in (MODEL, *b.fallbacks):
+                if name not in errors:
+                    errors[name] = (np.zeros((series, self.horizon)), np.zeros((series, self.horizon)))
+            self._collect(b, actual, new, at, errors)
         for h in range(self.horizon):
             rows = new[:, h]
             if rows.any():
@@ -208,32 +216,26 @@ class QualityTracker:
 
     @staticmethod
     def _collect(
-        b: _Batch,
-        actual: np.ndarray,
-        new: np.ndarray,
-        errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]],
+        b: _Batch, actual: np.ndarray, new: np.ndarray, at: np.ndarray, errors: dict[str, tuple[np.ndarray, np.ndarray]]
     ) -> None:
-        """Add one batch's newly scored absolute errors, of the model and of every fallback, per series and step."""
-        forecasts = {MODEL: b.values, **b.fallbacks}
-        for i in np.flatnonzero(new.any(axis=1)):
-            per = errors.setdefault(b.keys[i], {})
-            for name, f in forecasts.items():
-                total, count = per.setdefault(name, (np.zeros(b.values.shape[1]), np.zeros(b.values.shape[1])))
-                total += np.where(new[i], np.abs(actual[i] - f[i]), 0.0)
-                count += new[i]
+        """Add one batch's newly scored absolute errors, of the model and of every fallback, into ``errors``: per
+        source, (sum, count) arrays with one row per actual series (``at`` gives each batch series' row)."""
+        rows = new.any(axis=1)  # a series scored here has actual values, so a row
+        for name, f in {MODEL: b.values, **b.fallbacks}.items():
+            total, count = errors[name]
+            np.add.at(total, at[rows], np.where(new[rows], np.abs(actual[rows] - f[rows]), 0.0))
+            np.add.at(count, at[rows], new[rows])
 
-    def _to_guard(self, errors: dict[SeriesKey, dict[str, tuple[np.ndarray, np.ndarray]]]) -> list[Switch]:
+    def _to_guard(self, keys: list[SeriesKey], errors: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[Switch]:
         """One scoring per series and cycle: its mean new error per step, of each source, to the guard."""
-        if self.guard is None:
+        if self.guard is None or MODEL not in errors:
             return []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = {name: np.where(count > 0, total / count, np.nan) for name, (total, count) in errors.items()}
+        scored = np.flatnonzero(errors[MODEL][1].any(axis=1))
         switches = []
-        for key, per in errors.items():
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means = {
-                    name: np.where(count > 0, total / np.maximum(count, 1), np.nan)
-                    for name, (total, count) in per.items()
-                }
-            switch = self.guard.update(key, means)
+        for row in scored:
+            switch = self.guard.update(keys[row], {name: m[row] for name, m in means.items()})
             if switch is not None:
                 switches.append(switch)
         return switches
