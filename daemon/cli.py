@@ -8,8 +8,10 @@ import sys
 from typing import Any
 
 from forecaster.cli import add_predict
+from forecaster.evaluation.bursts import add_bursts
 from forecaster.evaluation.cli import add_evaluate
 
+from .backtest import add_backtest
 from .commands import add_models, add_train
 from .dashboard import add_dashboard
 from .settings import ConfigError, Settings, TargetSettings, load_settings
@@ -167,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_models(sub)
     add_dashboard(sub)
+    add_backtest(sub)
+    add_bursts(sub)
     return parser
 
 

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from forecaster import ArtifactError
+from forecaster.bursts import BurstDetector, BurstParams
 
+from .autoscale import recommend
 from .bands import clip_at_floor, widen
 from .clock import origin
 from .guard import MODEL, Guard, GuardParams, fallback_forecasts
@@ -90,6 +92,8 @@ class ForecastJob:
         self.grid = target.input_length + 2 * target.max_gap + 3  # the span's points: an input and its lag and gaps
         g = target.guard
         self.guard = Guard(target.horizon, GuardParams(g.window, g.margin, g.patience)) if g.enabled else None
+        b = target.bursts
+        self.bursts = BurstDetector(BurstParams(b.threshold, b.persistence, b.spike)) if b.enabled else None
         self.quality = QualityTracker(
             pd.Timedelta(target.step),
             target.horizon,
@@ -97,6 +101,7 @@ class ForecastJob:
             target.quality_window,
             target.aci_gamma,
             self.guard,
+            self.bursts,
         )
         self.on_drift: Callable[[str, str], object] | None = None  # the daemon's: starts a retrain in the background
         self._low_skill = 0  # consecutive cycles with the skill under drift_retrain.skill_below
@@ -188,8 +193,13 @@ class ForecastJob:
                 model_mae=round(switch.model_mae, 6),
                 fallback_mae=round(switch.fallback_mae, 6),
             )
+        for key, score in self.quality.take_onsets():
+            self.metrics.bursts.labels(name).inc()
+            log.warning("burst", target=name, series=dict(key), score=round(score, 3))
         if self.guard is not None:
             self.guard.forget(set(data))
+        if self.bursts is not None:
+            self.bursts.forget(set(data))
         quality = self.quality.snapshot()
         self.metrics.set_quality(name, quality)
         self._check_drift(quality.skill)
@@ -255,14 +265,16 @@ class ForecastJob:
         }
         return kept, values, bounds
 
-    def _replicas(self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
-        """ceil(max over the horizon of the widest upper bound / capacity), clamped; None without capacity."""
-        t = self.target
-        if t.capacity_per_replica is None:
+    def _replicas(
+        self, values: np.ndarray, bounds: dict[float, tuple[np.ndarray, np.ndarray]], actual: np.ndarray
+    ) -> np.ndarray | None:
+        """daemon.autoscale.recommend on the published forecast's upper bound at replicas_level (default: the
+        widest) and the last actual values; None without capacity_per_replica."""
+        scaling = self.target.scaling
+        if scaling is None:
             return None
-        upper = bounds[max(bounds)][1] if bounds else values
-        need = np.ceil(upper.max(axis=1) / t.capacity_per_replica)
-        return np.clip(need, t.min_replicas, t.max_replicas)
+        level = self.target.replicas_level or (max(bounds) if bounds else None)
+        return recommend(values if level is None else bounds[level][1], actual, scaling)
 
     def _check_drift(self, skill: float | None) -> None:
         """Start a retrain (``on_drift``) once the skill has stayed under the threshold for ``cycles`` cycles, at
@@ -307,7 +319,8 @@ class ForecastJob:
     def _publish(self, end: datetime, out: _Outcome) -> None:
         name, win = self.target.name, out.windows
         now = self.source.now().timestamp()
-        replicas = self._replicas(out.values, out.bounds)
+        replicas = self._replicas(out.values, out.bounds, win.values[:, -1])
+        burst_score, burst = self.bursts.state(win.keys) if self.bursts is not None else (None, None)
         origins = win.origins / 1e9
         snapshot = TargetForecast(
             now,
@@ -319,6 +332,8 @@ class ForecastJob:
             replicas,
             origins,
             tuple(out.sources),
+            burst_score,
+            burst,
         )
         self.last_window = win.values[0]
         self.quality.record(

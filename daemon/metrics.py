@@ -55,6 +55,8 @@ class TargetForecast:
     replicas: np.ndarray | None = None  # (S,) recommended replicas, when capacity_per_replica is set
     origins: np.ndarray | None = None  # (S,) unix seconds of each series' last input step (default: origin)
     sources: tuple[str, ...] | None = None  # (S,) where each series' forecast comes from: "model" or a fallback
+    burst_score: np.ndarray | None = None  # (S,) the last burst score (NaN before any), when bursts are detected
+    burst: np.ndarray | None = None  # (S,) 1.0 while in a burst, else 0.0
 
     def fresh(self, now: float) -> bool:
         """Whether it may still be served: a stale forecast is never served as if it were fresh."""
@@ -113,7 +115,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("promcast_forecast_upper", "gauge", (*_SERIES, "level", "h"),
            "Upper bound of the central prediction interval.", "snapshot"),
     Family("promcast_recommended_replicas", "gauge", _SERIES,
-           "ceil(max over the horizon of the upper bound / capacity), clamped.", "snapshot"),
+           "Replicas the upper bound over the next startup_steps + 1 steps needs (capacity x target utilisation), "
+           "never below what the last actual value needs, clamped (daemon.autoscale.recommend).", "snapshot"),
     Family("promcast_forecast_at_origin", "gauge", (*_SERIES, "h"),
            "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
            "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples.",
@@ -169,6 +172,14 @@ FAMILIES: tuple[Family, ...] = (
            attr="model_fallback"),
     Family("promcast_model_trained_timestamp_seconds", "gauge", ("target",),
            "When the serving model was trained.", attr="trained_at"),
+    Family("promcast_burst_score", "gauge", _SERIES,
+           "How far the last actual value lay outside the widest interval of the forecasts made for it, in interval "
+           "widths (0 inside); the least over those forecasts.", "snapshot"),
+    Family("promcast_burst", "gauge", _SERIES,
+           "1 while the series is in a burst: its score above bursts.threshold for bursts.persistence steps running.",
+           "snapshot"),
+    Family("promcast_bursts", "counter", ("target",), "Bursts begun (the flag rising), over the target's series.",
+           attr="bursts"),
     Family("promcast_fallback_switches", "counter", ("target",),
            "Series switched between the model and a fallback by the live guard, either way.",
            attr="fallback_switches"),
@@ -239,6 +250,11 @@ def render_snapshot(
                 lines["promcast_forecast_source"].append(
                     f'promcast_forecast_source{{{labels},source="{_escape(fc.sources[i])}"}} 1.0\n'
                 )
+            if fc.burst_score is not None and fc.burst is not None and not np.isnan(fc.burst_score[i]):
+                lines["promcast_burst_score"].append(
+                    f"promcast_burst_score{{{labels}}} {floatToGoString(float(fc.burst_score[i]))}\n"
+                )
+                lines["promcast_burst"].append(f"promcast_burst{{{labels}}} {floatToGoString(float(fc.burst[i]))}\n")
             if fc.replicas is not None:
                 value = floatToGoString(float(fc.replicas[i]))
                 lines["promcast_recommended_replicas"].append(f"promcast_recommended_replicas{{{labels}}} {value}\n")
@@ -278,6 +294,7 @@ class Metrics:
     trained_at: Gauge
     build_info: Gauge
     fallback_switches: Counter
+    bursts: Counter
     fallback_series: Gauge
     retrains: Counter
 
@@ -309,6 +326,7 @@ class Metrics:
             self.lagging_series.labels(t)
             self.model_fallback.labels(t)
             self.fallback_switches.labels(t)
+            self.bursts.labels(t)
             self.fallback_series.labels(t)
             for reason in RETRAIN_REASONS:
                 self.retrains.labels(t, reason)

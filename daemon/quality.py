@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.bursts import BurstDetector, combine, excess
+
 from .guard import MODEL, Guard, Switch
 from .samples import Samples, as_samples
 from .types import SeriesKey
@@ -121,9 +123,12 @@ class QualityTracker:
         window: int,
         gamma: float,
         guard: Guard | None = None,
+        bursts: BurstDetector | None = None,
     ):
         self.step, self.horizon, self.levels, self.gamma = pd.Timedelta(step), horizon, levels, gamma
         self.guard = guard
+        self.bursts = bursts
+        self._onsets: list[tuple[SeriesKey, float]] = []  # bursts begun since take_onsets() last ran
         self._lock = threading.Lock()
         self._pending: dict[pd.Timestamp, _Batch] = {}  # origin -> that cycle's forecasts
         self._err = [_Rolling(window) for _ in range(horizon)]
@@ -170,6 +175,8 @@ class QualityTracker:
             times = {o: self._pending[o].origins[:, None] + steps for o in origins}  # (S, H) ns per batch
             wanted = np.unique(np.concatenate([t.ravel() for t in times.values()]))
             rows, matrix = _actuals_at(actuals, wanted)
+            # Per actual value and horizon step, the excess of the forecast made that many steps before it.
+            burst = np.full((*matrix.shape, self.horizon), np.nan) if self.bursts is not None else None
             latest = max((int(s.times[-1]) for s in actuals.values() if len(s)), default=None)
             oldest = pd.Timestamp(latest, tz="UTC") - 2 * self.horizon * self.step if latest is not None else None
             for origin in origins:
@@ -177,10 +184,22 @@ class QualityTracker:
                 cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
                 actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
-                self._score(batch, actual, at, len(rows), errors)
+                self._score(batch, actual, at, len(rows), errors, burst, cols)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]
+            if burst is not None and self.bursts is not None:
+                scores = combine(burst)  # (series, times), NaN where nothing was scored
+                scored = np.isfinite(scores).any(axis=1)
+                if scored.any():
+                    keys = [k for k, row in rows.items() if scored[row]]
+                    self._onsets.extend(self.bursts.update(keys, scores[scored]))  # type: ignore[arg-type]
         return self._to_guard(list(rows), errors)
+
+    def take_onsets(self) -> list[tuple[SeriesKey, float]]:
+        """The bursts begun since the last call, as (series, score)."""
+        with self._lock:
+            out, self._onsets = self._onsets, []
+        return out
 
     def _score(
         self,
@@ -189,11 +208,23 @@ class QualityTracker:
         at: np.ndarray,
         series: int,
         errors: dict[str, tuple[np.ndarray, np.ndarray]],
+        burst: np.ndarray | None = None,
+        cols: np.ndarray | None = None,
     ) -> None:
         new = ~b.scored & np.isfinite(actual)  # (S, H)
         if not new.any():
             return
         b.scored |= new
+        adapt = new  # the values the online interval adaptation learns from
+        if burst is not None and cols is not None and self.bursts is not None and b.bounds:
+            lo, hi = b.bounds[max(b.bounds)]  # the widest band
+            ex = excess(actual, lo, hi)
+            rows = np.broadcast_to(at[:, None], new.shape)
+            steps = np.broadcast_to(np.arange(self.horizon)[None, :], new.shape)
+            burst[rows[new], cols[new], steps[new]] = ex[new]
+            # A value far outside the widest band (a burst, or its first step) does not move the adaptation:
+            # a spike would otherwise widen every later band for hours. Coverage and the MAE still count it.
+            adapt = new & ~(ex > self.bursts.params.threshold)
         if self.guard is not None and b.fallbacks:
             for name in (MODEL, *b.fallbacks):
                 if name not in errors:
@@ -209,10 +240,10 @@ class QualityTracker:
             if lv not in b.bounds:
                 continue
             lo, hi = b.bounds[lv]
-            inside = (lo[new] <= actual[new]) & (actual[new] <= hi[new])
-            self._hits[lv].extend(inside)
+            inside = (lo <= actual) & (actual <= hi)
+            self._hits[lv].extend(inside[new])
             # ACI: alpha <- alpha + gamma (target miss rate - observed miss), once per scored value
-            self._alpha[lv] += self.gamma * float(np.sum((1.0 - lv) - (~inside).astype(float)))
+            self._alpha[lv] += self.gamma * float(np.sum((1.0 - lv) - (~inside[adapt]).astype(float)))
 
     @staticmethod
     def _collect(

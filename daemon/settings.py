@@ -30,6 +30,7 @@ from pydantic_settings import (
 from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 from forecaster.gate import default_gate, input_length
 
+from .autoscale import Scaling
 from .sharding import Shard, resolve_index
 
 __all__ = [
@@ -94,6 +95,25 @@ class GuardSettings(_Strict):
     patience: int = Field(36, ge=1, description="consecutive scorings that must agree before a switch, either way")
 
 
+class BurstSettings(_Strict):
+    """Per series: flag actual values far outside the forecasts made for them (forecaster.bursts)."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        1.0, ge=0, description="band widths outside the widest interval that make a step a burst candidate"
+    )
+    persistence: int = Field(2, ge=1, description="consecutive candidate steps that make a burst")
+    spike: float | None = Field(
+        10.0, ge=0, description="band widths at which a single step is a burst at once; null: never"
+    )
+
+    @model_validator(mode="after")
+    def _spike(self) -> BurstSettings:
+        if self.spike is not None and self.spike < self.threshold:
+            raise ValueError(f"bursts.spike {self.spike:g} must be at least bursts.threshold {self.threshold:g}")
+        return self
+
+
 class DriftSettings(_Strict):
     """Retrain when the target's live skill stays low (opt in: each retrain is a training run in a child)."""
 
@@ -140,13 +160,28 @@ class TargetSettings(_Strict):
     )
     quality_window: int = Field(288, ge=1, description="scored forecasts per step in the rolling quality")
     aci_gamma: float = Field(0.005, ge=0, le=0.1, description="step size of the online interval adaptation")
-    capacity_per_replica: float | None = Field(None, gt=0, description="load one replica serves")
+    capacity_per_replica: float | None = Field(
+        None, gt=0, description="load one replica serves; set it to publish promcast_recommended_replicas"
+    )
+    target_utilization: float = Field(
+        1.0, gt=0, le=1, description="share of capacity_per_replica a replica is planned to carry (the HPA's target)"
+    )
     min_replicas: int = Field(1, ge=0)
     max_replicas: int = Field(100, ge=1)
+    replicas_level: float | None = Field(
+        None, description="the interval level whose upper bound the replicas cover; one of levels; default: the widest"
+    )
+    startup_steps: int | None = Field(
+        None,
+        ge=0,
+        description="steps a new replica takes to serve: the replicas cover the forecast that far ahead; "
+        "default: the whole horizon",
+    )
     retrain_cron: str | None = Field(
         None, description="retrain in the daemon on this crontab (5 fields, or 6 with seconds first); UTC"
     )
     guard: GuardSettings = GuardSettings()
+    bursts: BurstSettings = BurstSettings()
     drift_retrain: DriftSettings = DriftSettings()
 
     @field_validator("name")
@@ -195,11 +230,25 @@ class TargetSettings(_Strict):
             raise ValueError(f"settle_seconds {self.settle:g} must be shorter than the interval {self.interval:g}s")
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}")
+        if self.replicas_level is not None and self.replicas_level not in self.levels:
+            raise ValueError(f"replicas_level {self.replicas_level:g} must be one of levels {self.levels}")
+        if self.startup_steps is not None and self.startup_steps >= self.horizon:
+            raise ValueError(f"startup_steps {self.startup_steps} must be shorter than the horizon {self.horizon}")
         return self
 
     @property
     def step(self) -> timedelta:
         return timedelta(seconds=self.step_seconds)
+
+    @property
+    def scaling(self) -> Scaling | None:
+        """The replicas policy's settings (daemon.autoscale), or None without capacity_per_replica."""
+        if self.capacity_per_replica is None:
+            return None
+        startup = self.horizon - 1 if self.startup_steps is None else self.startup_steps
+        return Scaling(
+            self.capacity_per_replica, self.target_utilization, self.min_replicas, self.max_replicas, startup
+        )
 
     @property
     def day_steps(self) -> int | None:

@@ -27,6 +27,7 @@ __all__ = [
     "fsync_dir",
     "read_artifact",
     "write_artifact",
+    "write_atomic",
 ]
 
 FORMAT_VERSION = 1
@@ -54,6 +55,22 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write one file whole or not at all: a temporary sibling, fsync, rename (the reports' files)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
 
 
 def _write_file(path: Path, data: bytes) -> None:

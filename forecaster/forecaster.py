@@ -25,12 +25,32 @@ from .scaling import Scaler, make_scaler
 from .train import TrainConfig, TrainResult, seed_everything, train
 from .windows import chronological_split, split_windows
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_WINDOW", "Forecaster", "NotFittedError", "default_training"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_WINDOW",
+    "FAST_HPARAMS",
+    "FAST_TRAINING",
+    "Forecaster",
+    "NotFittedError",
+    "default_training",
+    "fast_hparams",
+]
+
+# Tiny networks and a few batches, for tests (the evaluation's --fast, the replays' --fast): only the names a
+# model's config knows are passed on.
+FAST_HPARAMS: dict[str, Any] = {"hidden": 8, "d_model": 8, "heads": 2, "layers": 1, "ff": 16}
+FAST_TRAINING = TrainConfig(epochs=3, batch_size=128, patience=2, max_batches=10, progress=False)
 
 
 def default_training(model: str) -> TrainConfig:
     """The training that suits ``model`` when the caller gives none: its catalog row's changes to TrainConfig()."""
     return TrainConfig(**CATALOG[model].training) if model in CATALOG else TrainConfig()
+
+
+def fast_hparams(model: str) -> dict[str, Any]:
+    """FAST_HPARAMS restricted to the fields of ``model``'s config."""
+    fields = {f.name for f in dataclasses.fields(CATALOG[model].config)}
+    return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
 
 
 class Forecaster(Predictor):

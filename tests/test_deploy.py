@@ -248,7 +248,7 @@ def test_every_alert_has_a_unit_test() -> None:
     tests = yaml_docs(RULES.with_suffix(".test.yml"))[0]["tests"]
     tested = {a["alertname"] for t in tests for a in t.get("alert_rule_test", [])}
     want = {"PromcastDown", "PromcastForecastsStale", "PromcastTrainingErrors", "PromcastRetrainFailing"}
-    assert alerts == tested == want | {"PromcastForecastErrorHigh", "PromcastFallbackActive"}
+    assert alerts == tested == want | {"PromcastForecastErrorHigh", "PromcastFallbackActive", "PromcastBurst"}
 
 
 def test_prometheus_rule_resource_holds_the_same_rules() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -19,14 +19,10 @@ from daemon.metrics import Metrics
 from daemon.serving import ModelHolder
 from daemon.settings import Settings, TargetSettings
 from daemon.store import ModelStore
-from daemon.types import SeriesKey
 from forecaster import Forecaster
 
 from .support.http import samples
-
-STEP = timedelta(minutes=1)
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)
-KEY: SeriesKey = (("instance", "a"),)
+from .support.scripted import KEY, START, STEP, Scripted
 
 
 def _scripted_errors(guard: Guard, model: float, naive: float, n: int, rng: np.random.Generator, noise: float = 0.0):
@@ -70,21 +66,6 @@ def test_seasonal_naive_only_where_a_day_fits() -> None:
     both = fallback_forecasts(windows, 4, 24)
     np.testing.assert_array_equal(both["naive"], [[29.0] * 4])
     np.testing.assert_array_equal(both["seasonal_naive"], [[6.0, 7.0, 8.0, 9.0]])  # one period before each step
-
-
-class Scripted:
-    """A source over one precomputed series; the test moves its clock."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.index = pd.date_range(START, periods=len(values), freq=STEP, tz="UTC")
-        self.values, self.at = values, START
-
-    def now(self) -> datetime:
-        return self.at
-
-    def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
-        keep = (self.index >= start) & (self.index <= end)
-        return {KEY: pd.Series(self.values[keep], index=self.index[keep])}
 
 
 def _regimes(rng: np.random.Generator) -> tuple[np.ndarray, slice, slice, slice]:

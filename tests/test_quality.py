@@ -65,7 +65,7 @@ def test_published_rolling_mae_equals_the_offline_one(replay) -> None:
 
 
 def test_bands_coverage_skill_and_replicas_are_exported(replay) -> None:
-    daemon, _, _, _ = replay
+    daemon, source, target, results = replay
     text = daemon.metrics.exposition().decode()
     point = {(s["series"], s["h"]): v for s, v in samples(text, "promcast_forecast")}
     for name, sign in (("promcast_forecast_lower", -1), ("promcast_forecast_upper", 1)):
@@ -88,6 +88,10 @@ def test_bands_coverage_skill_and_replicas_are_exported(replay) -> None:
     skill = daemon.registry.get_sample_value("promcast_forecast_skill_ratio", {"target": "demo"})
     assert skill == pytest.approx(1.0 - sum(mae) / sum(naive), rel=1e-9)  # type: ignore[arg-type]
     upper95 = {(s["series"], s["h"]): v for s, v in samples(text, "promcast_forecast_upper") if s["level"] == "0.95"}
-    for s, v in samples(text, "promcast_recommended_replicas"):
+    end = results[-1].end
+    last = {dict(k)["series"]: float(x.iloc[-1]) for k, x in source.fetch(target, end - target.step, end).items()}
+    replicas = samples(text, "promcast_recommended_replicas")
+    assert len(replicas) == 2
+    for s, v in replicas:  # the peak of the widest upper bound, never below what the last actual value needs
         peak = max(upper95[(s["series"], str(h))] for h in range(1, 13))
-        assert v == float(np.clip(np.ceil(peak / 25.0), 1, 100))
+        assert v == float(np.clip(max(np.ceil(peak / 25.0), np.ceil(last[s["series"]] / 25.0)), 1, 100))

@@ -9,18 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog import CATALOG
-from ..forecaster import Forecaster, default_training
+from ..forecaster import FAST_HPARAMS, FAST_TRAINING, Forecaster, default_training, fast_hparams
 from ..gate import Gate, default_gate, input_length
 from ..models import MODELS
 from ..protocol import Task
 from ..train import TrainConfig, TrainResult
 
 __all__ = ["FAST_HPARAMS", "FAST_TRAINING", "Plan", "Run", "fit_and_forecast", "plan_model", "training_for"]
-
-# Tiny networks for --fast (CI): only the names a model's Config knows are passed on.
-FAST_HPARAMS: dict[str, Any] = {"hidden": 8, "d_model": 8, "heads": 2, "layers": 1, "ff": 16}
-FAST_TRAINING = TrainConfig(epochs=3, batch_size=128, patience=2, max_batches=10, progress=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,11 +57,6 @@ class Run:
     forecaster: Forecaster
 
 
-def _fast_hparams(model: str) -> dict[str, Any]:
-    fields = {f.name for f in dataclasses.fields(CATALOG[model].config)}
-    return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
-
-
 def plan_model(
     name: str,
     window: int,
@@ -84,7 +74,7 @@ def plan_model(
         if season is None:
             return Plan(name, "naive", window, {}, "no season (a day exceeds 2,000 steps): plain naive")
         return Plan(name, name, season, {"period": season}, f"period {season} steps (one day)")
-    chosen = _fast_hparams(name) if fast and MODELS[name].trainable else {}
+    chosen = fast_hparams(name) if fast and MODELS[name].trainable else {}
     if hparams and MODELS[name].trainable:
         chosen = {**chosen, **hparams}
     return Plan(name, name, window, chosen, fast=fast, gate=gate if MODELS[name].trainable else "default")
