@@ -7,6 +7,7 @@ process serving through ``forecaster.frozen`` never pays for torch.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifact import ArtifactError
@@ -26,15 +27,26 @@ __all__ = [
     "DEFAULT_WINDOW",
     "MODELS",
     "MODEL_NAMES",
+    "PRETRAINED",
     "ArtifactError",
     "Forecaster",
     "NotFittedError",
     "Predictor",
     "TrainConfig",
     "__version__",
+    "load_pretrained",
 ]
 
 _LAZY = {"Forecaster": ".forecaster", "MODELS": ".models", "TrainConfig": ".train"}
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "artifact"  # forecaster/pretrained/MODEL_CARD.md
+
+
+def load_pretrained() -> Predictor:
+    """The pretrained global model that ships in the package, on the NumPy runtime (no torch): a fitted predictor
+    of the next 12 steps from the last ``input_length`` points of a series of any step, level or unit."""
+    from .frozen import load_frozen
+
+    return load_frozen(PRETRAINED)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 
+from . import load_pretrained
 from .artifact import ArtifactError
 from .data import load_csv, median_step
 from .frozen import load_frozen
@@ -17,7 +19,12 @@ __all__ = ["add_predict"]
 
 def add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="forecast the steps after a CSV with a saved model (inference only)")
-    p.add_argument("--model", required=True, help="artifact folder written by Forecaster.save or promcast train")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="artifact folder written by Forecaster.save or promcast train, or 'pretrained': the model that ships "
+        "in the package (forecaster/pretrained/MODEL_CARD.md), for a series of any step",
+    )
     p.add_argument("--input", required=True, help="CSV of timestamp,value (or --value-column)")
     p.add_argument("--value-column", default=None, help="value column of the CSV (default: 'value')")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -38,7 +45,10 @@ def _levels(text: str) -> tuple[float, ...]:
 def run_predict(args: argparse.Namespace) -> int:
     try:
         # A one-off command may load through torch what the NumPy runtime refuses (an older artifact), saying so.
-        model = load_frozen(args.model, torch_fallback=True, on_fallback=lambda why: print(why, file=sys.stderr))
+        if args.model == "pretrained" and not Path(args.model).exists():
+            model = load_pretrained()
+        else:
+            model = load_frozen(args.model, torch_fallback=True, on_fallback=lambda why: print(why, file=sys.stderr))
         series = load_csv(args.input, args.value_column)
         own = median_step(pd.DatetimeIndex(series.index)) if len(series) > 1 else None
         if model.step is not None and own is not None and own != model.step:
@@ -57,7 +67,7 @@ def run_predict(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"promcast predict: {exc}", file=sys.stderr)
         return 1
-    step = model.step or pd.Timedelta(minutes=1)
+    step = model.step or own or pd.Timedelta(minutes=1)  # the pretrained model has none: the CSV's own
     last = pd.Timestamp(series.index[-1])
     levels = sorted(bounds)
     if args.json:

@@ -21,7 +21,7 @@ from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
 from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
 from .predictor import NotFittedError, Predictor, Restored
-from .scaling import Scaler, make_scaler
+from .scaling import WINDOW, Scaler, make_scaler
 from .train import TrainConfig, TrainResult, seed_everything, train
 from .windows import chronological_split, split_windows
 
@@ -142,6 +142,37 @@ class Forecaster(Predictor):
         self._freeze()
         self.step = reg.step
         self.meta = self._describe(reg.start, reg.end, len(values), reg.imputed, validation)
+        return self
+
+    def fit_windows(
+        self,
+        train_xy: tuple[np.ndarray, np.ndarray],
+        val_xy: tuple[np.ndarray, np.ndarray],
+        training_data: dict[str, Any],
+    ) -> Forecaster:
+        """Fit a global model on windows already cut from many series, each scaled by its own statistics.
+
+        ``train_xy``: inputs of ``window`` points and their ``horizon`` targets; ``val_xy``: inputs of
+        ``input_length`` points (the gate's recent past included), for early stopping (on their last ``window``
+        points) and for the interval calibration of the forecast as served. The artifact has no global scaler
+        (``scaling.WINDOW``: each window is scaled by its own mean and spread when forecast) and no step, so that
+        it forecasts a series of any level, unit and step; the network should be scale-free (``norm="meanstd"``).
+        ``training_data`` describes the corpus in meta.json."""
+        val_x, val_y = val_xy
+        if val_x.shape[1] != self.input_length or train_xy[0].shape[1] != self.window or not len(val_x):
+            raise ValueError(f"expected train windows of {self.window} and validation windows of {self.input_length}")
+        self._scaler = Scaler(WINDOW, 0.0, 1.0)  # each window scaled by its own mean and spread when forecast
+        self._model = self._build_seeded()
+        self.train_result = train(self._model, train_xy, (val_x[:, -self.window :], val_y), self.training)
+        val_pred = self._predict_served(val_x)
+        validation = self._validation_metrics(val_x, val_y, val_pred)
+        self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
+        self._freeze()
+        self.step = None
+        now = pd.Timestamp.now(tz="UTC")
+        self.meta = self._describe(now, now, len(train_xy[0]) + len(val_x), 0, validation)
+        self.meta["training"] = {**self.meta["training"], **training_data}
+        del self.meta["training"]["start"], self.meta["training"]["end"]
         return self
 
     def _build_seeded(self) -> ForecastModel:

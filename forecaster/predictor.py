@@ -20,7 +20,7 @@ from .data import as_series, regularise, validate_values
 from .gate import Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
-from .scaling import Scaler, scaler_from_dict
+from .scaling import Scaler, row_scales, scaler_from_dict
 
 __all__ = ["NotFittedError", "Predictor", "Restored"]
 
@@ -46,7 +46,8 @@ class Restored:
             self.hparams: dict[str, Any] = dict(spec["hparams"])
             self.window, self.horizon = int(meta["window"]), int(meta["horizon"])
             self.scaler_kind: str = meta["scaler"]["kind"]
-            self.step = pd.Timedelta(seconds=float(meta["step_seconds"]))
+            step = meta["step_seconds"]  # null: a model for any step (the pretrained one)
+            self.step: pd.Timedelta | None = None if step is None else pd.Timedelta(seconds=float(step))
             self.max_gap: int | None = meta.get("max_gap")
             self.scaler = scaler_from_dict(meta["scaler"])
             intervals = meta.get("intervals")
@@ -132,9 +133,10 @@ class Predictor:
         validate_values(arr, "windows")
         if len(arr) == 0:
             return np.empty((0, self.horizon))
+        shift, scale = row_scales(scaler, arr)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
-            z = scaler.transform(arr)
-            out = scaler.inverse(self._predict_served(z))
+            z = (arr - shift) / scale
+            out = self._predict_served(z) * scale + shift
         if not np.isfinite(out).all():
             raise ValueError(
                 f"the forecast overflows: windows up to {np.abs(arr).max():g} lie too far outside the "
@@ -188,8 +190,10 @@ class Predictor:
         if self._calibration is None:
             raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
         point = self.predict(windows)
-        recent = np.asarray(windows, dtype=np.float64)[:, -self.window :]  # the model's own window, as calibrated
-        spread = window_scale(scaler.transform(recent)) * scaler.scale  # (N, 1)
+        arr = np.asarray(windows, dtype=np.float64)
+        shift, scale = row_scales(scaler, arr)  # as predict scaled each row
+        recent = arr[:, -self.window :]  # the model's own window, as calibrated
+        spread = window_scale((recent - shift) / scale) * scale  # (N, 1)
         bounds = {}
         widths = self._calibration.widths(levels)  # strictly increasing with the level: distinct, nested bands
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as predict does

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCALERS", "Scaler", "make_scaler", "scaler_from_dict"]
+__all__ = ["SCALERS", "WINDOW", "Scaler", "make_scaler", "row_scales", "scaler_from_dict"]
 
 EPS = 1e-8
 
@@ -63,8 +63,24 @@ def make_scaler(kind: str, train: np.ndarray) -> Scaler:
     return SCALERS[kind](data)
 
 
+# Not fitted on data: each input window is scaled by its own mean and spread when it is forecast (the pretrained
+# model, which must forecast a series of any level or unit); shift 0 and scale 1 stand for it in meta.json.
+WINDOW = "window"
+
+
 def scaler_from_dict(d: dict[str, Any]) -> Scaler:
     kind, shift, scale = d["kind"], float(d["shift"]), float(d["scale"])
-    if kind not in SCALERS or not np.isfinite(shift) or not np.isfinite(scale) or scale <= 0:
+    if kind not in (*SCALERS, WINDOW) or not np.isfinite(shift) or not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"invalid scaler {d!r}")
     return Scaler(kind, shift, scale)
+
+
+def row_scales(scaler: Scaler, windows: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """The (shift, scale) each row of ``windows`` is transformed with: the scaler's own, or for ``WINDOW`` each row's
+    mean and standard deviation ((N, 1) each; a flat row gets its own magnitude, or 1, as its scale)."""
+    if scaler.kind != WINDOW:
+        return scaler.shift, scaler.scale
+    shift = windows.mean(axis=1, keepdims=True)
+    spread = windows.std(axis=1, keepdims=True)
+    flat = spread <= EPS * np.maximum(np.abs(shift), 1.0)
+    return shift, np.where(flat, np.maximum(np.abs(shift), 1.0), spread)

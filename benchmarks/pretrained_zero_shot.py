@@ -1,0 +1,123 @@
+"""Issue 19's targets for the pretrained model: zero-shot (no fitting on the trace at all) under
+../shared/BENCHMARK.md's protocol on its 17 traces, beside naive, fracast (published there) and the production
+default fitted on each trace; and the NumPy runtime's latency on one thread.
+
+    python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json]
+
+The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
+pretrained model forecasts the same test windows of the same task. Fine-tuning is not measured: it is not built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from forecaster import DEFAULT_MODEL, PRETRAINED, load_pretrained
+from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
+from forecaster.evaluation.peers import peers_of
+from forecaster.protocol import Protocol, error_metrics, make_task
+
+CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
+
+
+def _latency(model: Any) -> dict[str, float]:
+    """predict_next_12 p50 over 1,000 calls, and one batch of 1,000 series, on one thread."""
+    rng = np.random.default_rng(0)
+    windows = 50 + 10 * rng.standard_normal((1000, model.input_length))
+    with threadpool_limits(1):
+        model.predict(windows[:10])  # warm
+        single = []
+        for w in windows:
+            t0 = time.perf_counter()
+            model.predict_next_12(w)
+            single.append(time.perf_counter() - t0)
+        batch = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            model.predict(windows)
+            batch.append(time.perf_counter() - t0)
+    return {"next_12_p50_ms": float(np.median(single) * 1e3), "batch_1000_ms": float(np.median(batch) * 1e3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--json", type=Path)
+    p.add_argument("--card", action="store_true", help="write the table into forecaster/pretrained/MODEL_CARD.md")
+    args = p.parse_args(argv)
+    if not all((args.data / f"{t}.csv").exists() for t in TRACES):
+        print(f"pretrained_zero_shot: {args.data} lacks some of the 17 traces", file=sys.stderr)
+        return 2
+    model = load_pretrained()
+    rows: dict[str, dict[str, float]] = {}
+    t0 = time.perf_counter()
+    for name in TRACES:
+        reg = load_trace(args.data, name)
+        fitted = run_trace(reg, ["naive", DEFAULT_MODEL], {})
+        length = max(fitted["input_lengths"].values())
+        task = make_task(reg.values, reg.start, reg.step, Protocol(), None, length)
+        assert len(task.origins) == fitted["origins"], name  # the same test windows
+        pred = model.predict(task.inputs(model.input_length))
+        z = error_metrics(task.scaler.transform(pred), task.scaler.transform(task.targets()))["mae"]
+        rows[name] = {
+            "pretrained": z,
+            "fitted": fitted["models"][DEFAULT_MODEL]["z_mae"],
+            "naive": fitted["models"]["naive"]["z_mae"],
+            "fracast": peers_of(name).get("fracast", math.nan),  # not measured on every trace
+        }
+        print(f"{name}: {rows[name]}", file=sys.stderr)
+    out: list[str] = []
+    say = out.append
+    say("| trace | pretrained | fitted default | naive | fracast | pretrained / naive | below fracast |")
+    say("|---|---:|---:|---:|---:|---:|---|")
+    below_naive = below_fracast = 0
+    for name, r in rows.items():
+        ratio = r["pretrained"] / r["naive"]
+        below_naive += ratio < 1
+        below_fracast += r["pretrained"] < r["fracast"]
+        mark = "n/a" if math.isnan(r["fracast"]) else "yes" if r["pretrained"] < r["fracast"] else "no"
+        say(
+            f"| {name} | {r['pretrained']:.4f} | {r['fitted']:.4f} | {r['naive']:.4f} | {r['fracast']:.4f} | "
+            f"{ratio:.3f} | {mark} |"
+        )
+
+    def geomean(key: str) -> float:  # over the traces that have the figure
+        return math.exp(np.nanmean([math.log(r[key] / r["naive"]) for r in rows.values()]))
+
+    lat = _latency(model)
+    say(
+        f"\nbelow naive on {below_naive} of {len(rows)} (target: all); below fracast on {below_fracast} of "
+        f"{sum(not math.isnan(r['fracast']) for r in rows.values())} measured (target 15 of 17)"
+    )
+    say(
+        f"geometric mean of MAE / naive: pretrained {geomean('pretrained'):.3f}, fitted default "
+        f"{geomean('fitted'):.3f}, fracast {geomean('fracast'):.3f} (target: pretrained <= fitted)"
+    )
+    say(
+        f"NumPy runtime, one thread: predict_next_12 p50 {lat['next_12_p50_ms']:.3f} ms (target <= 1), "
+        f"1,000-series batch {lat['batch_1000_ms']:.1f} ms (target <= 50)"
+    )
+    print("\n".join(out))
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.card:
+        card = PRETRAINED.parent / "MODEL_CARD.md"
+        head = card.read_text().split(CARD_SECTION)[0].rstrip("\n")
+        body = "z-MAE (the z-scale of each trace's train part) over every test window of ../shared/BENCHMARK.md's "
+        body += "protocol, 12 steps ahead, from `python -m benchmarks.pretrained_zero_shot --card` (2-core CPU):"
+        card.write_text(f"{head}\n\n{CARD_SECTION}\n\n{body}\n\n" + "\n".join(out) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps({"traces": rows, "latency": lat}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The pretrained model that ships in the package (issue 19, partial): it loads and forecasts without torch, its
+weights are the ones its model card names, it is free of level and unit, and it saw only the first 80 % of each
+trace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daemon.cli import main
+from forecaster import PRETRAINED, load_pretrained
+from forecaster.artifact import WEIGHTS_FILE
+from forecaster.protocol import Borders, Protocol
+
+BLOCKED = """
+import importlib.abc, json, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, Block())
+import numpy as np
+from forecaster import load_pretrained
+m = load_pretrained()
+n = m.input_length
+w = 50 + 10 * np.sin(np.arange(n) * 2 * np.pi / 288) + np.random.default_rng(0).normal(0, 1, n)
+point, bands = m.forecast_interval(w)
+print(json.dumps({"values": point.tolist(), "upper": bands[0.95][1].tolist(), "torch": "torch" in sys.modules}))
+"""
+
+
+def _window(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 50 + 10 * np.sin(2 * np.pi * t / 288) + 0.02 * t + rng.normal(0, 1, n)
+
+
+def test_load_pretrained_forecasts_with_torch_blocked() -> None:
+    done = subprocess.run([sys.executable, "-c", BLOCKED], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["torch"] is False
+    assert len(out["values"]) == 12 and np.isfinite(out["values"]).all()
+    assert all(u >= v for u, v in zip(out["upper"], out["values"], strict=True))
+
+
+def test_the_weights_are_the_ones_the_model_card_names() -> None:
+    card = (PRETRAINED.parent / "MODEL_CARD.md").read_text()
+    (named,) = re.findall(r"sha256: ([0-9a-f]{64})", card)
+    assert hashlib.sha256((PRETRAINED / WEIGHTS_FILE).read_bytes()).hexdigest() == named
+
+
+def test_the_pretrained_model_is_free_of_level_and_unit() -> None:
+    model = load_pretrained()
+    assert model.step is None  # any step
+    x = _window(model.input_length)[None, :]
+    point, bands = model.predict_interval(x, (0.8, 0.95))
+    for a, b in ((1e-3, 0.0), (1e6, 5e6), (3.0, -200.0)):
+        p2, b2 = model.predict_interval(a * x + b, (0.8, 0.95))
+        np.testing.assert_allclose(p2, a * point + b, rtol=1e-6, atol=1e-6 * abs(a) * 60)
+        np.testing.assert_allclose(b2[0.95][1], a * bands[0.95][1] + b, rtol=1e-6, atol=1e-6 * abs(a) * 60)
+
+
+def test_the_corpus_holds_only_the_first_80_percent_of_each_trace() -> None:
+    parts = json.loads((PRETRAINED.parent / "corpus.json").read_text())
+    traces = [p for p in parts if p["source"].startswith("../shared/data/")]
+    assert len(traces) == 16 and not any(p["name"] == "ETTh1" for p in parts)  # ETTh1's licence: no derivatives
+    for p in traces:
+        b = Borders.from_fractions(p["points"], Protocol())
+        assert (p["rows"], p["train_end"]) == (b.val_end, b.train_end), p["name"]
+
+
+@pytest.mark.parametrize("step", ["1min", "1h"])
+def test_promcast_predict_serves_the_pretrained_model_at_any_step(tmp_path, capsys, step) -> None:
+    index = pd.date_range("2024-01-01", periods=400, freq=step)
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"timestamp": index, "value": _window(400)}).to_csv(csv, index=False)
+    assert main(["predict", "--model", "pretrained", "--input", str(csv), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["step_seconds"] == pd.Timedelta(step).total_seconds() and len(out["forecast"]) == 12
+    assert pd.Timestamp(out["forecast"][0]["timestamp"]) == index[-1] + pd.Timedelta(step)
