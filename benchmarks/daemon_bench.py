@@ -115,9 +115,12 @@ def _vm(pid: int, field: str) -> int:
 
 
 @contextmanager
-def daemon_process(tmp: Path, prom_url: str, target: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def daemon_process(
+    tmp: Path, prom_url: str, target: dict[str, Any], env: dict[str, str] | None = None, log_level: str = "warning"
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A real `promcast run` (``python -m daemon run``) on one target against ``prom_url``, with its model store
-    in tmp/models; yields the process and its /metrics URL, and stops it on exit."""
+    in tmp/models (and ``env`` for its environment); yields the process and its /metrics URL, and stops it on
+    exit."""
     port = free_port()
     config = {
         "prometheus": {"url": prom_url, "timeout_seconds": 60},
@@ -125,12 +128,12 @@ def daemon_process(tmp: Path, prom_url: str, target: dict[str, Any]) -> Iterator
         "listen": f"127.0.0.1:{port}",
         "model_dir": str(tmp / "models"),
         "log_format": "json",
-        "log_level": "warning",
+        "log_level": log_level,
     }
     (tmp / "promcast.json.yaml").write_text(json.dumps(config))
     cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / "promcast.json.yaml")]
     with open(tmp / "daemon.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
         yield proc, f"http://127.0.0.1:{port}/metrics"
     finally:

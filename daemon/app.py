@@ -17,7 +17,7 @@ from .build import build_info
 from .clock import first_cycle
 from .job import CycleResult, ForecastJob
 from .logs import get_logger
-from .metrics import Metrics, ModelInfo
+from .metrics import Metrics
 from .retrain_runner import run_train_process
 from .server import HttpServer
 from .serving import ModelHolder
@@ -133,6 +133,8 @@ class Daemon:
 
     def _reload_one(self, name: str, holder: ModelHolder, only_changed: bool) -> None:
         served = holder.get()
+        if holder.fixed:  # model: pretrained serves the package's model; the store plays no part
+            return
         try:
             version = holder.store.current_version()
         except StoreError as exc:  # not a link: keep serving; the poll stays quiet, SIGHUP says why
@@ -158,9 +160,7 @@ class Daemon:
         holder.swap(new)
         self.metrics.model_fallback.labels(name).set(0)  # `current` itself serves again
         self.metrics.swaps.labels(name, "accepted").inc()
-        self.metrics.set_model(
-            name, ModelInfo(new.forecaster.model_name, new.version, new.trained_at, new.forecaster.runtime)
-        )
+        self.metrics.set_model(name, new.info)
         log.info("model_swapped", target=name, version=new.version, previous=served.version if served else None)
 
     # ---- running -----------------------------------------------------------------------------
@@ -198,8 +198,10 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        for job in self.jobs.values():  # the long-running daemon trains a pretrained-served target's own model
+            job.on_own_model = lambda name, why: self.retrain_in_background(name, why, "first")
         for t in self.targets:
-            if t.retrain_cron:
+            if t.retrain_cron and not self.holders[t.name].fixed:
                 self.scheduler.add_job(
                     self.retrain,
                     cron_trigger(t.retrain_cron),
@@ -220,8 +222,12 @@ class Daemon:
         )
 
     def retrain(self, target: str, reason: str = "cron") -> int:
-        """Retrain ``target`` in a child process (the scheduled job, or drift); the poll then swaps in what it
-        promotes. One at a time per target: a retrain asked for while one runs is skipped (exit code -1)."""
+        """Retrain ``target`` in a child process (the scheduled job, drift, or the first own model of a target the
+        pretrained model serves); the poll then swaps in what it promotes. One at a time per target: a retrain asked
+        for while one runs is skipped (exit code -1), and so is one of a ``model: pretrained`` target (-2)."""
+        if self.holders[target].fixed:
+            log.info("retrain_skipped", target=target, reason=reason, cause="model: pretrained is never trained")
+            return -2
         lock = self._retraining[target]
         if not lock.acquire(blocking=False):
             log.info("retrain_skipped", target=target, reason=reason, cause="a retrain of this target is running")
@@ -235,9 +241,10 @@ class Daemon:
             self.metrics.error(target, "train")
         return code
 
-    def retrain_in_background(self, target: str, why: str) -> threading.Thread:
-        """A drift retrain: started now on its own thread, so that the cycle that noticed the drift goes on."""
-        thread = threading.Thread(target=self.retrain, args=(target, "drift"), name=f"retrain-drift-{target}")
+    def retrain_in_background(self, target: str, why: str, reason: str = "drift") -> threading.Thread:
+        """A drift retrain, or the first own model's training: started now on its own thread, so that the cycle
+        that asked for it goes on."""
+        thread = threading.Thread(target=self.retrain, args=(target, reason), name=f"retrain-{reason}-{target}")
         thread.daemon = True
         thread.start()
         return thread

@@ -2,7 +2,8 @@
 
 The first model is fitted on the whole history at first start, so the next retrain's holdout lies inside its
 training data: scored as it is, it would be scored on what it learned. A champion whose recorded training ended
-before the holdout is scored as it is; one trained into the holdout is replaced, for scoring only, by its recipe
+before the holdout, and the pretrained model (trained on other series), are scored as they are; one trained into the
+holdout is replaced, for scoring only, by its recipe
 (model, hyperparameters, scaling, training configuration, from its meta.json) fitted on the challenger's training
 part. When that recipe is the challenger's, that fit is the challenger. What was scored goes into the report.
 """
@@ -94,6 +95,9 @@ def _unseen_score(
     """The champion's holdout score from a model that never trained on the holdout, and what was scored."""
     period = training_period(f.meta)
     on: dict[str, Any] = {"artifact_training": period}
+    if f.pretrained:  # its corpus (forecaster/pretrained/corpus.json) holds none of this target's data
+        why = "the pretrained model that ships in the package: trained on a corpus without this target's data"
+        return score(f), on | {"fit": "as trained", "why": why}
     if _ended_before(period, cut):
         why = f"its training ended at {period['end']}, before the holdout's start {cut.isoformat()}"
         return score(f), on | {"fit": "as trained", "why": why}

@@ -10,6 +10,7 @@ from typing import Any
 from forecaster.cli import add_predict
 from forecaster.evaluation.bursts import add_bursts
 from forecaster.evaluation.cli import add_evaluate
+from forecaster.extras import TrainingUnavailable, missing_torch
 
 from .backtest import add_backtest
 from .commands import add_models, add_train
@@ -49,6 +50,11 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--series", type=int, help="number of synthetic series (default 1)")
     p.add_argument("--step", type=float, help="step in seconds (default 60)")
     p.add_argument("--horizon", type=int, help="steps forecast ahead, h = 1..HORIZON (default 12)")
+    p.add_argument(
+        "--first-model",
+        choices=["pretrained", "train"],
+        help="with no model yet: serve the pretrained model at once and train behind it (default), or train first",
+    )
     p.set_defaults(func=run_demo)
 
 
@@ -91,12 +97,13 @@ def run_demo(args: argparse.Namespace) -> int:
         "series": args.series,
         "step_seconds": args.step,
         "horizon": args.horizon,
+        "first_model": args.first_model,
     }
     settings = _settings(args, demo={k: v for k, v in flags.items() if v is not None} or None)  # validated there
     demo = settings.demo
     # Each workload, step and horizon keeps its own model: a diurnal model never serves the bursty demo.
     folder = f"demo-{demo.workload}-{demo.step_seconds:g}s" + (f"-h{demo.horizon}" if demo.horizon != 12 else "")
-    target = demo_target(demo.step_seconds, demo.horizon)
+    target = demo_target(demo.step_seconds, demo.horizon, demo.first_model)
     settings = settings.model_copy(
         update={"model_dir": settings.model_dir / folder, "source": "demo", "targets": [target]}
     )
@@ -111,9 +118,17 @@ def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
     from threadpoolctl import threadpool_limits
 
     from forecaster.catalog import CATALOG
+    from forecaster.extras import TRAIN_EXTRA, torch_available
 
     threadpool_limits(threads)
-    if any(CATALOG[t.model].numpy is None for t in targets):
+    needs = [t for t in targets if t.model in CATALOG and CATALOG[t.model].numpy is None]  # never "pretrained"
+    if needs:
+        if not torch_available():
+            t = needs[0]
+            raise ConfigError(
+                f"targets.{t.name}.model: {t.model!r} has no NumPy forward and serves through torch, which this "
+                f"install lacks; pip install '{TRAIN_EXTRA}', or choose a model with a NumPy forward"
+            )
         import torch
 
         torch.set_num_threads(threads)
@@ -182,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"promcast: {exc}", file=sys.stderr)
         return 2
+    except TrainingUnavailable as exc:  # promcast train, or a first-start training, in an install without torch
+        print(f"promcast {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # a command that fits models (evaluate, backtest, bursts) without the extra
+        if exc.name != "torch":
+            raise
+        print(f"promcast {args.command}: {missing_torch(f'promcast {args.command}')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -50,13 +50,22 @@ def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSetti
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from forecaster import PRETRAINED_MODEL
+    from forecaster.extras import require_torch
+
     from .logs import configure_logging
+
+    margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
+    settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
+    if target.model == PRETRAINED_MODEL:
+        print(f"nothing to train for {target.name}: it serves the pretrained model (model: {PRETRAINED_MODEL})")
+        return 0
+    require_torch("promcast train")  # before the retrain job imports the Forecaster, and torch with it
+
     from .retrain import ChampionUnreadable, RetrainBusy, retrain
     from .sources import make_source
     from .types import SourceUnavailable
 
-    margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
-    settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
     rs = settings.retrain
     configure_logging(settings.log_format, settings.log_level)
     try:

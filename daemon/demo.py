@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -25,13 +26,19 @@ SHIFT = (timedelta(minutes=30), timedelta(hours=8))
 SHIFT_LEVEL = 1.5
 
 
-def demo_target(step_seconds: float = 60.0, horizon: int = DEFAULT_HORIZON) -> TargetSettings:
+FirstModel = Literal["pretrained", "train"]
+
+
+def demo_target(
+    step_seconds: float = 60.0, horizon: int = DEFAULT_HORIZON, first_model: FirstModel = "pretrained"
+) -> TargetSettings:
     return TargetSettings(
         name="demo",
         query=DEMO_QUERY,
         step_seconds=step_seconds,
         horizon=horizon,
         history=timedelta(days=3),
+        first_model=first_model,
     )
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from forecaster import ArtifactError
 from forecaster.bursts import BurstDetector, BurstParams
+from forecaster.extras import missing_torch, torch_available
 
 from .autoscale import recommend
 from .bands import clip_at_floor, widen
@@ -22,10 +23,10 @@ from .guard import MODEL, Guard, GuardParams, fallback_forecasts
 from .heap import release_free_memory
 from .logs import get_logger
 from .merges import report_merges
-from .metrics import Metrics, ModelInfo, TargetForecast
+from .metrics import Metrics, TargetForecast
 from .quality import QualityTracker
 from .recent import RecentData
-from .serving import ModelHolder, ServedModel
+from .serving import LOAD_ERRORS, ModelHolder, ServedModel, pretrained_for
 from .settings import TargetSettings
 from .sharding import Shard
 from .sources import Source
@@ -104,6 +105,8 @@ class ForecastJob:
             self.bursts,
         )
         self.on_drift: Callable[[str, str], object] | None = None  # the daemon's: starts a retrain in the background
+        self.on_own_model: Callable[[str, str], object] | None = None  # the daemon's too: trains the target's own
+        self._own_asked: datetime | None = None  # when (source's clock) on_own_model was last called
         self._low_skill = 0  # consecutive cycles with the skill under drift_retrain.skill_below
         self._last_drift: datetime | None = None  # when (on the source's clock) the last drift retrain started
 
@@ -143,6 +146,7 @@ class ForecastJob:
         served = self.ensure_model(origin(self.source.now(), step))  # the first start may train for minutes
         if served is None:
             return CycleResult(name, False, None, error="no model")
+        self._train_own(served)
         # The end is taken after any training, and a cycle that took past the next step boundary is run again
         # on fresh data: a forecast whose origin is a step old would have its first step in the past.
         for _ in range(2):
@@ -369,9 +373,12 @@ class ForecastJob:
         name = self.target.name
         doing = "cannot load the current model"
         try:
-            if not self.holder.store.has_current():  # a broken `current` is no "no model": never train over it
+            if self.holder.fixed:
+                doing = "cannot load the pretrained model"
+            elif not self.holder.store.has_current():  # a broken `current` is no "no model": never train over it
                 doing = "cannot train the first model"
-                self._train_first(end)
+                if not self._install_pretrained():
+                    self._train_first(end)
                 doing = "cannot load the first model"
             if self.stop.is_set():
                 return None  # trained just before the stop: it is in the store for the next start
@@ -387,11 +394,42 @@ class ForecastJob:
             return None
         self.model_error = None
         self.holder.swap(served)
-        self.metrics.set_model(
-            name, ModelInfo(served.forecaster.model_name, served.version, served.trained_at, served.forecaster.runtime)
-        )
-        log.info("model_loaded", target=name, version=served.version, model=served.forecaster.model_name)
+        self.metrics.set_model(name, served.info)
+        log.info("model_loaded", target=name, version=served.version, model=served.info.model)
         return served
+
+    def _install_pretrained(self) -> bool:
+        """With ``first_model: pretrained``, put the package's pretrained model into the empty store as its first
+        version, so that it serves from this cycle on; False where the target trains first (the setting, or a
+        window or horizon the pretrained model lacks, which is logged)."""
+        if self.target.first_model != "pretrained":
+            return False
+        try:
+            pretrained = pretrained_for(self.target)
+        except LOAD_ERRORS as exc:
+            log.info("pretrained_unfit", target=self.target.name, reason=str(exc), then="training the first model")
+            return False
+        version = self.holder.store.install(pretrained.path)
+        log.info("pretrained_installed", target=self.target.name, version=version, pretrained=pretrained.version)
+        return True
+
+    def _train_own(self, served: ServedModel) -> None:
+        """While the pretrained model serves a target that has a network of its own to train, ask for that
+        training (``on_own_model``: the daemon's retrain in the background, whose gate promotes it only if it beats
+        the pretrained champion): at once, then every ``own_model_retry_seconds`` on the source's clock."""
+        if self.on_own_model is None or self.holder.fixed or not served.forecaster.pretrained:
+            return
+        now = self.source.now()
+        retry = timedelta(seconds=self.target.own_model_retry_seconds)
+        if self._own_asked is not None and now - self._own_asked < retry:
+            return
+        self._own_asked = now
+        name = self.target.name
+        if not torch_available():  # a serving install: the pretrained model serves for good, said once per retry
+            log.warning("own_model_unavailable", target=name, reason=missing_torch("training the target's own model"))
+            return
+        log.info("own_model_training", target=name, served=served.version, model=self.target.model)
+        self.on_own_model(name, "the pretrained model serves this target")
 
     def _train_first(self, end: datetime) -> None:
         """Train the first model in a child; the daemon's stop or train_timeout_seconds ends it (history read too)."""

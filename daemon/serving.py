@@ -8,15 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
-from forecaster import ArtifactError, Predictor
+from forecaster import PRETRAINED, PRETRAINED_MODEL, ArtifactError, Predictor, load_pretrained
 from forecaster.frozen import load_frozen
 
 from .logs import get_logger
-from .metrics import Metrics
+from .metrics import Metrics, ModelInfo
 from .settings import TargetSettings
 from .store import ModelStore, StoreError
 
-__all__ = ["LOAD_ERRORS", "ModelHolder", "ServedModel", "load_version", "newest_loadable", "validate_for_target"]
+__all__ = [
+    "LOAD_ERRORS",
+    "ModelHolder",
+    "ServedModel",
+    "load_version",
+    "newest_loadable",
+    "pretrained_for",
+    "validate_for_target",
+]
 
 log = get_logger("promcast.serving")
 
@@ -35,6 +43,12 @@ class ServedModel:
     @property
     def trained_at(self) -> str:
         return str(self.forecaster.meta.get("trained_at", ""))
+
+    @property
+    def info(self) -> ModelInfo:
+        """promcast_model_info's labels: the model is "pretrained" for the one that ships in the package."""
+        f = self.forecaster
+        return ModelInfo(PRETRAINED_MODEL if f.pretrained else f.model_name, self.version, self.trained_at, f.runtime)
 
 
 def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray | None = None) -> None:
@@ -57,6 +71,14 @@ def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray 
         f.predict(window[None, -f.input_length :])  # raises rather than return a non-finite forecast
     except ValueError as exc:
         raise ArtifactError(f"model fails its smoke prediction: {exc}") from exc
+
+
+def pretrained_for(target: TargetSettings, probe: np.ndarray | None = None) -> ServedModel:
+    """The pretrained model that ships in the package, validated for ``target`` (raises one of LOAD_ERRORS when
+    it does not fit: another window or horizon); its version names its weights' checksum."""
+    f = load_pretrained()
+    validate_for_target(f, target, probe)
+    return ServedModel(f, f"pretrained-{str(f.meta.get('weights_sha256', ''))[:12]}", PRETRAINED)
 
 
 def load_version(
@@ -105,8 +127,15 @@ class ModelHolder:
         with self._lock:
             self._served = served
 
+    @property
+    def fixed(self) -> bool:
+        """True for a target with ``model: pretrained``: it serves the package's model, never the store's."""
+        return self.target.model == PRETRAINED_MODEL
+
     def load(self, version: str | None = None, probe: np.ndarray | None = None) -> ServedModel:
         """Load ``version`` (default: current) from the store and validate it; does not swap it in."""
+        if self.fixed:
+            return pretrained_for(self.target, probe)
         version = version or self.store.current_version()
         if version is None:
             raise StoreError(f"{self.store.dir}: no current model")
@@ -119,8 +148,10 @@ class ModelHolder:
         target without forecasts until a person acts. Each refused version is logged with its cause and counted
         (stage ``model``); ``promcast_model_fallback`` is 1 while an older version serves. Versions newer than
         ``current`` were rolled back from and are never candidates. Raises StoreError, naming every cause,
-        when no version loads; does not swap the model in."""
+        when no version loads; does not swap the model in. A ``fixed`` target's model is the pretrained one."""
         name = self.target.name
+        if self.fixed:
+            return pretrained_for(self.target, probe)
         try:
             current = self.store.current_version()
             if current is None:

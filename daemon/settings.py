@@ -27,7 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES, PRETRAINED_MODEL, pretrained_meta
 from forecaster.gate import default_gate, input_length
 
 from .autoscale import Scaling
@@ -137,7 +137,23 @@ class TargetSettings(_Strict):
     )
     history: timedelta = Field(timedelta(days=7), description="how far back to read when training")
     drop_labels: list[str] = Field(default_factory=list, description="labels that churn, e.g. pod")
-    model: str = DEFAULT_MODEL
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=f"the network to train for the target, or {PRETRAINED_MODEL!r}: serve the pretrained model that "
+        "ships in the package, for good, never training",
+    )
+    first_model: Literal["pretrained", "train"] = Field(
+        "pretrained",
+        description="with no model in the store: serve the pretrained model from the first cycle and train the "
+        "target's own in the background (the retrain gate promotes it only if it beats the pretrained one), or "
+        "train first and forecast after; a target whose window or horizon the pretrained model lacks trains first",
+    )
+    own_model_retry_seconds: float = Field(
+        21_600.0,
+        gt=0,
+        description="while the pretrained model serves a target that trains its own, how often to try again "
+        "(on the source's clock) after a training the gate did not promote or that failed",
+    )
     hparams: dict[str, Any] = Field(default_factory=dict)
     scaler: Literal["standard", "minmax"] = Field("standard", description="global scaling fitted on the history")
     torch_fallback: bool = Field(
@@ -202,8 +218,8 @@ class TargetSettings(_Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        if v not in MODEL_NAMES:
-            raise ValueError(f"unknown model {v!r}; choose one of {sorted(MODEL_NAMES)}")
+        if v not in MODEL_NAMES and v != PRETRAINED_MODEL:
+            raise ValueError(f"unknown model {v!r}; choose one of {sorted([*MODEL_NAMES, PRETRAINED_MODEL])}")
         return v
 
     @field_validator("retrain_cron")
@@ -216,7 +232,20 @@ class TargetSettings(_Strict):
     @property
     def input_length(self) -> int:
         """Steps one forecast reads: the model's window, and the recent past its gate scores (forecaster.gate)."""
+        if self.model == PRETRAINED_MODEL:
+            return int(pretrained_meta()["input_length"])
         return input_length(self.window, default_gate(self.model))
+
+    @model_validator(mode="after")
+    def _pretrained(self) -> TargetSettings:
+        if self.model == PRETRAINED_MODEL:
+            meta = pretrained_meta()
+            if (self.window, self.horizon) != (meta["window"], meta["horizon"]):
+                raise ValueError(
+                    f"model {PRETRAINED_MODEL!r} reads window={meta['window']} and forecasts horizon={meta['horizon']};"
+                    f" this target sets window={self.window} and horizon={self.horizon}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _history(self) -> TargetSettings:
@@ -298,6 +327,9 @@ class DemoSettings(_Strict):
     speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
     step_seconds: float = Field(60.0, ge=1, le=86_400, description="the demo target's step")
     horizon: int = Field(DEFAULT_HORIZON, ge=1, le=10_000, description="the demo target's horizon")
+    first_model: Literal["pretrained", "train"] = Field(
+        "pretrained", description="the demo target's first_model: the pretrained model at once, or train first"
+    )
     seed: int = 0
 
 

@@ -108,6 +108,23 @@ class ModelStore:
         fsync_dir(self.versions_dir)
         return version
 
+    def install(self, artifact: Path) -> str:
+        """Copy an artifact folder (the pretrained model's) in as a new version and make it current.
+
+        The copy is staged aside and renamed, as ``save`` writes; the store then serves, scores and rolls back to
+        it like any version, and a retrain's gate has it as its champion."""
+        version = self.new_version()
+        staging = self.versions_dir / f".incoming-{version}"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(artifact, staging)
+        for p in staging.iterdir():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(staging, self.versions_dir / version)
+        fsync_dir(self.versions_dir)
+        self.promote(version)
+        return version
+
     def promote(self, version: str) -> None:
         """Point ``current`` at ``version`` with one atomic rename of a fresh symlink."""
         if not (self.versions_dir / version).is_dir():

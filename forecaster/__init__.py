@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifact import ArtifactError
-from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES, PRETRAINED_MODEL
 from .predictor import NotFittedError, Predictor
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "MODELS",
     "MODEL_NAMES",
     "PRETRAINED",
+    "PRETRAINED_MODEL",
     "ArtifactError",
     "Forecaster",
     "NotFittedError",
@@ -35,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "load_pretrained",
+    "pretrained_meta",
 ]
 
 _LAZY = {"Forecaster": ".forecaster", "MODELS": ".models", "TrainConfig": ".train"}
@@ -47,6 +49,16 @@ def load_pretrained() -> Predictor:
     from .frozen import load_frozen
 
     return load_frozen(PRETRAINED)
+
+
+def pretrained_meta() -> dict[str, Any]:
+    """The pretrained model's meta.json (window, horizon, input_length...), read without loading its weights."""
+    import json
+
+    meta = json.loads((PRETRAINED / "meta.json").read_text())
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{PRETRAINED / 'meta.json'} is not a JSON object")
+    return meta
 
 
 def __getattr__(name: str) -> Any:

@@ -268,10 +268,10 @@ class Forecaster(Predictor):
     @classmethod
     def restore(cls, r: Restored, arrays: dict[str, np.ndarray]) -> Forecaster:
         """A fitted Forecaster from an artifact already read: its checked meta.json and its weights."""
+        kind = "standard" if r.scaler_kind == WINDOW else r.scaler_kind  # a per-window scaler is never fitted
         try:
-            self = cls(
-                r.model, r.window, r.horizon, r.scaler_kind, step=r.step, max_gap=r.max_gap, gate=r.gate, **r.hparams
-            )
+            self = cls(r.model, r.window, r.horizon, kind, step=r.step, max_gap=r.max_gap, gate=r.gate, **r.hparams)
+            self.scaler_kind = r.scaler_kind
             self._model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{r.path}: meta.json does not describe these weights: {exc}") from exc

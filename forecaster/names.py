@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from .catalog import BASELINES, MODEL_NAMES
 
-__all__ = ["BASELINES", "DEFAULT_HORIZON", "DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_NAMES"]
+__all__ = ["BASELINES", "DEFAULT_HORIZON", "DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_NAMES", "PRETRAINED_MODEL"]
 
 # The production default, chosen from the measurements in week3_notes.md.
 DEFAULT_MODEL = "mlp"
 DEFAULT_WINDOW = 288
 DEFAULT_HORIZON = 12  # steps forecast; a target setting (daemon.settings.TargetSettings.horizon)
+# What a target's ``model`` names to serve the pretrained model that ships in the package (forecaster/pretrained),
+# for good: never trained on the target. It is no network of the table: the pretrained model is an ``mlp``.
+PRETRAINED_MODEL = "pretrained"

@@ -20,7 +20,7 @@ from .data import as_series, regularise, validate_values
 from .gate import Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
-from .scaling import Scaler, row_scales, scaler_from_dict
+from .scaling import WINDOW, Scaler, row_scales, scaler_from_dict
 
 __all__ = ["NotFittedError", "Predictor", "Restored"]
 
@@ -46,7 +46,9 @@ class Restored:
             self.hparams: dict[str, Any] = dict(spec["hparams"])
             self.window, self.horizon = int(meta["window"]), int(meta["horizon"])
             self.scaler_kind: str = meta["scaler"]["kind"]
-            step = meta["step_seconds"]  # null: a model for any step (the pretrained one)
+            step = meta["step_seconds"]  # null: a model for any step (the pretrained one), which scales each window
+            if step is None and self.scaler_kind != WINDOW:
+                raise ArtifactError(f"{path}: step_seconds is null, but a model scaled by {self.scaler_kind!r} has one")
             self.step: pd.Timedelta | None = None if step is None else pd.Timedelta(seconds=float(step))
             self.max_gap: int | None = meta.get("max_gap")
             self.scaler = scaler_from_dict(meta["scaler"])
@@ -118,6 +120,12 @@ class Predictor:
     @property
     def fitted(self) -> bool:
         return self._scaler is not None
+
+    @property
+    def pretrained(self) -> bool:
+        """True for a model fitted on a corpus of many series (``forecaster.load_pretrained``): it scales each
+        window by its own statistics and holds no step, so it forecasts a series it never saw."""
+        return self._scaler is not None and self._scaler.kind == WINDOW
 
     def _require_fitted(self) -> Scaler:
         if self._scaler is None:

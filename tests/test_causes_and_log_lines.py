@@ -38,8 +38,10 @@ def once_refused(tmp_path_factory: pytest.TempPathFactory) -> subprocess.Complet
     models = tmp_path_factory.mktemp("models")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMCAST_")}
     env.update({"PROMCAST_PROMETHEUS__RETRIES": "1", "PROMCAST_PROMETHEUS__BACKOFF_SECONDS": "0"})
+    # It trains first (no pretrained model first): the model's absence has a cause, the refused history read.
+    env["PROMCAST_TARGETS"] = json.dumps([{"name": "cpu", "query": "up", "first_model": "train"}])
     cmd = [sys.executable, "-m", "daemon", "run", "--once", "--prometheus-url", _refusing_url()]
-    cmd += ["--target", "cpu=up", "--model-dir", str(models)]  # stderr is a pipe: log_format auto means JSON
+    cmd += ["--model-dir", str(models)]  # stderr is a pipe: log_format auto means JSON
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 

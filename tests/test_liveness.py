@@ -136,7 +136,17 @@ def test_a_first_training_is_healthy_within_its_timeout_and_unhealthy_past_it(
 def test_a_first_training_past_train_timeout_seconds_is_stopped_and_named(tmp_path: Path) -> None:
     # The demo's first model trains for minutes here; the timeout stops its child after 2 s.
     env = {**os.environ, "PROMCAST_TRAIN_TIMEOUT_SECONDS": "2", "PROMCAST_LOG_FORMAT": "json"}
-    cmd = [sys.executable, "-m", "daemon", "demo", "--once", "--model-dir", str(tmp_path / "m")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "daemon",
+        "demo",
+        "--once",
+        "--first-model",
+        "train",
+        "--model-dir",
+        str(tmp_path / "m"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 1, proc.stderr[-2000:]
     (result,) = json.loads(proc.stdout)

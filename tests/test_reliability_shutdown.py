@@ -25,9 +25,20 @@ STOP_WITHIN = 10.0
 
 
 def _start(model_dir: Path, log: Path) -> subprocess.Popen[str]:
-    """The demo on its default 1-minute step: three days of history, a first training of minutes here."""
+    """The demo on its default 1-minute step, training first: three days of history, a training of minutes here."""
     env = {**os.environ, "PROMCAST_LOG_FORMAT": "json"}
-    cmd = [sys.executable, "-m", "daemon", "demo", "--speed", "600", "--listen", "127.0.0.1:0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "daemon",
+        "demo",
+        "--speed",
+        "600",
+        "--first-model",
+        "train",
+        "--listen",
+        "127.0.0.1:0",
+    ]
     with open(log, "w") as fh:  # a file, not a pipe: a pipe nobody drains would fill and block the daemon
         return subprocess.Popen([*cmd, "--model-dir", str(model_dir)], stderr=fh, text=True, env=env)
 

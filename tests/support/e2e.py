@@ -117,6 +117,9 @@ TARGET: dict[str, Any] = {
     "history": "P3D",
     "drop_labels": ["pod"],
     "epochs": 3,
+    # The stack's tests compare what serves with the target's own first model: no pretrained model first (and no
+    # own model trained behind it, swapped in mid-test); tests/test_pretrained_daemon.py covers that start.
+    "first_model": "train",
 }
 
 
