@@ -51,10 +51,10 @@ def _median_ms(samples: list[float]) -> float:
     return float(np.median(samples) * 1e3)
 
 
-def _backfill(tmp: Path, series: int) -> None:
-    """``series`` series of 8 hours at 1 min, ending a minute ago, into a TSDB at tmp/tsdb."""
+def _backfill(tmp: Path, series: int, hours: int = 8) -> None:
+    """``series`` series of ``hours`` hours at 1 min, ending a minute ago, into a TSDB at tmp/tsdb."""
     end = pd.Timestamp.now(tz="UTC").floor("1min") - pd.Timedelta(minutes=1)
-    base = bursty(8 * 60, "1min", seed=1, end=end)
+    base = bursty(hours * 60, "1min", seed=1, end=end)
     rng = np.random.default_rng(0)
     data = [
         ("bench_load", {"pod": f"p{i:04d}"}, base.index, base.to_numpy() * rng.uniform(0.5, 2.0)) for i in range(series)

@@ -1,12 +1,12 @@
 """A serving install without torch beside one with the training extra: install size, time to the first forecasts
 from an empty model store, and resident memory.
 
-    .venv/bin/python -m benchmarks.serving_install [SERIES]        # default 100 series
+    .venv/bin/python -m benchmarks.serving_install [SERIES [HOURS]]   # default 100 series of a week
 
 Install size: the files (RECORD) of every distribution in the closure of promcast's requirements, without and with
 the ``train`` extra, as this virtual environment holds them.
 
-Then, for each mode, SERIES series of 8 hours at 1 minute are backfilled into a local Prometheus and a real
+Then, for each mode, SERIES series of HOURS hours at 1 minute are backfilled into a local Prometheus and a real
 `promcast run` starts with an empty model store:
 - ``serving, no torch``: torch blocked from import in the daemon and its children (tests/support/notorch, whose
   sitecustomize makes ``import torch`` fail as in an install that never had it): the pretrained model serves;
@@ -77,12 +77,14 @@ def install_sizes() -> tuple[float, float, list[str]]:
 
 
 def _children_peak(pid: int) -> int:
-    """The largest VmHWM among ``pid``'s children and theirs, in KiB (0 without children)."""
-    peak = 0
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return 0
+    """The largest VmHWM among ``pid``'s children and theirs, in KiB (0 without children). A child belongs to
+    the thread that started it (the retrain's), so every thread's list is read."""
+    peak, kids = 0, []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += (task / "children").read_text().split()
+        except OSError:
+            continue
     for kid in map(int, kids):
         try:
             peak = max(peak, _vm(kid, "VmHWM"), _children_peak(kid))
@@ -103,8 +105,8 @@ def _events(tmp: Path, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def run_mode(mode: str, series: int, limit: float = 900.0) -> dict[str, Any]:
-    target: dict[str, Any] = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": "PT8H"}
+def run_mode(mode: str, series: int, hours: int, limit: float = 900.0) -> dict[str, Any]:
+    target: dict[str, Any] = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": f"PT{hours}H"}
     env = dict(os.environ)
     if mode == "serving, no torch":
         env["PYTHONPATH"] = str(NOTORCH)
@@ -112,7 +114,7 @@ def run_mode(mode: str, series: int, limit: float = 900.0) -> dict[str, Any]:
         target["first_model"] = "train"
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        _backfill(tmp, series)
+        _backfill(tmp, series, hours)
         with (
             PrometheusServer(tmp / "prom", tsdb_dir=tmp / "tsdb") as prom,
             daemon_process(tmp, prom.url, target, env=env, log_level="info") as (proc, url),
@@ -147,13 +149,14 @@ def run_mode(mode: str, series: int, limit: float = 900.0) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     series = int(args[0]) if args else 100
+    hours = int(args[1]) if len(args) > 1 else 168
     ensure_prometheus_installed()
     serving, training, extra = install_sizes()
     print(f"install: serving {serving:.0f} MiB, with the train extra {training:.0f} MiB")
     print(f"  the extra adds: {', '.join(extra)}")
-    print(f"{series} series of 8 h at 1 min, an empty model store, one `promcast run` per mode:")
+    print(f"{series} series of {hours} h at 1 min, an empty model store, one `promcast run` per mode:")
     for mode in ("serving, no torch", "with torch", "train first"):
-        r = run_mode(mode, series)
+        r = run_mode(mode, series, hours)
         line = (
             f"  {mode:18s} first forecasts {r['first_forecasts_s']:6.1f} s; daemon VmRSS {r['rss_mib']:4.0f} MiB, "
             f"VmHWM {r['hwm_mib']:4.0f} MiB; training child peak {r['child_hwm_mib']:4.0f} MiB"

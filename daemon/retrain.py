@@ -94,8 +94,15 @@ def split_holdout(
     return train, Holdout(cut, inputs, np.concatenate(ys), used)
 
 
+# Holdout windows forecast at once when a model is scored. The gated model's recent past multiplies one batch by 13
+# inside torch: 50,100 windows in one batch (100 series of a week) peaked at 3,957 MiB, in batches of 2,048 at far
+# less (week3_notes.md, section 10).
+SCORE_BATCH = 2048
+
+
 def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
-    pred = f.predict(h.inputs[:, -f.input_length :])  # a baseline reads its window; the gated model reads more
+    inputs = h.inputs[:, -f.input_length :]  # a baseline reads its window; the gated model reads more
+    pred = np.concatenate([f.predict(inputs[i : i + SCORE_BATCH]) for i in range(0, max(len(inputs), 1), SCORE_BATCH)])
     if not np.isfinite(pred).all():
         raise ArtifactError("non-finite forecasts on the holdout")
     m = error_metrics(pred, h.targets)
