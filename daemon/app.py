@@ -78,6 +78,10 @@ class Daemon:
         self._started_at = time.monotonic()  # reset by start(): /healthz counts idle time from it until a cycle
         self._reload = threading.Event()
         self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
+        # target -> the newest decision report already looked at: those there at start-up are never counted
+        self._seen_decisions: dict[str, str] = {}
+        for name, holder in self.holders.items():
+            self._count_manual(name, holder.store)
 
     # ---- health ------------------------------------------------------------------------------
     def health(self) -> tuple[bool, list[str]]:
@@ -124,12 +128,33 @@ class Daemon:
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self, only_changed: bool = False) -> None:
-        """Load each target's current artifact aside, validate it, and swap it in; keep the old one on failure."""
+        """Load each target's current artifact aside, validate it, and swap it in; keep the old one on failure.
+        Count the retrains run outside the daemon since the last look (``promcast_retrains_total{reason="manual"}``)."""
         for name, holder in self.holders.items():
+            self._count_manual(name, holder.store)
             self._reload_one(name, holder, only_changed)
             served = holder.get()
             for role, mae in holdout_maes(holder.store, served.version if served else None).items():
                 self.metrics.holdout_mae.labels(name, role).set(mae)
+
+    def _count_manual(self, name: str, store: ModelStore) -> None:
+        """Each decision report written since the last look by a ``promcast train`` the daemon did not start (by
+        hand, a systemd timer, a CronJob: trigger "manual") counts once, with a log line. Reports that were there
+        when the daemon started are not counted; a dry run writes none."""
+        try:
+            runs = store.decisions()
+        except OSError as exc:  # the next poll looks again
+            log.warning("decisions_unreadable", target=name, error=str(exc))
+            return
+        seen = self._seen_decisions.get(name)
+        self._seen_decisions[name] = runs[-1] if runs else ""
+        if seen is None:
+            return
+        for run in (r for r in runs if r > seen):
+            report = store.decision(run) or {}
+            if report.get("trigger", "manual") == "manual":
+                self.metrics.retrains.labels(name, "manual").inc()
+                log.info("retrain_seen", target=name, run=run, decision=report.get("decision"), trigger="manual")
 
     def _reload_one(self, name: str, holder: ModelHolder, only_changed: bool) -> None:
         served = holder.get()
@@ -234,7 +259,7 @@ class Daemon:
             return -1
         try:
             self.metrics.retrains.labels(target, reason).inc()
-            code = run_train_process(self.settings, target, self._stop)
+            code = run_train_process(self.settings, target, self._stop, reason)
         finally:
             lock.release()
         if code != 0:

@@ -25,6 +25,13 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, help="relative MAE gain needed over the champion (default: settings)")
     p.add_argument("--dry-run", action="store_true", help="score and print the decision; write nothing")
     p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument(
+        "--trigger",
+        choices=["manual", "cron", "drift", "first"],
+        default="manual",
+        help="who started this run, recorded in its decision report; the daemon passes its reason, and counts the "
+        "manual ones it finds in the store (promcast_retrains_total)",
+    )
     p.set_defaults(func=run_train)
 
 
@@ -70,7 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     try:
         source = make_source(settings)
-        result = retrain(target, source, store, rs, dry_run=args.dry_run, shard=settings.shard)
+        result = retrain(target, source, store, rs, dry_run=args.dry_run, shard=settings.shard, trigger=args.trigger)
     except (SourceUnavailable, RetrainBusy, ChampionUnreadable, StoreError, ValueError, OSError) as exc:
         print(f"failed {target.name}: {exc}")
         return 1

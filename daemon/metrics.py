@@ -35,7 +35,7 @@ from .types import SeriesKey
 __all__ = ["FAMILIES", "ROLES", "STAGES", "Family", "Metrics", "ModelInfo", "TargetForecast", "render_snapshot"]
 
 ROLES = ("champion", "challenger")
-RETRAIN_REASONS = ("cron", "drift", "first")
+RETRAIN_REASONS = ("cron", "drift", "first", "manual")
 STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "cycle", "scheduler")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
@@ -187,8 +187,9 @@ FAMILIES: tuple[Family, ...] = (
            "Series whose published forecast is a fallback's (the model has been losing to it).",
            attr="fallback_series"),
     Family("promcast_retrains", "counter", ("target", "reason"),
-           "Retrains the daemon started, by reason: cron (retrain_cron), drift (drift_retrain), or first (the "
-           "target's own model, trained while the pretrained model serves it).",
+           "Retrains, by reason: cron (retrain_cron), drift (drift_retrain), first (the target's own model, "
+           "trained while the pretrained model serves it), all started by the daemon; manual (a promcast train "
+           "it did not start, counted when its decision report appears).",
            attr="retrains"),
     Family("promcast_build_info", "gauge", ("version", "revision", "python"),
            "The running build of promcast (value 1).", attr="build_info"),

@@ -175,6 +175,7 @@ def retrain(
     rs: RetrainSettings,
     dry_run: bool = False,
     shard: Shard | None = None,
+    trigger: str = "manual",
 ) -> RetrainResult:
     """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data), RetrainBusy, or
     StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted)."""
@@ -198,6 +199,7 @@ def retrain(
             "reason": reason,
             "margin": rs.margin,
             "dry_run": dry_run,
+            "trigger": trigger,  # who started it: the daemon (cron, drift, first) or anyone else (manual)
             "scores": scores,
             "scored_on": scored_on,
             **who,

@@ -30,13 +30,13 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_train_process(settings: Settings, target: str, stop: threading.Event) -> int:
+def run_train_process(settings: Settings, target: str, stop: threading.Event, trigger: str = "cron") -> int:
     """Run one retrain of ``target`` and wait for it; stop it on shutdown or after ``retrain.timeout_seconds``
     (SIGTERM, then SIGKILL after a grace period: ``daemon.child``, as the first-start training).
 
     A stopped child leaves the store intact: every write it makes is a rename.
     """
-    cmd = [sys.executable, "-m", "daemon", "train", "--target", target]
+    cmd = [sys.executable, "-m", "daemon", "train", "--target", target, "--trigger", trigger]
     t0 = time.monotonic()
     # The child's log lines join the daemon's stderr; its one result line comes back on stdout.
     done = run_child(cmd, stop, settings.retrain.timeout_seconds, env=child_env(settings), capture_stderr=False)

@@ -196,6 +196,10 @@ class ModelStore:
             return []
         return sorted(p.stem for p in self.decisions_dir.glob("*.json") if not p.name.startswith("."))
 
+    def decision(self, run: str) -> dict[str, Any] | None:
+        """The report of retrain run ``run`` (``decisions/<run>.json``); None when unreadable."""
+        return _read_json(self.decisions_dir / f"{run}.json")
+
     def latest_decision(self) -> dict[str, Any] | None:
         runs = self.decisions()
         return _read_json(self.decisions_dir / f"{runs[-1]}.json") if runs else None

@@ -53,6 +53,11 @@ def fast_hparams(model: str) -> dict[str, Any]:
     return {k: v for k, v in FAST_HPARAMS.items() if k in fields}
 
 
+# Fine-tuning the pretrained model on one series: fewer epochs at a third of the default's learning rate, so that
+# the corpus's weights are a start, not erased; fixed before any trace was tried (week3_notes.md, section 10).
+FINE_TUNING = TrainConfig(epochs=30, patience=4, lr=3e-4, loss="mae", max_batches=32, progress=False)
+
+
 class Forecaster(Predictor):
     """A forecaster of ``horizon`` future steps from the last ``window`` points of one series.
 
@@ -149,6 +154,7 @@ class Forecaster(Predictor):
         train_xy: tuple[np.ndarray, np.ndarray],
         val_xy: tuple[np.ndarray, np.ndarray],
         training_data: dict[str, Any],
+        init: Forecaster | None = None,
     ) -> Forecaster:
         """Fit a global model on windows already cut from many series, each scaled by its own statistics.
 
@@ -157,12 +163,15 @@ class Forecaster(Predictor):
         points) and for the interval calibration of the forecast as served. The artifact has no global scaler
         (``scaling.WINDOW``: each window is scaled by its own mean and spread when forecast) and no step, so that
         it forecasts a series of any level, unit and step; the network should be scale-free (``norm="meanstd"``).
-        ``training_data`` describes the corpus in meta.json."""
+        ``training_data`` describes the corpus in meta.json. ``init``: a fitted model of the same recipe whose weights
+        the training starts from (``fine_tune``), instead of the seed's."""
         val_x, val_y = val_xy
         if val_x.shape[1] != self.input_length or train_xy[0].shape[1] != self.window or not len(val_x):
             raise ValueError(f"expected train windows of {self.window} and validation windows of {self.input_length}")
         self._scaler = Scaler(WINDOW, 0.0, 1.0)  # each window scaled by its own mean and spread when forecast
         self._model = self._build_seeded()
+        if init is not None:
+            self._model.load_state_dict(init._model.state_dict())
         self.train_result = train(self._model, train_xy, (val_x[:, -self.window :], val_y), self.training)
         val_pred = self._predict_served(val_x)
         validation = self._validation_metrics(val_x, val_y, val_pred)
@@ -174,6 +183,51 @@ class Forecaster(Predictor):
         self.meta["training"] = {**self.meta["training"], **training_data}
         del self.meta["training"]["start"], self.meta["training"]["end"]
         return self
+
+    def fine_tune(
+        self,
+        series: pd.Series | np.ndarray | list[float],
+        step: StepLike | None = None,
+        training: TrainConfig | None = None,
+    ) -> Forecaster:
+        """A copy of this pretrained model (``Forecaster.load(forecaster.PRETRAINED)``) trained on for a few epochs on
+        one series; this one is unchanged.
+
+        The series is z-scaled by its training part, as every series of the pretraining corpus was
+        (``forecaster.pretrain``); its last ``val_ratio`` stops the training early and calibrates the intervals.
+        The copy keeps the per-window scaling, takes the series' step, and records the pretrained weights it
+        started from (``training.fine_tuned_from``): it is the series' own model, no longer ``pretrained``."""
+        if not self.pretrained or self._model is None:
+            raise ValueError("fine_tune starts from the pretrained model: Forecaster.load(forecaster.PRETRAINED)")
+        grid = pd.Timedelta(step) if step is not None else None
+        reg = regularise(as_series(series, grid), grid, self.max_gap)
+        values = reg.values
+        split = chronological_split(len(values), self.val_ratio)
+        head = values[: split.train_end]
+        spread = float(np.nanstd(head)) if np.isfinite(head).any() else 0.0
+        z = (values - np.nanmean(head)) / max(spread, 1e-8) if spread > 0 else values - np.nanmean(values)
+        train_xy = split_windows(z, self.window, self.horizon, 0, split.train_end)
+        val_xy = split_windows(z, self.input_length, self.horizon, split.train_end, split.n)
+        if not len(train_xy[0]) or not len(val_xy[0]):
+            raise ValueError(
+                f"fine-tuning needs windows of {self.input_length} + {self.horizon} points in both the training part "
+                f"and the last {self.val_ratio:.0%} of the series; it has {len(values)} points"
+            )
+        tuned = Forecaster(
+            self.model_name,
+            self.window,
+            self.horizon,
+            max_gap=self.max_gap,
+            val_ratio=self.val_ratio,
+            training=training or FINE_TUNING,
+            gate=self.gate,
+            **self._model.hparams(),
+        )
+        tuned.fit_windows(train_xy, val_xy, {"fine_tuned_from": self.meta.get("weights_sha256")}, init=self)
+        tuned.step = reg.step
+        tuned.meta["step_seconds"] = reg.step.total_seconds()
+        tuned.meta["training"] |= {"start": reg.start.isoformat(), "end": reg.end.isoformat(), "points": len(values)}
+        return tuned
 
     def _build_seeded(self) -> ForecastModel:
         """A fresh model whose initial weights come from the training seed, not from torch's per-process seed."""

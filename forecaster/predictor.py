@@ -125,7 +125,8 @@ class Predictor:
     def pretrained(self) -> bool:
         """True for a model fitted on a corpus of many series (``forecaster.load_pretrained``): it scales each
         window by its own statistics and holds no step, so it forecasts a series it never saw."""
-        return self._scaler is not None and self._scaler.kind == WINDOW
+        fine_tuned = "fine_tuned_from" in (self.meta.get("training") or {})  # Forecaster.fine_tune's: a series' own
+        return self._scaler is not None and self._scaler.kind == WINDOW and not fine_tuned
 
     def _require_fitted(self) -> Scaler:
         if self._scaler is None:

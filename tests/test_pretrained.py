@@ -86,3 +86,24 @@ def test_promcast_predict_serves_the_pretrained_model_at_any_step(tmp_path, caps
     out = json.loads(capsys.readouterr().out)
     assert out["step_seconds"] == pd.Timedelta(step).total_seconds() and len(out["forecast"]) == 12
     assert pd.Timestamp(out["forecast"][0]["timestamp"]) == index[-1] + pd.Timedelta(step)
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights_and_learns_the_series() -> None:
+    from forecaster import Forecaster, TrainConfig
+
+    t = np.arange(3000)
+    values = 100 + 30 * ((t % 40) < 10) + np.random.default_rng(3).normal(0, 1, 3000)  # a pulse every 40 steps
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=3000, freq="5min"))
+    base = Forecaster.load(PRETRAINED)
+    before = base.predict(np.ones((1, base.input_length)) + np.arange(base.input_length) / 100)
+    n = base.input_length
+    x = np.stack([values[i - n : i] for i in range(2400, 2988, 6)])
+    y = np.stack([values[i : i + 12] for i in range(2400, 2988, 6)])
+    # One step at a vanishing learning rate leaves the pretrained forecasts: the weights were its start.
+    still = base.fine_tune(series.iloc[:2400], training=TrainConfig(epochs=1, lr=1e-9, max_batches=1, progress=False))
+    np.testing.assert_allclose(still.predict(x), base.predict(x), rtol=1e-4)
+    tuned = base.fine_tune(series.iloc[:2400])
+    assert np.abs(tuned.predict(x) - y).mean() < 0.8 * np.abs(base.predict(x) - y).mean()
+    assert not tuned.pretrained and base.pretrained and tuned.step == pd.Timedelta("5min")
+    assert tuned.meta["training"]["fine_tuned_from"] == base.meta["weights_sha256"]
+    np.testing.assert_array_equal(base.predict(np.ones((1, n)) + np.arange(n) / 100), before)  # base unchanged

@@ -100,6 +100,7 @@ def test_the_own_model_trains_in_the_background_against_the_pretrained_champion(
         first = samples(fetch(url + "/metrics")[1], "promcast_retrains_total")
         assert ({"target": "demo", "reason": "first"}, 1.0) in first
         assert report["champion_version"] == pretrained and report["scores"]["champion"] is not None
+        assert report["trigger"] == "first"  # the daemon's own: never counted again as manual
         assert report["scored_on"]["champion"]["fit"] == "as trained"  # never refit: it never saw this target
         # What serves is what the gate decided: the own model if it beat the pretrained one, else the pretrained.
         want = ("mlp", report["version"]) if report["decision"] == "promote" else ("pretrained", pretrained)

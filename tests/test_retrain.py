@@ -247,3 +247,27 @@ def test_sigkill_at_random_points_of_a_write_always_leaves_a_loadable_current(tm
     assert len(versions) > 10, "the writer made progress between kills"
     assert leftovers > 0, "some kills landed in the middle of a write"
     assert len(st.versions()) <= 3 + 2  # pruning kept up, a kill may leave one or two extra
+
+
+def test_the_daemon_counts_the_retrains_it_did_not_start_once_each(store: ModelStore) -> None:
+    from daemon.app import Daemon
+    from daemon.settings import Settings
+
+    source, rs = FakeSource(), RetrainSettings()
+    retrain(TARGET, source, store, rs)  # before the daemon started: never counted
+    settings = Settings(listen="127.0.0.1:0", model_dir=store.dir.parent, targets=[TARGET])
+    daemon = Daemon(settings, source, [TARGET])
+
+    def manual() -> float | None:
+        daemon.reload_models(only_changed=True)  # the model poll
+        return daemon.registry.get_sample_value("promcast_retrains_total", {"target": "cpu", "reason": "manual"})
+
+    assert manual() == 0
+    assert retrain(TARGET, source, store, rs).report["trigger"] == "manual"  # promcast train by hand, or a timer
+    assert manual() == 1
+    assert manual() == 1  # counted once
+    retrain(TARGET, source, store, rs, trigger="cron")  # one the daemon started: counted when it started it
+    assert manual() == 1
+    retrain(TARGET, source, store, rs, dry_run=True)  # a dry run writes no report
+    retrain(TARGET, source, store, rs)
+    assert manual() == 2
