@@ -103,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
     demo = settings.demo
     # Each workload, step and horizon keeps its own model: a diurnal model never serves the bursty demo.
     folder = f"demo-{demo.workload}-{demo.step_seconds:g}s" + (f"-h{demo.horizon}" if demo.horizon != 12 else "")
-    target = demo_target(demo.step_seconds, demo.horizon, demo.first_model)
+    target = demo_target(demo.step_seconds, demo.horizon, demo.first_model, demo.workload)
     settings = settings.model_copy(
         update={"model_dir": settings.model_dir / folder, "source": "demo", "targets": [target]}
     )

@@ -12,7 +12,7 @@ import pandas as pd
 from forecaster import DEFAULT_HORIZON
 from forecaster.synthetic import make_workload
 
-from .settings import DemoSettings, TargetSettings
+from .settings import DemoSettings, DriftSettings, TargetSettings
 from .types import SeriesKey
 
 __all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
@@ -20,8 +20,8 @@ __all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
 DEMO_QUERY = "promcast_demo_workload"
 _PERIOD = timedelta(days=14)  # the pattern repeats after two weeks of simulated time
 # The "shift" workload: the diurnal load until SHIFT[0] after the start, about 2 % of it (a service drained) until
-# SHIFT[1], then back at SHIFT_LEVEL times its old level: at --speed 60, the guard switches to naive about six
-# minutes in (its window of 288 scorings, then its patience) and back some minutes after the load returns.
+# SHIFT[1], then back at SHIFT_LEVEL times its old level. At --speed 60 the drain is a burst at once, the default
+# model's gate forecasts as naive within two minutes, and the drift retrain starts a minute later (README).
 SHIFT = (timedelta(minutes=30), timedelta(hours=8))
 SHIFT_LEVEL = 1.5
 
@@ -30,8 +30,13 @@ FirstModel = Literal["pretrained", "train"]
 
 
 def demo_target(
-    step_seconds: float = 60.0, horizon: int = DEFAULT_HORIZON, first_model: FirstModel = "pretrained"
+    step_seconds: float = 60.0,
+    horizon: int = DEFAULT_HORIZON,
+    first_model: FirstModel = "pretrained",
+    workload: str = "diurnal",
 ) -> TargetSettings:
+    """The demo's one target. The shift workload also retrains on drift (``drift_retrain``), so that both halves of
+    the live safety net, the guard and the drift retrain, show at ``--speed 60``."""
     return TargetSettings(
         name="demo",
         query=DEMO_QUERY,
@@ -39,6 +44,7 @@ def demo_target(
         horizon=horizon,
         history=timedelta(days=3),
         first_model=first_model,
+        drift_retrain=DriftSettings(enabled=workload == "shift"),
     )
 
 

@@ -1,5 +1,6 @@
-"""Seeded synthetic workloads: a smooth diurnal cycle, a bursty one with spikes and level shifts, and three
-regime changes (a collapse to near zero, a drift, an on/off load) that break with the past at ``change``."""
+"""Seeded synthetic workloads: a smooth diurnal cycle, a bursty one with spikes and level shifts, three
+regime changes (a collapse to near zero, a drift, an on/off load) that break with the past at ``change``, and
+``mixed``, a random composition of such parts that gives a different shape for every seed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from .data import StepLike
 
-__all__ = ["REGIME_CHANGES", "WORKLOADS", "bursty", "collapse", "diurnal", "drift", "make_workload", "onoff"]
+__all__ = ["REGIME_CHANGES", "WORKLOADS", "bursty", "collapse", "diurnal", "drift", "make_workload", "mixed", "onoff"]
 
 
 def _index(n: int, step: pd.Timedelta, end: pd.Timestamp | None) -> pd.DatetimeIndex:
@@ -104,7 +105,62 @@ def onoff(
     return pd.Series(np.clip(values, 0.0, None), index=index, name="value")
 
 
-WORKLOADS = {"diurnal": diurnal, "bursty": bursty, "collapse": collapse, "drift": drift, "onoff": onoff}
+def mixed(n: int, step: StepLike = "5min", seed: int = 0, end: pd.Timestamp | None = None) -> pd.Series:
+    """A random workload drawn from a grammar of parts, so that many seeds give many shapes (after Chronos's
+    KernelSynth): cycles at the calendar periods that fit the step (a day, a week, 12 hours, an hour), each a sine,
+    a peaked pulse or a square wave of random phase and weight, each kept with probability 0.6; a linear trend
+    (0.4); AR(1) noise of random memory and size (always); level shifts (0.3); decaying spikes (0.3); on/off
+    gating (0.15); a floor that clips the lowest values (0.3). Scaled to a level of 50 and a spread of 10, at
+    least 0."""
+    step = pd.Timedelta(step)
+    rng = np.random.default_rng(seed)
+    index = _index(n, step, end)
+    t = np.arange(n, dtype=np.float64)
+    v = np.zeros(n)
+    for period in (86_400.0, 7 * 86_400.0, 43_200.0, 3_600.0):
+        p = period / step.total_seconds()
+        if p < 4 or p > 4 * n or rng.random() < 0.4:
+            continue
+        shape, x = int(rng.integers(3)), 2 * np.pi * t / p + rng.uniform(0, 2 * np.pi)
+        if shape == 0:
+            part = np.sin(x)
+        elif shape == 1:  # a peak once a period
+            part = 2 * np.abs(np.sin(x / 2)) ** rng.uniform(1, 6) - 1
+        else:
+            part = np.sign(np.sin(x))
+        v += rng.lognormal(0, 0.7) * part
+    if rng.random() < 0.4:
+        v += rng.normal(0, 2) * t / n
+    phi, e = rng.uniform(0, 0.99), rng.normal(0, 1, n) * rng.lognormal(-1, 0.8)
+    noise = np.zeros(n)
+    for i in range(1, n):
+        noise[i] = phi * noise[i - 1] + e[i]
+    v += noise
+    if rng.random() < 0.3:
+        v += np.cumsum(np.where(rng.random(n) < 3 / n, rng.normal(0, 2, n), 0.0))
+    if rng.random() < 0.3:
+        spikes = np.zeros(n)
+        for s in np.flatnonzero(rng.random(n) < rng.uniform(1, 20) / n):
+            length = min(int(rng.integers(1, 30)), n - int(s))
+            spikes[s : s + length] += rng.lognormal(1, 0.5) * np.exp(-np.arange(length) / rng.uniform(1, 10))
+        v += spikes
+    if rng.random() < 0.15:
+        on = np.sin(2 * np.pi * t / rng.uniform(20, 600) + rng.uniform(0, 6)) > rng.uniform(-0.5, 0.5)
+        v = np.where(on, v, v.min() + rng.normal(0, 0.05, n))
+    if rng.random() < 0.3:
+        v = np.maximum(v, np.quantile(v, rng.uniform(0, 0.3)))
+    values = 50.0 + 10.0 * (v - v.mean()) / max(float(v.std()), 1e-8)
+    return pd.Series(np.clip(values, 0.0, None), index=index, name="value")
+
+
+WORKLOADS = {
+    "diurnal": diurnal,
+    "bursty": bursty,
+    "collapse": collapse,
+    "drift": drift,
+    "onoff": onoff,
+    "mixed": mixed,
+}
 REGIME_CHANGES = ("collapse", "drift", "onoff")  # the workloads that break with their past at ``change``
 
 
