@@ -77,6 +77,7 @@ class Daemon:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._started_at = time.monotonic()  # reset by start(): /healthz counts idle time from it until a cycle
         self._reload = threading.Event()
+        self._first_cycles: list[threading.Thread] = []  # start()'s cycle at once, one per target
         self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
         # target -> the newest decision report already looked at: those there at start-up are never counted
         self._seen_decisions: dict[str, str] = {}
@@ -214,7 +215,6 @@ class Daemon:
                 coalesce=True,
                 misfire_grace_time=max(1, int(t.interval / self.speed / 2)),
             )
-            self.scheduler.add_job(job.run_exclusive, id=f"forecast-start:{t.name}", name=f"first forecast {t.name}")
         self.scheduler.add_job(
             self.reload_models,
             IntervalTrigger(seconds=self.model_poll_seconds, timezone=timezone.utc),
@@ -238,6 +238,14 @@ class Daemon:
                     misfire_grace_time=60,
                 )
         self.scheduler.start()
+        # The cycle at once runs in a thread of its own, not as a one-shot job: APScheduler removes a one-shot job
+        # after submitting it, and a shutdown that lands in between made its thread die with JobLookupError.
+        self._first_cycles = [
+            threading.Thread(target=self.jobs[t.name].run_exclusive, name=f"first-forecast-{t.name}", daemon=True)
+            for t in self.targets
+        ]
+        for thread in self._first_cycles:
+            thread.start()
         log.info(
             "started",
             listen=f"http://{self.settings.listen_host}:{self.server.port}",
@@ -315,6 +323,8 @@ class Daemon:
         self._stop.set()  # a first training's child and a retrain's are stopped; no cycle publishes any more
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)  # a cycle in flight finishes; an artifact write is never cut
+        for thread in self._first_cycles:  # so does the cycle at once
+            thread.join()
         if self.server is not None:
             self.server.stop()
         log.info("stopped")

@@ -85,6 +85,16 @@ def _windows(z: np.ndarray, length: int, horizon: int, start: int, end: int, cap
     return x, y
 
 
+def _synthetic(
+    name: str, kind: str, points: int, step: str, seed: int, train_share: float, windows: int = MIXED_WINDOWS
+) -> tuple[Part, np.ndarray]:
+    """One synthetic series of the corpus: its first ``train_share`` trains, the rest validates."""
+    values = make_workload(kind, points, step, seed=seed).to_numpy(dtype=np.float64)
+    source = f"forecaster.synthetic.make_workload({kind!r}, {points}, {step!r}, seed={seed})"
+    n = len(values)
+    return Part(name, source, pd.Timedelta(step).total_seconds(), n, n, int(n * train_share), windows), values
+
+
 def build_corpus(
     data: Path | None,
     input_length: int,
@@ -107,29 +117,9 @@ def build_corpus(
             )
             series.append((part, reg.values[: b.val_end]))
     for i, (kind, step) in enumerate(SYNTHETIC):
-        values = make_workload(kind, SYNTHETIC_POINTS, step, seed=seed + i).to_numpy(dtype=np.float64)
-        part = Part(
-            f"{kind}_{step}",
-            f"forecaster.synthetic.make_workload({kind!r}, {SYNTHETIC_POINTS}, {step!r}, seed={seed + i})",
-            pd.Timedelta(step).total_seconds(),
-            len(values),
-            len(values),
-            int(len(values) * 0.875),
-        )
-        series.append((part, values))
+        series.append(_synthetic(f"{kind}_{step}", kind, SYNTHETIC_POINTS, step, seed + i, 0.875, MAX_WINDOWS))
     for offset, step in MIXED:
-        s = seed + 1000 + offset
-        values = make_workload("mixed", MIXED_POINTS, step, seed=s).to_numpy(dtype=np.float64)
-        part = Part(
-            f"mixed_{offset}_{step}",
-            f"forecaster.synthetic.make_workload('mixed', {MIXED_POINTS}, {step!r}, seed={s})",
-            pd.Timedelta(step).total_seconds(),
-            len(values),
-            len(values),
-            int(len(values) * 0.8),
-            MIXED_WINDOWS,
-        )
-        series.append((part, values))
+        series.append(_synthetic(f"mixed_{offset}_{step}", "mixed", MIXED_POINTS, step, seed + 1000 + offset, 0.8))
     tx, ty, vx, vy = [], [], [], []
     for part, values in series:
         train = values[: part.train_end]
