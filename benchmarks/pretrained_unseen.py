@@ -9,7 +9,7 @@ never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and se
 series, and each trace is forecast by the model that did not see it at all (ETTh1, which neither sees: the
 geometric mean of the two). Same test windows and z-MAE as ``benchmarks.pretrained_zero_shot``; naive from the
 same windows; fracast as ../shared/BENCHMARK.md publishes it. ``--mixed 0`` trains without the mixed synthetic
-series, the recipe before them. Prints figures; asserts nothing.
+series, ``--mixups 0`` without the mixups: the recipes before them. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -56,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--mixed", type=int, help="only the first N mixed synthetic series (0: the corpus before they were added)"
     )
+    p.add_argument("--mixups", type=int, help="only N mixups (0: the corpus before they were added)")
     args = p.parse_args(argv)
     if args.mixed is not None:
         pretrain_module.MIXED = pretrain_module.MIXED[: args.mixed]
+    if args.mixups is not None:
+        pretrain_module.MIXUPS = min(args.mixups, pretrain_module.MIXUPS)
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_unseen: {args.data} lacks some of the 17 traces", file=sys.stderr)
         return 2

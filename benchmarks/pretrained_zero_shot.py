@@ -29,6 +29,7 @@ from forecaster.evaluation.peers import peers_of
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
+LEVELS = (0.8, 0.95)
 
 
 def _latency(model: Any) -> dict[str, float]:
@@ -70,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         task = make_task(reg.values, reg.start, reg.step, Protocol(), None, length)
         assert len(task.origins) == fitted["origins"], name  # the same test windows
         inputs, targets = task.inputs(model.input_length), task.scaler.transform(task.targets())
-        z = error_metrics(task.scaler.transform(model.predict(inputs)), targets)["mae"]
+        point, bands = model.predict_interval(inputs, LEVELS)
+        z = error_metrics(task.scaler.transform(point), targets)["mae"]
+        actual = task.targets()
+        cover = {lv: float(np.mean((lo <= actual) & (actual <= hi))) for lv, (lo, hi) in bands.items()}
         b = Borders.from_fractions(len(reg.values), Protocol())
         base.val_ratio = (b.val_end - b.train_end) / b.val_end  # the protocol's validation rows, as the fit's
         tuned = base.fine_tune(reg.values[: b.val_end], step=reg.step)
@@ -80,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             "fitted": fitted["models"][DEFAULT_MODEL]["z_mae"],
             "naive": fitted["models"]["naive"]["z_mae"],
             "fracast": peers_of(name).get("fracast", math.nan),  # not measured on every trace
+            **{f"coverage_{lv:g}": c for lv, c in cover.items()},
         }
         print(f"{name}: {rows[name]}", file=sys.stderr)
     out: list[str] = []
@@ -114,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"NumPy runtime, one thread: predict_next_12 p50 {lat['next_12_p50_ms']:.3f} ms (target <= 1), "
         f"1,000-series batch {lat['batch_1000_ms']:.1f} ms (target <= 50)"
+    )
+    say("\nIntervals (conformal on the corpus, no adaptation to the trace): share of the test values inside the band")
+    say("\n| trace | " + " | ".join(f"{lv:g} band" for lv in LEVELS) + " |")
+    say("|---|" + "---:|" * len(LEVELS))
+    for name, r in rows.items():
+        say(f"| {name} | " + " | ".join(f"{r[f'coverage_{lv:g}']:.3f}" for lv in LEVELS) + " |")
+    say(
+        "median over the traces: "
+        + ", ".join(f"{lv:g} band {np.median([r[f'coverage_{lv:g}'] for r in rows.values()]):.3f}" for lv in LEVELS)
+        + " (the daemon's online adaptation then corrects each target's)"
     )
     print("\n".join(out))
     print(f"({time.perf_counter() - t0:.0f} s)")

@@ -310,7 +310,9 @@ class Forecaster(Predictor):
         # Where the model is: the training device while fit scores validation windows, the CPU once frozen.
         weights = next(itertools.chain(self._model.parameters(), self._model.buffers()), None)
         device = weights.device if weights is not None else torch.device("cpu")
-        return torch.as_tensor(np.ascontiguousarray(z), dtype=torch.float32, device=device).unsqueeze(-1)  # (N, W, 1)
+        # A writable float32 copy only where needed: the gate's recent past is a read-only sliding view.
+        z = np.require(z, np.float32, ("C", "W"))
+        return torch.as_tensor(z, device=device).unsqueeze(-1)  # (N, W, 1)
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -13,7 +13,9 @@ so that it is scale-free: it forecasts a series of any level or unit. It learns 
   minutes, 30 minutes and 1 hour (the first 87.5 % trains, the rest validates);
 - 200 ``mixed`` synthetic series, a random composition of cycles, trend, noise, shifts, spikes and gating for
   each seed, at steps from 30 seconds to 1 hour (the first 80 % trains), fewer windows from each: they teach
-  shapes, and held-out traces forecast better with them (week3_notes.md, section 10).
+  shapes, and held-out traces forecast better with them (week3_notes.md, section 10);
+- 100 mixups (TSMixup, after Chronos): weighted sums of 2 or 3 segments cut from the training rows of the traces
+  above, so that real shapes appear in combinations no single trace has.
 
 Each series is z-scaled by the statistics of its own training part, so that every series weighs alike in the loss;
 at most ``MAX_WINDOWS`` windows are drawn from each, evenly spaced. ``corpus.json`` lists each series and the
@@ -40,7 +42,7 @@ from .names import DEFAULT_HORIZON, DEFAULT_WINDOW
 from .protocol import Borders, Protocol
 from .synthetic import make_workload
 
-__all__ = ["EXCLUDED", "MAX_WINDOWS", "MIXED", "SYNTHETIC", "build_corpus", "main", "pretrain"]
+__all__ = ["EXCLUDED", "MAX_WINDOWS", "MIXED", "MIXUPS", "SYNTHETIC", "build_corpus", "main", "pretrain"]
 
 MAX_WINDOWS = 4000  # per series, evenly spaced
 EPOCHS = 150  # at most; early stopping on the validation windows decides
@@ -58,6 +60,10 @@ MIXED_STEPS = ("30s", "1min", "5min", "30min", "1h")
 MIXED = [(i, MIXED_STEPS[i % len(MIXED_STEPS)]) for i in range(200)]
 MIXED_POINTS = 2400
 MIXED_WINDOWS = 400
+# TSMixup (Chronos): MIXUPS series, each a convex combination (Dirichlet weights) of 2 or 3 segments of
+# MIXUP_POINTS points cut at random from the training rows of the corpus's traces, each z-scaled by its own trace.
+MIXUPS = 100
+MIXUP_POINTS = 2400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +101,27 @@ def _synthetic(
     return Part(name, source, pd.Timedelta(step).total_seconds(), n, n, int(n * train_share), windows), values
 
 
+def _mixups(real: list[tuple[str, np.ndarray]], seed: int) -> list[tuple[Part, np.ndarray]]:
+    """``MIXUPS`` TSMixup series from the traces' z-scaled training rows; each part's source names its segments
+    (trace, first and last row) and their weights. No row past a trace's training part is ever used."""
+    rng = np.random.default_rng(seed + 77)
+    long = [(name, z) for name, z in real if len(z) >= MIXUP_POINTS]
+    out: list[tuple[Part, np.ndarray]] = []
+    for j in range(MIXUPS if long else 0):
+        k = int(rng.integers(2, 4))
+        pick = rng.choice(len(long), size=min(k, len(long)), replace=False)
+        weights = rng.dirichlet(np.ones(len(pick)))
+        values, terms = np.zeros(MIXUP_POINTS), []
+        for w, i in zip(weights, pick, strict=True):
+            name, z = long[i]
+            start = int(rng.integers(0, len(z) - MIXUP_POINTS + 1))
+            values += w * z[start : start + MIXUP_POINTS]
+            terms.append(f"{w:.3f} x {name}[{start}..{start + MIXUP_POINTS - 1}]")
+        n = MIXUP_POINTS
+        out.append((Part(f"mixup_{j}", " + ".join(terms), 0.0, n, n, int(n * 0.8), MIXED_WINDOWS), values))
+    return out
+
+
 def build_corpus(
     data: Path | None,
     input_length: int,
@@ -106,6 +133,7 @@ def build_corpus(
     """Train windows (``window`` points), validation windows (``input_length`` points), and the parts. ``traces``:
     the traces of ``data`` to use (default: all but ``EXCLUDED``)."""
     series: list[tuple[Part, np.ndarray]] = []
+    real: list[tuple[str, np.ndarray]] = []  # each trace's training rows, z-scaled: what the mixups are cut from
     if data is not None:
         from .evaluation.benchmark import TRACES, load_trace
 
@@ -116,10 +144,13 @@ def build_corpus(
                 name, f"../shared/data/{name}.csv", reg.step.total_seconds(), len(reg.values), b.val_end, b.train_end
             )
             series.append((part, reg.values[: b.val_end]))
+            train = reg.values[: b.train_end]
+            real.append((name, (train - train.mean()) / max(float(train.std()), 1e-8)))
     for i, (kind, step) in enumerate(SYNTHETIC):
         series.append(_synthetic(f"{kind}_{step}", kind, SYNTHETIC_POINTS, step, seed + i, 0.875, MAX_WINDOWS))
     for offset, step in MIXED:
         series.append(_synthetic(f"mixed_{offset}_{step}", "mixed", MIXED_POINTS, step, seed + 1000 + offset, 0.8))
+    series.extend(_mixups(real, seed))
     tx, ty, vx, vy = [], [], [], []
     for part, values in series:
         train = values[: part.train_end]
@@ -188,7 +219,7 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
         f"| `{p.name}` | {p.step_seconds:g} s | 0..{p.train_end - 1} | {p.train_end}..{p.rows - 1} | "
         f"{_licence(p.name)} |"
         for p in parts
-        if not p.name.startswith("mixed_")
+        if not p.name.startswith(("mixed_", "mixup_"))
     ]
     mixed = [p for p in parts if p.name.startswith("mixed_")]
     if mixed:
@@ -199,6 +230,14 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
             f"{_licence('mixed')}; at most {mixed[0].windows} training windows each |"
         )
     hp = f.meta["model"]["hparams"]
+    mixups = [p for p in parts if p.name.startswith("mixup_")]
+    if mixups:
+        rows.append(
+            f"| `mixup_*` ({len(mixups)} series, `corpus.json` gives each one's segments and weights) | none (rows "
+            f"of several traces) | 0..{mixups[0].train_end - 1} | {mixups[0].train_end}..{mixups[0].rows - 1} | "
+            "weighted sums of segments of the traces' training rows above (TSMixup); at most "
+            f"{mixups[0].windows} training windows each |"
+        )
     return "\n".join(
         [
             "# promcast's pretrained model",
@@ -214,8 +253,8 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
             f"--seed {seed}` "
             f"({seconds:.0f} s of training on a 2-core CPU; {f.meta['training']['epochs_run']} epochs).",
             f"- Corpus: {len(parts)} series; at most {MAX_WINDOWS} training windows "
-            f"each ({MIXED_WINDOWS} for a mixed series), evenly spaced; each series z-scaled by its own training "
-            "rows. `corpus.json` lists them.",
+            f"each ({MIXED_WINDOWS} for a mixed series or a mixup), evenly spaced; each series z-scaled by its own "
+            "training rows. `corpus.json` lists them.",
             "- Left out: " + "; ".join(f"`{k}` ({v})" for k, v in EXCLUDED.items()) + ".",
             "",
             "Every trace contributes only its first 80 % (train + validation under ../shared/BENCHMARK.md's "

@@ -4,6 +4,7 @@ trace."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -77,6 +78,29 @@ def test_the_corpus_holds_only_the_first_80_percent_of_each_trace() -> None:
     for p in traces:
         b = Borders.from_fractions(p["points"], Protocol())
         assert (p["rows"], p["train_end"]) == (b.val_end, b.train_end), p["name"]
+    _check_mixups(parts)
+
+
+def _check_mixups(parts: list[dict]) -> None:
+    """Every mixup is a weighted sum of segments from the training rows (never validation) of listed traces."""
+    trains = {p["name"]: p["train_end"] for p in parts if p["source"].startswith("../shared/data/")}
+    mixups = [p for p in parts if p["name"].startswith("mixup_")]
+    assert mixups
+    for p in mixups:
+        terms = re.findall(r"([0-9.]+) x (\w+)\[(\d+)\.\.(\d+)\]", p["source"])
+        assert len(terms) in (2, 3) and abs(sum(float(w) for w, *_ in terms) - 1) < 0.01, p["source"]
+        for _, name, first, last in terms:
+            assert int(last) - int(first) + 1 == p["points"] and int(last) < trains[name], p["source"]
+
+
+def test_the_mixups_are_cut_from_training_rows_only() -> None:
+    from forecaster.pretrain import MIXUPS, build_corpus
+
+    data = shared_data("nab_ec2_cpu_24ae8d_5m.csv").parent  # skips, saying why, without ../shared/data
+    traces = ["nab_ec2_cpu_24ae8d_5m", "nab_ec2_cpu_53ea38_5m"]  # 2,822 training rows each, segments of 2,400
+    parts = [dataclasses.asdict(p) for p in build_corpus(data, 300, 288, 12, 0, traces=traces)[2]]
+    assert sum(p["name"].startswith("mixup_") for p in parts) == MIXUPS
+    _check_mixups(parts)
 
 
 @pytest.mark.parametrize("step", ["1min", "1h"])
@@ -126,12 +150,12 @@ def test_the_mixed_workload_gives_a_new_shape_for_every_seed() -> None:
 
 def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
     """benchmarks/pretrained_unseen.py's premise: a corpus built on some traces holds no window of the others."""
-    from forecaster.pretrain import MIXED, SYNTHETIC, build_corpus
+    from forecaster.pretrain import MIXED, MIXUPS, SYNTHETIC, build_corpus
 
     data = shared_data("nab_ec2_cpu_24ae8d_5m.csv").parent  # skips, saying why, without ../shared/data
     train, _val, parts = build_corpus(data, 300, 288, 12, 0, traces=["nab_ec2_cpu_24ae8d_5m"])
     names = [p.name for p in parts]
-    assert names[0] == "nab_ec2_cpu_24ae8d_5m" and len(names) == 1 + len(SYNTHETIC) + len(MIXED)
+    assert names[0] == "nab_ec2_cpu_24ae8d_5m" and len(names) == 1 + len(SYNTHETIC) + len(MIXED) + MIXUPS
     assert not any(n.startswith(("nab_", "nasa_", "bitbrains_", "alibaba")) for n in names[1:])
     assert len(train[0]) == sum(
         min(p.windows, p.train_end - 288 - 12 + 1) for p in parts
