@@ -81,6 +81,7 @@ class Daemon:
         self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
         # target -> the newest decision report already looked at: those there at start-up are never counted
         self._seen_decisions: dict[str, str] = {}
+        self._seen_lock = threading.Lock()  # reload_models runs on the poll job and on SIGHUP: count each once
         for name, holder in self.holders.items():
             self._count_manual(name, holder.store)
 
@@ -142,13 +143,14 @@ class Daemon:
         """Each decision report written since the last look by a ``promcast train`` the daemon did not start (by
         hand, a systemd timer, a CronJob: trigger "manual") counts once, with a log line. Reports that were there
         when the daemon started are not counted; a dry run writes none."""
-        try:
-            runs = store.decisions()
-        except OSError as exc:  # the next poll looks again
-            log.warning("decisions_unreadable", target=name, error=str(exc))
-            return
-        seen = self._seen_decisions.get(name)
-        self._seen_decisions[name] = runs[-1] if runs else ""
+        with self._seen_lock:
+            try:
+                runs = store.decisions()
+            except OSError as exc:  # the next poll looks again
+                log.warning("decisions_unreadable", target=name, error=str(exc))
+                return
+            seen = self._seen_decisions.get(name)
+            self._seen_decisions[name] = runs[-1] if runs else ""
         if seen is None:
             return
         for run in (r for r in runs if r > seen):

@@ -29,8 +29,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "--trigger",
         choices=["manual", "cron", "drift", "first"],
         default="manual",
-        help="who started this run, recorded in its decision report; the daemon passes its reason, and counts the "
-        "manual ones it finds in the store (promcast_retrains_total)",
+        # The daemon's own children pass their reason; anyone else leaves the default, so that the daemon counts
+        # the run as promcast_retrains_total{reason="manual"} when its report appears. Not for users: no help.
+        help=argparse.SUPPRESS,
     )
     p.set_defaults(func=run_train)
 

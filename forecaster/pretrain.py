@@ -103,7 +103,8 @@ def _synthetic(
 
 def _mixups(real: list[tuple[str, np.ndarray]], seed: int) -> list[tuple[Part, np.ndarray]]:
     """``MIXUPS`` TSMixup series from the traces' z-scaled training rows; each part's source names its segments
-    (trace, first and last row) and their weights. No row past a trace's training part is ever used."""
+    (trace, first and last row) and their weights. No row past a trace's training part is ever used, and a mixup
+    gives training windows only."""
     rng = np.random.default_rng(seed + 77)
     long = [(name, z) for name, z in real if len(z) >= MIXUP_POINTS]
     out: list[tuple[Part, np.ndarray]] = []
@@ -117,8 +118,10 @@ def _mixups(real: list[tuple[str, np.ndarray]], seed: int) -> list[tuple[Part, n
             start = int(rng.integers(0, len(z) - MIXUP_POINTS + 1))
             values += w * z[start : start + MIXUP_POINTS]
             terms.append(f"{w:.3f} x {name}[{start}..{start + MIXUP_POINTS - 1}]")
+        # Training windows only: a validation window cut from a mix of training rows would be training data in
+        # the early stopping and the interval calibration.
         n = MIXUP_POINTS
-        out.append((Part(f"mixup_{j}", " + ".join(terms), 0.0, n, n, int(n * 0.8), MIXED_WINDOWS), values))
+        out.append((Part(f"mixup_{j}", " + ".join(terms), 0.0, n, n, n, MIXED_WINDOWS), values))
     return out
 
 
@@ -234,7 +237,7 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
     if mixups:
         rows.append(
             f"| `mixup_*` ({len(mixups)} series, `corpus.json` gives each one's segments and weights) | none (rows "
-            f"of several traces) | 0..{mixups[0].train_end - 1} | {mixups[0].train_end}..{mixups[0].rows - 1} | "
+            f"of several traces) | 0..{mixups[0].train_end - 1} | none (mixed from training rows) | "
             "weighted sums of segments of the traces' training rows above (TSMixup); at most "
             f"{mixups[0].windows} training windows each |"
         )

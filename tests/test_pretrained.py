@@ -89,6 +89,7 @@ def _check_mixups(parts: list[dict]) -> None:
     for p in mixups:
         terms = re.findall(r"([0-9.]+) x (\w+)\[(\d+)\.\.(\d+)\]", p["source"])
         assert len(terms) in (2, 3) and abs(sum(float(w) for w, *_ in terms) - 1) < 0.01, p["source"]
+        assert p["train_end"] == p["rows"]  # no validation windows: they would be mixed training rows
         for _, name, first, last in terms:
             assert int(last) - int(first) + 1 == p["points"] and int(last) < trains[name], p["source"]
 
@@ -157,6 +158,8 @@ def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
     names = [p.name for p in parts]
     assert names[0] == "nab_ec2_cpu_24ae8d_5m" and len(names) == 1 + len(SYNTHETIC) + len(MIXED) + MIXUPS
     assert not any(n.startswith(("nab_", "nasa_", "bitbrains_", "alibaba")) for n in names[1:])
+    mixups = [p.source for p in parts if p.name.startswith("mixup_")]
+    assert mixups and all(re.findall(r"x (\w+)\[", m) == ["nab_ec2_cpu_24ae8d_5m"] for m in mixups)
     assert len(train[0]) == sum(
         min(p.windows, p.train_end - 288 - 12 + 1) for p in parts
     )  # every window comes from a listed part

@@ -110,6 +110,9 @@ def test_the_own_model_trains_in_the_background_against_the_pretrained_champion(
             return (labels["model"], labels["version"]) == want
 
         assert wait_until(served, timeout=30)
+        daemon.reload_models()  # what the poll does: the daemon's own "first" run is never counted as manual
+        counts = samples(fetch(url + "/metrics")[1], "promcast_retrains_total")
+        assert ({"target": "demo", "reason": "manual"}, 0.0) in counts
     finally:
         daemon.shutdown()
 

@@ -29,8 +29,12 @@ def test_the_retrain_job_reads_the_configured_source(tmp_path, monkeypatch, caps
     monkeypatch.setenv("PROMCAST_TARGETS", json.dumps([DEMO_TARGET]))
     monkeypatch.setenv("PROMCAST_PROMETHEUS__URL", "http://127.0.0.1:9")  # refuses connections
     assert main(["train", "--target", "demo", "--model-dir", str(tmp_path), "--log-format", "json"]) == 0
-    assert "promoted demo" in capsys.readouterr().out
-    assert ModelStore(tmp_path, "demo").current_version() is not None
+    # The demo's data ends at the wall clock's now, so whether the AR challenger beats naive on it varies with the
+    # hour: what this test asks is that the retrain read the demo source and decided, whatever it decided.
+    out = capsys.readouterr().out
+    assert out.startswith(("promoted demo", "kept demo")), out
+    report = ModelStore(tmp_path, "demo").latest_decision()
+    assert report is not None and report["scores"]["challenger"]["mae"] > 0 and report["scores"]["naive"]["mae"] > 0
 
 
 def test_the_daemons_retrain_child_gets_the_source() -> None:
