@@ -1,6 +1,6 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
-    python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--json out.json]
+    python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N] [--json F]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
@@ -8,8 +8,9 @@ never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and se
 16 shareable traces (alternate traces in ``TRACES`` order, fixed before any run) and on all of the synthetic
 series, and each trace is forecast by the model that did not see it at all (ETTh1, which neither sees: the
 geometric mean of the two). Same test windows and z-MAE as ``benchmarks.pretrained_zero_shot``; naive from the
-same windows; fracast as ../shared/BENCHMARK.md publishes it. ``--mixed 0`` trains without the mixed synthetic
-series, ``--mixups 0`` without the mixups: the recipes before them. Prints figures; asserts nothing.
+same windows; fracast as ../shared/BENCHMARK.md publishes it. ``--mixed N`` and ``--mixups N`` change how many of
+those the corpus holds (``0 0``: the first shipped recipe; ``--mixups 0``: the one after it). Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from typing import Any
 
 import numpy as np
 
-import forecaster.pretrain as pretrain_module
 from forecaster import load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from forecaster.evaluation.peers import peers_of
 from forecaster.frozen import load_frozen
-from forecaster.pretrain import EXCLUDED, pretrain
+from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, pretrain
 from forecaster.protocol import Protocol, error_metrics, make_task
 
 
@@ -53,15 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path)
-    p.add_argument(
-        "--mixed", type=int, help="only the first N mixed synthetic series (0: the corpus before they were added)"
-    )
-    p.add_argument("--mixups", type=int, help="only N mixups (0: the corpus before they were added)")
+    p.add_argument("--mixed", type=int, default=MIXED, help=f"mixed synthetic series (default {MIXED}; 0: none)")
+    p.add_argument("--mixups", type=int, default=MIXUPS, help=f"mixups (default {MIXUPS}; 0: none)")
     args = p.parse_args(argv)
-    if args.mixed is not None:
-        pretrain_module.MIXED = pretrain_module.MIXED[: args.mixed]
-    if args.mixups is not None:
-        pretrain_module.MIXUPS = min(args.mixups, pretrain_module.MIXUPS)
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_unseen: {args.data} lacks some of the 17 traces", file=sys.stderr)
         return 2
@@ -71,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     models: dict[str, Any] = {"shipped": load_pretrained()}
     with tempfile.TemporaryDirectory() as tmp:
         for fold, traces in folds.items():
-            report = pretrain(args.data, Path(tmp) / fold, args.seed, traces=traces)
+            report = pretrain(
+                args.data, Path(tmp) / fold, args.seed, traces=traces, mixed=args.mixed, mixups=args.mixups
+            )
             print(f"fold {fold}: {report['corpus']} in {report['seconds']:.0f} s", file=sys.stderr)
             models[fold] = load_frozen(Path(tmp) / fold / "artifact")
         maes = _z_maes(models, args.data)

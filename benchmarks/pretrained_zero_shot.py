@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         actual = task.targets()
         cover = {lv: float(np.mean((lo <= actual) & (actual <= hi))) for lv, (lo, hi) in bands.items()}
         b = Borders.from_fractions(len(reg.values), Protocol())
-        base.val_ratio = (b.val_end - b.train_end) / b.val_end  # the protocol's validation rows, as the fit's
-        tuned = base.fine_tune(reg.values[: b.val_end], step=reg.step)
+        # The protocol's validation rows, as the fitted default's:
+        tuned = base.fine_tune(reg.values[: b.val_end], step=reg.step, val_ratio=(b.val_end - b.train_end) / b.val_end)
         rows[name] = {
             "pretrained": z,
             "fine_tuned": error_metrics(task.scaler.transform(tuned.predict(inputs)), targets)["mae"],

@@ -95,8 +95,8 @@ def split_holdout(
 
 
 # Holdout windows forecast at once when a model is scored. The gated model's recent past multiplies one batch by 13
-# inside torch: 50,100 windows in one batch (100 series of a week) peaked at 3,957 MiB, in batches of 2,048 at far
-# less (week3_notes.md, section 10).
+# inside torch: 50,100 windows in one batch (100 series of a week) ran to several GB; in batches of 2,048 the
+# training child of benchmarks/serving_install.py peaks under 1 GB (week3_notes.md, section 10).
 SCORE_BATCH = 2048
 
 

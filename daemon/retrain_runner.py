@@ -30,11 +30,12 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_train_process(settings: Settings, target: str, stop: threading.Event, trigger: str = "cron") -> int:
+def run_train_process(settings: Settings, target: str, stop: threading.Event, trigger: str) -> int:
     """Run one retrain of ``target`` and wait for it; stop it on shutdown or after ``retrain.timeout_seconds``
     (SIGTERM, then SIGKILL after a grace period: ``daemon.child``, as the first-start training).
 
-    A stopped child leaves the store intact: every write it makes is a rename.
+    A stopped child leaves the store intact: every write it makes is a rename. ``trigger``: the daemon's reason
+    (cron, drift, first), recorded in the run's decision report so that the run is not counted again as manual.
     """
     cmd = [sys.executable, "-m", "daemon", "train", "--target", target, "--trigger", trigger]
     t0 = time.monotonic()

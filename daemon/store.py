@@ -202,7 +202,7 @@ class ModelStore:
 
     def latest_decision(self) -> dict[str, Any] | None:
         runs = self.decisions()
-        return _read_json(self.decisions_dir / f"{runs[-1]}.json") if runs else None
+        return self.decision(runs[-1]) if runs else None
 
     def decision_of(self, version: str) -> dict[str, Any] | None:
         """The report of the run that promoted ``version``; None for a version trained another way."""

@@ -189,36 +189,36 @@ class Forecaster(Predictor):
         series: pd.Series | np.ndarray | list[float],
         step: StepLike | None = None,
         training: TrainConfig | None = None,
+        val_ratio: float | None = None,
     ) -> Forecaster:
         """A copy of this pretrained model (``Forecaster.load(forecaster.PRETRAINED)``) trained on for a few epochs on
         one series; this one is unchanged.
 
         The series is z-scaled by its training part, as every series of the pretraining corpus was
-        (``forecaster.pretrain``); its last ``val_ratio`` stops the training early and calibrates the intervals.
+        (``forecaster.pretrain``); its last ``val_ratio`` (default: this model's) stops the training early and
+        calibrates the intervals.
         The copy keeps the per-window scaling, takes the series' step, and records the pretrained weights it
         started from (``training.fine_tuned_from``): it is the series' own model, no longer ``pretrained``."""
         if not self.pretrained or self._model is None:
             raise ValueError("fine_tune starts from the pretrained model: Forecaster.load(forecaster.PRETRAINED)")
         grid = pd.Timedelta(step) if step is not None else None
         reg = regularise(as_series(series, grid), grid, self.max_gap)
-        values = reg.values
-        split = chronological_split(len(values), self.val_ratio)
-        head = values[: split.train_end]
-        spread = float(np.nanstd(head)) if np.isfinite(head).any() else 0.0
-        z = (values - np.nanmean(head)) / max(spread, 1e-8) if spread > 0 else values - np.nanmean(values)
+        values, val_ratio = reg.values, self.val_ratio if val_ratio is None else val_ratio
+        split = chronological_split(len(values), val_ratio)
+        z = make_scaler("standard", values[: split.train_end]).transform(values)
         train_xy = split_windows(z, self.window, self.horizon, 0, split.train_end)
         val_xy = split_windows(z, self.input_length, self.horizon, split.train_end, split.n)
         if not len(train_xy[0]) or not len(val_xy[0]):
             raise ValueError(
                 f"fine-tuning needs windows of {self.input_length} + {self.horizon} points in both the training part "
-                f"and the last {self.val_ratio:.0%} of the series; it has {len(values)} points"
+                f"and the last {val_ratio:.0%} of the series; it has {len(values)} points"
             )
         tuned = Forecaster(
             self.model_name,
             self.window,
             self.horizon,
             max_gap=self.max_gap,
-            val_ratio=self.val_ratio,
+            val_ratio=val_ratio,
             training=training or FINE_TUNING,
             gate=self.gate,
             **self._model.hparams(),

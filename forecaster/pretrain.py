@@ -54,10 +54,10 @@ SYNTHETIC = [
     for kind in ("diurnal", "bursty", "collapse", "drift", "onoff")
     for step in ("1min", "5min", "30min", "1h")
 ]
-# The mixed series: (seed offset, step) each; MIXED_POINTS points, at most MIXED_WINDOWS training windows and a
-# quarter as many validation windows from each.
+# MIXED mixed series (the i-th at step MIXED_STEPS[i % 5], seed seed + 1000 + i) of MIXED_POINTS points, at most
+# MIXED_WINDOWS training windows and a quarter as many validation windows from each.
+MIXED = 200
 MIXED_STEPS = ("30s", "1min", "5min", "30min", "1h")
-MIXED = [(i, MIXED_STEPS[i % len(MIXED_STEPS)]) for i in range(200)]
 MIXED_POINTS = 2400
 MIXED_WINDOWS = 400
 # TSMixup (Chronos): MIXUPS series, each a convex combination (Dirichlet weights) of 2 or 3 segments of
@@ -91,8 +91,14 @@ def _windows(z: np.ndarray, length: int, horizon: int, start: int, end: int, cap
     return x, y
 
 
+def _zscore(values: np.ndarray, train_end: int) -> np.ndarray:
+    """``values`` z-scaled by the mean and spread of its first ``train_end`` rows: every series weighs alike."""
+    train = values[:train_end]
+    return (values - train.mean()) / max(float(train.std()), 1e-8)
+
+
 def _synthetic(
-    name: str, kind: str, points: int, step: str, seed: int, train_share: float, windows: int = MIXED_WINDOWS
+    name: str, kind: str, points: int, step: str, seed: int, train_share: float, windows: int
 ) -> tuple[Part, np.ndarray]:
     """One synthetic series of the corpus: its first ``train_share`` trains, the rest validates."""
     values = make_workload(kind, points, step, seed=seed).to_numpy(dtype=np.float64)
@@ -101,14 +107,14 @@ def _synthetic(
     return Part(name, source, pd.Timedelta(step).total_seconds(), n, n, int(n * train_share), windows), values
 
 
-def _mixups(real: list[tuple[str, np.ndarray]], seed: int) -> list[tuple[Part, np.ndarray]]:
-    """``MIXUPS`` TSMixup series from the traces' z-scaled training rows; each part's source names its segments
+def _mixups(real: list[tuple[str, np.ndarray]], seed: int, count: int) -> list[tuple[Part, np.ndarray]]:
+    """``count`` TSMixup series from the traces' z-scaled training rows; each part's source names its segments
     (trace, first and last row) and their weights. No row past a trace's training part is ever used, and a mixup
     gives training windows only."""
     rng = np.random.default_rng(seed + 77)
     long = [(name, z) for name, z in real if len(z) >= MIXUP_POINTS]
     out: list[tuple[Part, np.ndarray]] = []
-    for j in range(MIXUPS if long else 0):
+    for j in range(count if long else 0):
         k = int(rng.integers(2, 4))
         pick = rng.choice(len(long), size=min(k, len(long)), replace=False)
         weights = rng.dirichlet(np.ones(len(pick)))
@@ -132,9 +138,12 @@ def build_corpus(
     horizon: int,
     seed: int,
     traces: Sequence[str] | None = None,
+    mixed: int = MIXED,
+    mixups: int = MIXUPS,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[Part]]:
     """Train windows (``window`` points), validation windows (``input_length`` points), and the parts. ``traces``:
-    the traces of ``data`` to use (default: all but ``EXCLUDED``)."""
+    the traces of ``data`` to use (default: all but ``EXCLUDED``); ``mixed`` and ``mixups``: how many of each
+    (``benchmarks/pretrained_unseen.py`` tries other counts)."""
     series: list[tuple[Part, np.ndarray]] = []
     real: list[tuple[str, np.ndarray]] = []  # each trace's training rows, z-scaled: what the mixups are cut from
     if data is not None:
@@ -147,17 +156,16 @@ def build_corpus(
                 name, f"../shared/data/{name}.csv", reg.step.total_seconds(), len(reg.values), b.val_end, b.train_end
             )
             series.append((part, reg.values[: b.val_end]))
-            train = reg.values[: b.train_end]
-            real.append((name, (train - train.mean()) / max(float(train.std()), 1e-8)))
+            real.append((name, _zscore(reg.values[: b.train_end], b.train_end)))
     for i, (kind, step) in enumerate(SYNTHETIC):
         series.append(_synthetic(f"{kind}_{step}", kind, SYNTHETIC_POINTS, step, seed + i, 0.875, MAX_WINDOWS))
-    for offset, step in MIXED:
-        series.append(_synthetic(f"mixed_{offset}_{step}", "mixed", MIXED_POINTS, step, seed + 1000 + offset, 0.8))
-    series.extend(_mixups(real, seed))
+    for i in range(mixed):
+        step = MIXED_STEPS[i % len(MIXED_STEPS)]
+        series.append(_synthetic(f"mixed_{i}_{step}", "mixed", MIXED_POINTS, step, seed + 1000 + i, 0.8, MIXED_WINDOWS))
+    series.extend(_mixups(real, seed, mixups))
     tx, ty, vx, vy = [], [], [], []
     for part, values in series:
-        train = values[: part.train_end]
-        z = (values - train.mean()) / max(float(train.std()), 1e-8)
+        z = _zscore(values, part.train_end)
         x, y = _windows(z, window, horizon, 0, part.train_end, part.windows)
         tx.append(x)
         ty.append(y)
@@ -173,9 +181,11 @@ def pretrain(
     seed: int = 0,
     epochs: int | None = None,
     traces: Sequence[str] | None = None,
+    mixed: int = MIXED,
+    mixups: int = MIXUPS,
 ) -> dict[str, Any]:
-    """Fit the pretrained model and write its artifact, corpus.json and MODEL_CARD.md into ``out``. ``traces``:
-    only these traces of ``data`` (``benchmarks/pretrained_unseen.py`` holds some out)."""
+    """Fit the pretrained model and write its artifact, corpus.json and MODEL_CARD.md into ``out``. ``traces``,
+    ``mixed``, ``mixups``: as ``build_corpus`` (``benchmarks/pretrained_unseen.py`` holds traces out)."""
     from .forecaster import Forecaster, default_training
 
     # The default's training (MAE loss, its learning rate), over every window of the corpus each epoch.
@@ -185,7 +195,7 @@ def pretrain(
     if epochs is not None:
         training = dataclasses.replace(training, epochs=epochs)
     f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, norm="meanstd")
-    train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces)
+    train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups)
     t0 = time.perf_counter()
     corpus = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
     f.fit_windows(train_xy, val_xy, {"corpus": corpus, "command": f"python -m forecaster.pretrain --seed {seed}"})
@@ -217,30 +227,38 @@ def _licence(name: str) -> str:
     return next((v for k, v in LICENCES.items() if name.startswith(k)), "promcast's own generator (this repository)")
 
 
+# The card's one-row groups: name prefix, what corpus.json gives of each, step (None: list them), validation rows
+# (None: as the first's), source and licence.
+GROUPS = (
+    ("mixed_", "lists each seed", None, None, "promcast's own generator (this repository)"),
+    (
+        "mixup_",
+        "gives each one's segments and weights",
+        "none (rows of several traces)",
+        "none (mixed from training rows)",
+        "weighted sums of segments of the traces' training rows above (TSMixup)",
+    ),
+)
+
+
 def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> str:
     rows = [
         f"| `{p.name}` | {p.step_seconds:g} s | 0..{p.train_end - 1} | {p.train_end}..{p.rows - 1} | "
         f"{_licence(p.name)} |"
         for p in parts
-        if not p.name.startswith(("mixed_", "mixup_"))
+        if not p.name.startswith(tuple(g[0] for g in GROUPS))
     ]
-    mixed = [p for p in parts if p.name.startswith("mixed_")]
-    if mixed:
-        steps = ", ".join(sorted({f"{p.step_seconds:g} s" for p in mixed}, key=lambda x: float(x[:-2])))
-        rows.append(
-            f"| `mixed_*` ({len(mixed)} series, `corpus.json` lists each seed) | {steps} | "
-            f"0..{mixed[0].train_end - 1} | {mixed[0].train_end}..{mixed[0].rows - 1} | "
-            f"{_licence('mixed')}; at most {mixed[0].windows} training windows each |"
-        )
     hp = f.meta["model"]["hparams"]
-    mixups = [p for p in parts if p.name.startswith("mixup_")]
-    if mixups:
-        rows.append(
-            f"| `mixup_*` ({len(mixups)} series, `corpus.json` gives each one's segments and weights) | none (rows "
-            f"of several traces) | 0..{mixups[0].train_end - 1} | none (mixed from training rows) | "
-            "weighted sums of segments of the traces' training rows above (TSMixup); at most "
-            f"{mixups[0].windows} training windows each |"
-        )
+    for prefix, what, step, validation, source in GROUPS:  # one row for each group of many small series
+        group = [p for p in parts if p.name.startswith(prefix)]
+        if group:
+            steps = step or ", ".join(f"{x:g} s" for x in sorted({p.step_seconds for p in group}))
+            first = group[0]
+            rows.append(
+                f"| `{prefix}*` ({len(group)} series, `corpus.json` {what}) | {steps} | 0..{first.train_end - 1} | "
+                f"{validation or f'{first.train_end}..{first.rows - 1}'} | {source}; at most {first.windows} "
+                "training windows each |"
+            )
     return "\n".join(
         [
             "# promcast's pretrained model",

@@ -156,7 +156,7 @@ def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
     data = shared_data("nab_ec2_cpu_24ae8d_5m.csv").parent  # skips, saying why, without ../shared/data
     train, _val, parts = build_corpus(data, 300, 288, 12, 0, traces=["nab_ec2_cpu_24ae8d_5m"])
     names = [p.name for p in parts]
-    assert names[0] == "nab_ec2_cpu_24ae8d_5m" and len(names) == 1 + len(SYNTHETIC) + len(MIXED) + MIXUPS
+    assert names[0] == "nab_ec2_cpu_24ae8d_5m" and len(names) == 1 + len(SYNTHETIC) + MIXED + MIXUPS
     assert not any(n.startswith(("nab_", "nasa_", "bitbrains_", "alibaba")) for n in names[1:])
     mixups = [p.source for p in parts if p.name.startswith("mixup_")]
     assert mixups and all(re.findall(r"x (\w+)\[", m) == ["nab_ec2_cpu_24ae8d_5m"] for m in mixups)
