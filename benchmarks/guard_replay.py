@@ -31,7 +31,7 @@ from daemon.serving import ModelHolder
 from daemon.settings import TargetSettings
 from daemon.store import ModelStore
 from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
-from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+from forecaster.evaluation.benchmark import TRACES, at_most, below, default_data_dir, load_trace
 
 TRAIN = 0.8
 H = 12
@@ -93,7 +93,9 @@ def replay(name: str, data: Path, guard: dict[str, Any] | None = None) -> dict[s
 def targets(r: dict[str, Any]) -> tuple[bool, bool | None]:
     """(guard <= naive, guard within 2 % of the model where the model beats naive, else None)."""
     m = r["mae"]
-    return m["guard"] <= m["naive"], (m["guard"] <= 1.02 * m["model"]) if m["model"] < m["naive"] else None
+    return at_most(m["guard"], m["naive"]), at_most(m["guard"], 1.02 * m["model"]) if below(
+        m["model"], m["naive"]
+    ) else None
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

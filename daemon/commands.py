@@ -114,6 +114,7 @@ def _row(store: ModelStore, target: TargetSettings, version: str, current: str |
         "model": (meta.get("model") or {}).get("name"),
         "created": meta.get("trained_at"),
         "validation_mae": (meta.get("validation") or {}).get("mae"),
+        "serves": meta.get("serves", "model"),
         "holdout_mae": holdout,
         "decision": report.get("reason"),
     }
@@ -149,7 +150,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cols = ("version", "model", "created", "validation_mae", "holdout_mae")
+    cols = ("version", "model", "serves", "created", "validation_mae", "holdout_mae")
     mark = {(True, True): "*", (True, False): "*!", (False, True): "", (False, False): "!"}
     table = [["", *cols]] + [[mark[r["current"], r["loads"]], *(_fmt(r[c]) for c in cols)] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

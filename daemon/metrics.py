@@ -69,6 +69,7 @@ class ModelInfo:
     version: str
     trained_at: str
     runtime: str  # "numpy" (forecaster.frozen) or "torch"
+    serves: str = "model"  # "naive" where the model lost to naive on its own validation windows (forecaster.gate.judge)
 
 
 @dataclass
@@ -128,8 +129,9 @@ FAMILIES: tuple[Family, ...] = (
            "When the published forecast was computed.", "snapshot"),
     Family("promcast_forecast_origin_timestamp_seconds", "gauge", ("target",),
            "Time of the last input step; h steps after it is what promcast_forecast{h} predicts.", "snapshot"),
-    Family("promcast_model_info", "gauge", ("target", "model", "version", "trained_at", "runtime"),
-           "The model serving each target (value 1).", "snapshot"),
+    Family("promcast_model_info", "gauge", ("target", "model", "version", "trained_at", "runtime", "serves"),
+           "The model serving each target (value 1); serves=naive: it lost to naive on validation, naive is served.",
+           "snapshot"),
     Family("promcast_last_success_timestamp_seconds", "gauge", ("target",),
            "When the target's last forecast cycle succeeded.", attr="last_success"),
     Family("promcast_input_imputed_ratio", "gauge", ("target",),

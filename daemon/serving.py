@@ -46,9 +46,11 @@ class ServedModel:
 
     @property
     def info(self) -> ModelInfo:
-        """promcast_model_info's labels: the model is "pretrained" for the one that ships in the package."""
+        """promcast_model_info's labels: the model is "pretrained" for the one that ships in the package; ``serves``
+        is "naive" for a model that lost to naive on its own validation windows (``forecaster.gate.judge``)."""
         f = self.forecaster
-        return ModelInfo(PRETRAINED_MODEL if f.pretrained else f.model_name, self.version, self.trained_at, f.runtime)
+        name = PRETRAINED_MODEL if f.pretrained else f.model_name
+        return ModelInfo(name, self.version, self.trained_at, f.runtime, f.serves)
 
 
 def validate_for_target(f: Predictor, target: TargetSettings, probe: np.ndarray | None = None) -> None:

@@ -16,7 +16,7 @@ from . import __version__
 from .artifact import ArtifactError, write_artifact
 from .catalog import CATALOG
 from .data import StepLike, as_series, regularise
-from .gate import Gate, default_gate
+from .gate import MODEL, Gate, default_gate, judge
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
 from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
@@ -64,7 +64,9 @@ class Forecaster(Predictor):
     ``hparams`` go to the model (see ``forecaster.models``); ``training`` configures the training loop.
     ``gate`` (``forecaster.gate``) weighs the model against naive at each origin by their recent one-step errors;
     ``"default"`` gates every learned model with ``DEFAULT_GATE`` and leaves the baselines plain, ``None`` turns
-    it off. A gated forecaster reads ``input_length = window + gate.extra`` points per forecast.
+    it off. A gated forecaster reads ``input_length = window + gate.extra`` points per forecast. ``verdict``:
+    a gated model that loses to naive on its own validation windows serves naive (``forecaster.gate.judge``);
+    False serves the network whatever its validation says (studies of the network itself, tests of its runtimes).
     After ``fit`` or ``load`` the model is frozen: prediction never changes it. Prediction (``predict``,
     ``predict_next_12``, intervals) is ``Predictor``'s; to serve without torch, load the artifact with
     ``forecaster.frozen.load_frozen`` instead.
@@ -84,6 +86,7 @@ class Forecaster(Predictor):
         val_ratio: float = 0.2,
         training: TrainConfig | None = None,
         gate: Gate | str | None = "default",
+        verdict: bool = True,
         **hparams: Any,
     ) -> None:
         self.model_name, self.window, self.horizon, self.scaler_kind = (
@@ -95,7 +98,7 @@ class Forecaster(Predictor):
         self.step = pd.Timedelta(step) if step is not None else None
         self.max_gap, self.val_ratio = max_gap, val_ratio
         self.training = training or default_training(model)
-        self.hparams = dict(hparams)
+        self.hparams, self.verdict = dict(hparams), verdict
         if isinstance(gate, str) and gate != "default":
             raise ValueError(f"gate must be a Gate, None or 'default', got {gate!r}")
         self.gate: Gate | None = default_gate(model) if isinstance(gate, str) else gate
@@ -136,9 +139,11 @@ class Forecaster(Predictor):
         val_x, val_y = val_xy
         if self.gate is not None and len(val_x):
             val_x, val_y = split_windows(z, self.input_length, self.horizon, split.train_end, split.n)
+        self.serves = MODEL
         val_pred = self._predict_served(val_x) if len(val_x) else None
         validation = self._validation_metrics(val_x, val_y, val_pred)
         if val_pred is not None:
+            val_pred = self._verdict(val_x, val_y, val_pred)
             self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
         else:
             self._calibration = None
@@ -173,8 +178,10 @@ class Forecaster(Predictor):
         if init is not None:
             self._model.load_state_dict(init._model.state_dict())
         self.train_result = train(self._model, train_xy, (val_x[:, -self.window :], val_y), self.training)
+        self.serves = MODEL
         val_pred = self._predict_served(val_x)
         validation = self._validation_metrics(val_x, val_y, val_pred)
+        val_pred = self._verdict(val_x, val_y, val_pred)
         self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
         self._freeze()
         self.step = None
@@ -229,6 +236,17 @@ class Forecaster(Predictor):
         tuned.meta["training"] |= {"start": reg.start.isoformat(), "end": reg.end.isoformat(), "points": len(values)}
         return tuned
 
+    def _verdict(self, val_x: np.ndarray, val_y: np.ndarray, val_pred: np.ndarray) -> np.ndarray:
+        """Set what the fitted model serves (``forecaster.gate.judge``: a gated model that lost to naive on its
+        validation windows, overall and in most of their quarters, serves naive) and return the validation
+        forecasts, scaled, of what it serves, which the intervals are calibrated on."""
+        if self.gate is None or not self.verdict:
+            return val_pred
+        naive = np.repeat(val_x[:, -1:], self.horizon, axis=1)
+        errors = np.abs(val_pred - val_y).mean(axis=1), np.abs(naive - val_y).mean(axis=1)
+        self.serves = judge(*errors, floor=self.gate.floor)
+        return val_pred if self.serves == MODEL else naive
+
     def _build_seeded(self) -> ForecastModel:
         """A fresh model whose initial weights come from the training seed, not from torch's per-process seed."""
         seed_everything(self.training.seed)
@@ -262,6 +280,7 @@ class Forecaster(Predictor):
             "horizon": self.horizon,
             "gate": self.gate.to_dict() if self.gate is not None else None,
             "input_length": self.input_length,
+            "serves": self.serves,
             "step_seconds": self.step.total_seconds() if self.step is not None else None,
             "max_gap": self.max_gap,
             "scaler": self._scaler.to_dict() if self._scaler else None,
@@ -331,7 +350,7 @@ class Forecaster(Predictor):
             self._model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{r.path}: meta.json does not describe these weights: {exc}") from exc
-        self._scaler, self._calibration = r.scaler, r.calibration
+        self._scaler, self._calibration, self.serves = r.scaler, r.calibration, r.serves
         self._freeze()
         self.meta = r.meta
         return self

@@ -36,7 +36,7 @@ class ArrayForecaster(Predictor):
         self.model_name, self.window, self.horizon = restored.model, restored.window, restored.horizon
         self.step, self.max_gap = restored.step, restored.max_gap
         self._scaler, self._calibration = restored.scaler, restored.calibration
-        self._forward, self.meta, self.gate = forward, restored.meta, restored.gate
+        self._forward, self.meta, self.gate, self.serves = forward, restored.meta, restored.gate, restored.serves
         self._scout = scout or forward
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:

@@ -17,6 +17,16 @@ is after a load collapses or a level breaks, not where it merely matched the mod
 bursts, which is where the model's forecast of the decay after a burst is worth most. Without the margin the
 gate cost the default 10 to 25 % of its accuracy on the five burstiest shared traces (week3_notes.md).
 
+The gate also gives a verdict once, after fitting (``judge``): a gated model whose forecast, gate included, lost to
+naive on its own validation windows, overall and in most of their quarters, serves naive instead (``serves`` in
+meta.json), with naive's intervals, until a retrain brings a model that wins. A network that cannot beat the last
+value on data it never saw should not be served in its place; the threshold is naive's MAE itself, no tuned margin.
+The verdict asks for a loss that holds in most quarters, each of them informative (naive's MAE there above the
+floor: on a flat stretch naive is perfect and no model can show its worth), because a wrong verdict costs more than
+a right one gains: the gate already keeps a losing model within a few per cent of naive, while a model that wins
+often wins by a third or more. A verdict on the mean of all windows alone declined a model whose validation part
+was flat (week3_notes.md).
+
 Nothing here imports torch: the NumPy serving path gates exactly as the torch one does.
 """
 
@@ -31,8 +41,23 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .names import BASELINES
 
-__all__ = ["DEFAULT_GATE", "Gate", "default_gate", "gate_from_dict", "input_length"]
+__all__ = [
+    "DEFAULT_GATE",
+    "MODEL",
+    "NAIVE",
+    "QUARTERS",
+    "SERVES",
+    "Gate",
+    "default_gate",
+    "gate_from_dict",
+    "input_length",
+    "judge",
+]
 
+MODEL, NAIVE = "model", "naive"
+SERVES = (MODEL, NAIVE)  # what a fitted model forecasts with: its network (gated), or the last value repeated
+
+DEFAULT_FLOOR = 1e-3
 Forward = Callable[[np.ndarray], np.ndarray]  # (N, window) scaled -> (N, horizon) scaled
 
 
@@ -43,7 +68,7 @@ class Gate:
     steps: int = 12
     stride: int = 1
     eta: float = 10.0
-    floor: float = 1e-3  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
+    floor: float = DEFAULT_FLOOR  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
     margin: float = 0.5  # naive takes over only where its score beats the model's by this share of the better one
 
     def __post_init__(self) -> None:
@@ -97,6 +122,24 @@ def default_gate(model: str) -> Gate | None:
     """The production default: every learned model is gated; the baselines (naive, seasonal naive, AR) are not,
     so that they stay the plain peers a benchmark measures beside the model."""
     return None if model in BASELINES else DEFAULT_GATE
+
+
+QUARTERS = 4  # consecutive parts of the validation windows; the model must lose to naive in most to be declined
+MIN_WINDOWS = 20  # fewer validation windows give no verdict (the interval calibration needs as many)
+
+
+def judge(model_errors: np.ndarray, naive_errors: np.ndarray, floor: float = DEFAULT_FLOOR) -> str:
+    """What a gated model serves after fitting: NAIVE where its MAE on the validation windows is above naive's, and
+    above naive's in more than half of their quarters, with naive's MAE above ``floor`` in every quarter; else MODEL
+    (ties, too few windows and flat stretches keep the model). ``model_errors`` and ``naive_errors``: (N,) mean
+    absolute errors of each validation window, in time order, on the z-scale of the training data."""
+    model, naive = np.asarray(model_errors, dtype=float), np.asarray(naive_errors, dtype=float)
+    if len(model) < MIN_WINDOWS or not model.mean() > naive.mean():
+        return MODEL
+    parts = list(zip(np.array_split(model, QUARTERS), np.array_split(naive, QUARTERS), strict=True))
+    if not all(n.mean() > floor for _, n in parts):
+        return MODEL
+    return NAIVE if 2 * sum(m.mean() > n.mean() for m, n in parts) > QUARTERS else MODEL
 
 
 def input_length(window: int, gate: Gate | None) -> int:

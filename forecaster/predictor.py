@@ -17,7 +17,7 @@ import pandas as pd
 
 from .artifact import ArtifactError, read_artifact
 from .data import as_series, regularise, validate_values
-from .gate import Gate, gate_from_dict, input_length
+from .gate import MODEL, NAIVE, SERVES, Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
 from .scaling import WINDOW, Scaler, row_scales, scaler_from_dict
@@ -55,6 +55,9 @@ class Restored:
             intervals = meta.get("intervals")
             self.calibration = Calibration.from_dict(intervals, self.horizon) if intervals else None
             self.gate: Gate | None = gate_from_dict(meta.get("gate"))  # absent in artifacts made before the gate
+            self.serves: str = meta.get("serves", MODEL)  # absent in artifacts made before the validation verdict
+            if self.serves not in SERVES:
+                raise ArtifactError(f"{path}: serves {self.serves!r} in meta.json; expected one of {', '.join(SERVES)}")
             length = input_length(self.window, self.gate)
             if "input_length" in meta and (type(meta["input_length"]) is not int or meta["input_length"] != length):
                 raise ArtifactError(
@@ -87,6 +90,9 @@ class Predictor:
     _scaler: Scaler | None
     _calibration: Calibration | None
     gate: Gate | None = None
+    serves: str = (
+        MODEL  # "naive" where the gated model lost to naive on its own validation windows (``forecaster.gate.judge``)
+    )
 
     @property
     def input_length(self) -> int:
@@ -97,7 +103,10 @@ class Predictor:
         raise NotImplementedError
 
     def _predict_served(self, z: np.ndarray) -> np.ndarray:
-        """(N, input_length) scaled -> (N, horizon) scaled: the model, gated where it has a gate."""
+        """(N, input_length) scaled -> (N, horizon) scaled: the model, gated where it has a gate; the last value
+        repeated where the model serves naive (``forecaster.gate.judge``)."""
+        if self.serves == NAIVE:
+            return np.repeat(z[:, -1:], self.horizon, axis=1)
         if self.gate is None:
             return self._predict_scaled(z)
         return self.gate.apply(z, self.window, self._predict_scaled, self._scout_scaled)

@@ -16,7 +16,7 @@ from forecaster.artifact import META_FILE, WEIGHTS_FILE
 
 @pytest.fixture
 def saved(seasonal: pd.Series, fast: TrainConfig, tmp_path: Path) -> Path:
-    return Forecaster("gru", window=24, training=fast, hidden=8).fit(seasonal).save(tmp_path / "model")
+    return Forecaster("gru", window=24, training=fast, hidden=8, verdict=False).fit(seasonal).save(tmp_path / "model")
 
 
 def test_artifact_is_plain_files(saved: Path) -> None:

@@ -20,12 +20,13 @@ DAYS = 10
 
 
 # The default's MAE after the change, at most this many times naive's. Measured with seed 3
-# (`pytest -s tests/test_gate.py -k regime` prints each ratio): collapse 1.345, on/off 1.026, drift 0.789;
+# (`pytest -s tests/test_gate.py -k regime` prints each ratio): collapse 1.345, on/off 1.000, drift 0.789;
 # without the gate 25.5, 1.035 and 0.789. Once a load has collapsed to a flat line, naive is the best forecast
-# there is; the gate hands over to it within four origins, and those origins are the whole excess. On the drift
-# the model itself must win: a gate that always answered naive fails there. Issue 16 asks for at most naive's on
-# all three; the closing note says why the collapse and the on/off series are allowed more.
-BOUNDS = {"collapse": 1.5, "onoff": 1.03, "drift": 0.85}
+# there is; the gate hands over to it within four origins, and those origins are the whole excess. The on/off
+# series' model lost to naive on its validation windows, so it serves naive (forecaster.gate.judge; 1.026 before
+# that verdict). On the drift the model itself must win: a gate that always answered naive fails there. Issue 16
+# asks for at most naive's on all three; the collapse is allowed more (the closing note says why).
+BOUNDS = {"collapse": 1.5, "onoff": 1.001, "drift": 0.85}
 
 
 @pytest.mark.parametrize("kind", REGIME_CHANGES)
@@ -50,7 +51,9 @@ def _fitted(model: str, gate: Gate | None) -> Forecaster:
     tiny = {"hidden": 8, "d_model": 8, "heads": 2, "layers": 1, "ff": 16}
     fields = {f.name for f in CATALOG[model].config.__dataclass_fields__.values()}
     hp |= {k: v for k, v in tiny.items() if k in fields}
-    return Forecaster(model, window=48, training=TrainConfig(epochs=2, max_batches=4), gate=gate, **hp).fit(series)
+    return Forecaster(
+        model, window=48, training=TrainConfig(epochs=2, max_batches=4), gate=gate, verdict=False, **hp
+    ).fit(series)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))

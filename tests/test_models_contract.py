@@ -22,7 +22,7 @@ HPARAMS = {
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_contract(name: str, seasonal: pd.Series, fast: TrainConfig, tmp_path) -> None:
     before = seasonal.copy()
-    f = Forecaster(name, window=36, horizon=12, training=fast, **HPARAMS.get(name, {})).fit(seasonal)
+    f = Forecaster(name, window=36, horizon=12, training=fast, verdict=False, **HPARAMS.get(name, {})).fit(seasonal)
     pd.testing.assert_series_equal(seasonal, before)
 
     recent = seasonal.iloc[-100:]
@@ -81,14 +81,14 @@ def test_same_seed_gives_the_same_weights(name: str, seasonal: pd.Series, fast: 
     # torch's global generator starts from a different seed in every process; the training seed alone decides
     # the initial weights, so a retrain of the same data is the same model in any process.
     torch.manual_seed(123)
-    a = Forecaster(name, window=24, training=fast, hidden=8).fit(seasonal)
+    a = Forecaster(name, window=24, training=fast, hidden=8, verdict=False).fit(seasonal)
     torch.manual_seed(456)
-    b = Forecaster(name, window=24, training=fast, hidden=8).fit(seasonal)
+    b = Forecaster(name, window=24, training=fast, hidden=8, verdict=False).fit(seasonal)
     np.testing.assert_array_equal(a.predict_next_12(seasonal), b.predict_next_12(seasonal))
 
 
 def test_training_reports_losses_and_times(seasonal: pd.Series, fast: TrainConfig) -> None:
-    f = Forecaster("gru", window=24, training=fast, hidden=8).fit(seasonal)
+    f = Forecaster("gru", window=24, training=fast, hidden=8, verdict=False).fit(seasonal)
     result = f.train_result
     assert result is not None
     assert len(result.train_loss) == len(result.val_loss) == len(result.epoch_seconds) >= 1

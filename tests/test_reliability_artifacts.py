@@ -47,7 +47,9 @@ EDITS: list[tuple[str, Any]] = [
 
 def _fit(hidden: int) -> Forecaster:
     series = make_workload("diurnal", 300, STEP, 0)
-    return Forecaster("mlp", window=WINDOW, step=STEP, training=TINY, hidden=hidden, members=1).fit(series)
+    return Forecaster("mlp", window=WINDOW, step=STEP, training=TINY, hidden=hidden, members=1, verdict=False).fit(
+        series
+    )
 
 
 @pytest.fixture(scope="module")
