@@ -206,6 +206,7 @@ def retrain(
             "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
             | {"windows": len(h.inputs), "series": h.series},
             "training": challenger.meta.get("training", {}) | {"validation": challenger.meta.get("validation")},
+            "serves": challenger.serves,  # "naive": the challenger lost to naive on its validation (gate.judge)
             "refit_on_holdout": False,
             "seconds": round(time.perf_counter() - t0, 3),
             "version": run if decision == "promote" and not dry_run else None,
@@ -215,5 +216,13 @@ def retrain(
         if not dry_run:
             store.write_decision(run, report)
         maes = {k: round(v["mae"], 6) for k, v in scores.items() if v}
-        log.info("retrain", target=target.name, decision=decision, reason=reason, version=report["version"], mae=maes)
+        log.info(
+            "retrain",
+            target=target.name,
+            decision=decision,
+            reason=reason,
+            version=report["version"],
+            mae=maes,
+            serves=challenger.serves,
+        )
         return RetrainResult(decision, reason, report["version"], report)

@@ -4,12 +4,14 @@ validation windows serves naive, with naive's own intervals, through both runtim
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
 from daemon.app import Daemon
+from daemon.cli import main
 from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
 from daemon.store import ModelStore
@@ -65,7 +67,7 @@ def test_a_model_that_beats_naive_serves_itself_and_an_ungated_one_is_never_judg
         assert plain.serves == "model", unjudged
 
 
-def test_the_daemon_publishes_naive_for_a_model_that_serves_naive_and_labels_it(tmp_path: Path) -> None:
+def test_the_daemon_publishes_naive_for_a_model_that_serves_naive_and_labels_it(tmp_path: Path, capsys) -> None:
     step = timedelta(minutes=1)
     f = Forecaster("mlp", window=8, step=step, training=FEW, hidden=4, members=1).fit(_random_walk(), step)
     assert f.serves == "naive", f.meta["validation"]
@@ -85,6 +87,12 @@ def test_the_daemon_publishes_naive_for_a_model_that_serves_naive_and_labels_it(
     for key, series in data.items():
         got = [v for s, v in samples(text, "promcast_forecast") if s["series"] == dict(key)["series"]]
         assert len(got) == 12 and np.allclose(got, series.iloc[-1]), (key, got, series.iloc[-1])
+    config = tmp_path / "promcast.yaml"
+    config.write_text(json.dumps({"targets": [target.model_dump(mode="json")], "model_dir": str(settings.model_dir)}))
+    capsys.readouterr()
+    assert main(["models", "list", "--target", "demo", "--config", str(config), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["version"], row["serves"]) == (version, "naive")
 
 
 def test_the_verdict_needs_a_loss_overall_and_in_most_quarters_of_the_validation_and_something_to_lose_on() -> None:
