@@ -31,7 +31,8 @@ from daemon.serving import ModelHolder
 from daemon.settings import TargetSettings
 from daemon.store import ModelStore
 from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
-from forecaster.evaluation.benchmark import TRACES, at_most, below, default_data_dir, load_trace
+from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+from forecaster.gate import at_most, below
 
 TRAIN = 0.8
 H = 12

@@ -30,6 +30,7 @@ import pandas as pd
 
 from forecaster import ArtifactError, Forecaster
 from forecaster.data import regularise
+from forecaster.gate import at_most, below
 from forecaster.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
 
 from .champion import ChampionUnreadable, score_champion, training_period
@@ -115,19 +116,24 @@ def _baseline(name: str, target: TargetSettings, train: dict[SeriesKey, pd.Serie
 
 
 def decide(scores: dict[str, Any], margin: float) -> tuple[str, str]:
-    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE).
+    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE), or ties naive
+    (it serves naive) and beats by ``margin`` a champion that loses to naive.
 
     AR's score is reported, not required: the gate picks between champion and challenger and cannot serve AR,
     so an AR bar would keep a stale champion that the challenger beats (week3_notes.md)."""
     ch, naive = scores["challenger"]["mae"], scores["naive"]["mae"]
-    if not ch < naive:
-        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
     champion = scores.get("champion")
-    if champion is None:
+    best = champion["mae"] if champion is not None else None
+    gain = -np.inf if best is None or not best > 0 else (best - ch) / best
+    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}" if best is not None else ""
+    if not below(ch, naive):
+        # A challenger that ties naive (one that serves naive, forecaster.gate.judge) replaces only a champion that
+        # loses to naive by the margin; one that does no better than naive is otherwise kept out.
+        if at_most(ch, naive) and gain > margin:
+            return "promote", f"challenger MAE {ch:.6g} ties naive MAE {naive:.6g}; {versus} > margin {margin:.2%}"
+        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
+    if best is None:
         return "promote", f"no usable champion; challenger MAE {ch:.6g} beats naive MAE {naive:.6g}"
-    best = champion["mae"]
-    gain = (best - ch) / best if best > 0 else -np.inf
-    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}"
     if gain > margin:
         return "promote", f"{versus} > margin {margin:.2%}"
     return "keep", f"{versus} <= margin {margin:.2%}"

@@ -47,7 +47,10 @@ __all__ = [
     "NAIVE",
     "QUARTERS",
     "SERVES",
+    "TIE",
     "Gate",
+    "at_most",
+    "below",
     "default_gate",
     "gate_from_dict",
     "input_length",
@@ -140,6 +143,21 @@ def judge(model_errors: np.ndarray, naive_errors: np.ndarray, floor: float = DEF
     if not all(n.mean() > floor for _, n in parts):
         return MODEL
     return NAIVE if 2 * sum(m.mean() > n.mean() for m, n in parts) > QUARTERS else MODEL
+
+
+# Two MAEs this close are one forecast computed apart: a model that serves naive (``judge``) scores naive's MAE up
+# to float32 rounding (a few parts in 10^8), and ties naive; it neither beats it nor loses to it.
+TIE = 1e-6
+
+
+def below(ours: float, other: float) -> bool:
+    """``ours`` beats ``other`` by more than a tie."""
+    return ours < other * (1.0 - TIE)
+
+
+def at_most(ours: float, other: float) -> bool:
+    """``ours`` is no worse than ``other`` beyond a tie."""
+    return ours <= other * (1.0 + TIE)
 
 
 def input_length(window: int, gate: Gate | None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, TargetSettings
@@ -37,7 +38,7 @@ def test_forecasts_for_every_series_and_step(stack: Stack) -> None:
 
 def test_the_daemon_serves_the_default_model_without_loading_torch(stack: Stack) -> None:
     ((labels, _),) = samples(fetch(stack.url + "/metrics")[1], "promcast_model_info")
-    assert (labels["model"], labels["runtime"]) == ("mlp", "numpy")
+    assert (labels["model"], labels["runtime"], labels["serves"]) == ("mlp", "numpy", "model")
     # The real process: first-start training ran in a child, and no torch library is mapped here.
     maps = Path(f"/proc/{stack.daemon.pid}/maps").read_text()
     assert "libtorch" not in maps and "libc10" not in maps
@@ -49,11 +50,13 @@ def test_values_equal_the_forecasters_prediction_on_the_same_window(stack: Stack
     end = pd.Timestamp(origin[1], unit="s", tz="UTC").to_pydatetime()
     path = stack.model_dir / "cpu" / "current"
     model = load_frozen(path)  # what the daemon serves (NumPy for the default model); test_frozen.py ties it to torch
+    assert model.serves == "model"  # the network's forecast: naive's would make the comparison below hollow
     target = TargetSettings(name="cpu", query="workload_cpu", step_seconds=60, drop_labels=["pod"])
     source = PrometheusSource(PrometheusSettings(url=stack.prometheus.url))
     data = source.fetch(target, end - (model.input_length + 20) * target.step, end)
     keys = sorted(data)  # the daemon's batch order, so that the batched inference is identical
-    wants = model.predict(np.stack([data[k].to_numpy()[-model.input_length :] for k in keys]))
+    with threadpool_limits(1):  # the daemon's BLAS threads (torch_threads): another count sums in another order
+        wants = model.predict(np.stack([data[k].to_numpy()[-model.input_length :] for k in keys]))
     for key, want in zip(keys, wants, strict=True):
         inst = dict(key)["instance"]
         got = {int(s["h"]): v for s, v in samples(text, "promcast_forecast") if s["instance"] == inst}

@@ -42,6 +42,7 @@ EDITS: list[tuple[str, Any]] = [
     ("format_version", 2), ("format_version", "1"), ("weights_sha256", 0), ("tensors", {}), ("tensors", None),
     ("gate", "x"), ("gate", None), ("gate", {"steps": 3}), ("gate.steps", 0), ("gate.steps", "12"),
     ("gate.stride", 2.0), ("gate.eta", -1.0), ("gate.floor", 0), ("input_length", 9), ("input_length", "31"),
+    ("serves", "ar"), ("serves", None), ("serves", True),
 ]  # fmt: skip
 
 

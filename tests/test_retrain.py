@@ -69,6 +69,9 @@ def scores(challenger: float, naive: float, champion: float | None) -> dict:
         (scores(1.0, 2.0, None), "promote", "no usable champion"),
         (scores(2.0, 2.0, None), "keep", "does not beat naive"),
         (scores(0.5, 0.4, 10.0), "keep", "does not beat naive"),  # beating the champion is not enough
+        (scores(2.0 - 1e-9, 2.0, None), "keep", "does not beat naive"),  # naive's MAE up to rounding: a tie
+        (scores(2.0 + 1e-9, 2.0, 2.5), "promote", "ties naive"),  # it serves naive; the champion loses to naive
+        (scores(2.0, 2.0, 2.01), "keep", "does not beat naive"),  # that champion is within the margin of naive
         (scores(0.97, 2.0, 1.0), "promote", "gain 3.00% > margin 2.00%"),
         (scores(0.99, 2.0, 1.0), "keep", "gain 1.00% <= margin 2.00%"),
         (scores(1.10, 2.0, 1.0), "keep", "gain -10.00%"),

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import forecaster as core
 from ..data import RegularSeries, load_csv, regularise
-from ..gate import DEFAULT_GATE, Gate
+from ..gate import DEFAULT_GATE, Gate, below
 from ..models import BASELINES, MODELS
 from ..names import DEFAULT_HORIZON
 from ..protocol import Borders, Protocol, Task, error_metrics, make_task, season_for, window_for
@@ -171,21 +171,6 @@ def trace_table(results: dict[str, Any], models: list[str]) -> str:
     ratios = [geometric_mean_ratio(results, m) for m in models]
     lines.append("| geometric mean of MAE ÷ naive | " + " | ".join(f"{g:.3f}" for g in ratios if g is not None) + " |")
     return "\n".join([*lines, "", "Fit seconds (train + validation, once):", "", *seconds])
-
-
-# Two MAEs this close are one forecast computed apart: a model that serves naive (gate.judge) scores naive's MAE up
-# to float32 rounding (a few parts in 10^8), and ties naive; it neither beats it nor loses to it.
-TIE = 1e-6
-
-
-def below(ours: float, other: float) -> bool:
-    """``ours`` beats ``other`` by more than a tie."""
-    return ours < other * (1.0 - TIE)
-
-
-def at_most(ours: float, other: float) -> bool:
-    """``ours`` is no worse than ``other`` beyond a tie."""
-    return ours <= other * (1.0 + TIE)
 
 
 def targets(results: dict[str, Any], model: str) -> dict[str, Any]:
