@@ -94,9 +94,8 @@ def replay(name: str, data: Path, guard: dict[str, Any] | None = None) -> dict[s
 def targets(r: dict[str, Any]) -> tuple[bool, bool | None]:
     """(guard <= naive, guard within 2 % of the model where the model beats naive, else None)."""
     m = r["mae"]
-    return at_most(m["guard"], m["naive"]), at_most(m["guard"], 1.02 * m["model"]) if below(
-        m["model"], m["naive"]
-    ) else None
+    close = at_most(m["guard"], 1.02 * m["model"]) if below(m["model"], m["naive"]) else None
+    return at_most(m["guard"], m["naive"]), close
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

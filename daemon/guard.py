@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecaster.forwards import repeat_last
+
 from .types import SeriesKey
 
 __all__ = ["FALLBACKS", "MODEL", "Guard", "GuardParams", "Switch", "fallback_forecasts"]
@@ -31,7 +33,7 @@ FALLBACKS = ("naive", "seasonal_naive")
 def fallback_forecasts(windows: np.ndarray, horizon: int, period: int | None) -> dict[str, np.ndarray]:
     """Each fallback's (S, horizon) forecast from the (S, L) input windows; seasonal naive only where the period
     (a day of steps) fits the window."""
-    out = {"naive": np.repeat(windows[:, -1:], horizon, axis=1)}
+    out = {"naive": repeat_last(windows, horizon)}
     length = windows.shape[1]
     if period is not None and 1 <= period <= length:
         out["seasonal_naive"] = windows[:, length - period + np.arange(horizon) % period]

@@ -123,17 +123,19 @@ def decide(scores: dict[str, Any], margin: float) -> tuple[str, str]:
     so an AR bar would keep a stale champion that the challenger beats (week3_notes.md)."""
     ch, naive = scores["challenger"]["mae"], scores["naive"]["mae"]
     champion = scores.get("champion")
-    best = champion["mae"] if champion is not None else None
-    gain = -np.inf if best is None or not best > 0 else (best - ch) / best
-    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}" if best is not None else ""
+    if champion is None:
+        if below(ch, naive):
+            return "promote", f"no usable champion; challenger MAE {ch:.6g} beats naive MAE {naive:.6g}"
+        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
+    best = champion["mae"]
+    gain = (best - ch) / best if best > 0 else -np.inf
+    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}"
     if not below(ch, naive):
-        # A challenger that ties naive (one that serves naive, forecaster.gate.judge) replaces only a champion that
-        # loses to naive by the margin; one that does no better than naive is otherwise kept out.
+        # A challenger that ties naive (it serves naive, forecaster.gate.judge) replaces only a champion that loses
+        # to naive by the margin; one that does no better than naive is otherwise kept out.
         if at_most(ch, naive) and gain > margin:
             return "promote", f"challenger MAE {ch:.6g} ties naive MAE {naive:.6g}; {versus} > margin {margin:.2%}"
         return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
-    if best is None:
-        return "promote", f"no usable champion; challenger MAE {ch:.6g} beats naive MAE {naive:.6g}"
     if gain > margin:
         return "promote", f"{versus} > margin {margin:.2%}"
     return "keep", f"{versus} <= margin {margin:.2%}"

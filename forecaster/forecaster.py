@@ -16,6 +16,7 @@ from . import __version__
 from .artifact import ArtifactError, write_artifact
 from .catalog import CATALOG
 from .data import StepLike, as_series, regularise
+from .forwards import repeat_last
 from .gate import MODEL, Gate, default_gate, judge
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
@@ -242,7 +243,7 @@ class Forecaster(Predictor):
         forecasts, scaled, of what it serves, which the intervals are calibrated on."""
         if self.gate is None or not self.verdict:
             return val_pred
-        naive = np.repeat(val_x[:, -1:], self.horizon, axis=1)
+        naive = repeat_last(val_x, self.horizon)
         errors = np.abs(val_pred - val_y).mean(axis=1), np.abs(naive - val_y).mean(axis=1)
         self.serves = judge(*errors, floor=self.gate.floor)
         return val_pred if self.serves == MODEL else naive
@@ -306,7 +307,7 @@ class Forecaster(Predictor):
             return {"windows": 0}
         truth = self._scaler.inverse(y)
         pred = self._scaler.inverse(z_pred)
-        naive = np.repeat(self._scaler.inverse(X[:, -1:]), self.horizon, axis=1)
+        naive = self._scaler.inverse(repeat_last(X, self.horizon))
         err = pred - truth
         return {
             "windows": len(X),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Builder", "Forward", "ar", "gelu", "mlp", "naive", "nlinear", "seasonal_naive"]
+__all__ = ["Builder", "Forward", "ar", "gelu", "mlp", "naive", "nlinear", "repeat_last", "seasonal_naive"]
 
 Forward = Callable[[np.ndarray], np.ndarray]
 # A builder returns the forward, or (forward, scout) where the gate's scout is cheaper (ForecastModel.scout).
@@ -84,8 +84,13 @@ def _take(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np
     return value
 
 
+def repeat_last(z: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, L) windows -> (N, horizon): naive's forecast, the last value repeated."""
+    return np.repeat(z[:, -1:], horizon, axis=1)
+
+
 def naive(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> Forward:
-    return lambda z: np.repeat(z[:, -1:], horizon, axis=1)
+    return lambda z: repeat_last(z, horizon)
 
 
 def seasonal_naive(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> Forward:

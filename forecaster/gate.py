@@ -24,8 +24,8 @@ value on data it never saw should not be served in its place; the threshold is n
 The verdict asks for a loss that holds in most quarters, each of them informative (naive's MAE there above the
 floor: on a flat stretch naive is perfect and no model can show its worth), because a wrong verdict costs more than
 a right one gains: the gate already keeps a losing model within a few per cent of naive, while a model that wins
-often wins by a third or more. A verdict on the mean of all windows alone declined a model whose validation part
-was flat (week3_notes.md).
+often wins by a third or more. A verdict on the mean of all windows alone would decline any model whose validation
+part is flat (week3_notes.md, section 1).
 
 Nothing here imports torch: the NumPy serving path gates exactly as the torch one does.
 """
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .intervals import MIN_WINDOWS
 from .names import BASELINES
 
 __all__ = [
@@ -60,7 +61,6 @@ __all__ = [
 MODEL, NAIVE = "model", "naive"
 SERVES = (MODEL, NAIVE)  # what a fitted model forecasts with: its network (gated), or the last value repeated
 
-DEFAULT_FLOOR = 1e-3
 Forward = Callable[[np.ndarray], np.ndarray]  # (N, window) scaled -> (N, horizon) scaled
 
 
@@ -71,7 +71,7 @@ class Gate:
     steps: int = 12
     stride: int = 1
     eta: float = 10.0
-    floor: float = DEFAULT_FLOOR  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
+    floor: float = 1e-3  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
     margin: float = 0.5  # naive takes over only where its score beats the model's by this share of the better one
 
     def __post_init__(self) -> None:
@@ -128,14 +128,14 @@ def default_gate(model: str) -> Gate | None:
 
 
 QUARTERS = 4  # consecutive parts of the validation windows; the model must lose to naive in most to be declined
-MIN_WINDOWS = 20  # fewer validation windows give no verdict (the interval calibration needs as many)
 
 
-def judge(model_errors: np.ndarray, naive_errors: np.ndarray, floor: float = DEFAULT_FLOOR) -> str:
+def judge(model_errors: np.ndarray, naive_errors: np.ndarray, floor: float) -> str:
     """What a gated model serves after fitting: NAIVE where its MAE on the validation windows is above naive's, and
     above naive's in more than half of their quarters, with naive's MAE above ``floor`` in every quarter; else MODEL
-    (ties, too few windows and flat stretches keep the model). ``model_errors`` and ``naive_errors``: (N,) mean
-    absolute errors of each validation window, in time order, on the z-scale of the training data."""
+    (ties, fewer windows than the interval calibration needs, and flat stretches keep the model). ``model_errors``
+    and ``naive_errors``: (N,) mean absolute errors of each validation window, in time order, on the z-scale of the
+    training data; ``floor``: the gate's."""
     model, naive = np.asarray(model_errors, dtype=float), np.asarray(naive_errors, dtype=float)
     if len(model) < MIN_WINDOWS or not model.mean() > naive.mean():
         return MODEL

@@ -83,10 +83,13 @@ def _above(q: np.ndarray, w: float) -> float:
     return float(w + (distinct[-1] - distinct[-2] if len(distinct) > 1 else FLOOR))
 
 
+MIN_WINDOWS = 20  # fewer held-out windows give no calibration
+
+
 def calibrate(z_windows: np.ndarray, z_truth: np.ndarray, z_pred: np.ndarray) -> Calibration | None:
     """Quantiles of the normalised absolute errors of held-out windows; None when there are too few."""
     n = len(z_windows)
-    if n < 20:
+    if n < MIN_WINDOWS:
         return None
     scores = np.abs(z_truth - z_pred) / window_scale(z_windows)  # (N, H)
     # Split-conformal: the ceil((n + 1) p) / n empirical quantile covers at least p of new windows.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .artifact import ArtifactError, read_artifact
 from .data import as_series, regularise, validate_values
+from .forwards import repeat_last
 from .gate import MODEL, NAIVE, SERVES, Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
@@ -90,9 +91,7 @@ class Predictor:
     _scaler: Scaler | None
     _calibration: Calibration | None
     gate: Gate | None = None
-    serves: str = (
-        MODEL  # "naive" where the gated model lost to naive on its own validation windows (``forecaster.gate.judge``)
-    )
+    serves: str = MODEL  # NAIVE: the gated model lost to naive on its validation windows (gate.judge)
 
     @property
     def input_length(self) -> int:
@@ -106,7 +105,7 @@ class Predictor:
         """(N, input_length) scaled -> (N, horizon) scaled: the model, gated where it has a gate; the last value
         repeated where the model serves naive (``forecaster.gate.judge``)."""
         if self.serves == NAIVE:
-            return np.repeat(z[:, -1:], self.horizon, axis=1)
+            return repeat_last(z, self.horizon)
         if self.gate is None:
             return self._predict_scaled(z)
         return self.gate.apply(z, self.window, self._predict_scaled, self._scout_scaled)

@@ -17,7 +17,7 @@ from daemon.settings import DemoSettings, Settings, TargetSettings
 from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.frozen import load_frozen
-from forecaster.gate import judge
+from forecaster.gate import DEFAULT_GATE, judge
 from forecaster.protocol import inputs_at, targets_at
 from forecaster.synthetic import make_workload
 from forecaster.train import TrainConfig
@@ -25,6 +25,7 @@ from forecaster.train import TrainConfig
 from .support.http import samples
 
 FEW = TrainConfig(epochs=3, max_batches=8, progress=False)
+FLOOR = DEFAULT_GATE.floor  # the verdict's: naive's MAE must be above it in every quarter
 
 
 def _random_walk(n: int = 3000) -> np.ndarray:
@@ -98,23 +99,23 @@ def test_the_daemon_publishes_naive_for_a_model_that_serves_naive_and_labels_it(
 def test_the_verdict_needs_a_loss_overall_and_in_most_quarters_of_the_validation_and_something_to_lose_on() -> None:
     rng = np.random.default_rng(0)
     naive = rng.uniform(0.5, 1.5, 400)
-    assert judge(naive * 1.05, naive) == "naive"  # worse by 5 % throughout
+    assert judge(naive * 1.05, naive, FLOOR) == "naive"  # worse by 5 % throughout
     three = naive * 1.05
     three[:100] = naive[:100] * 0.97  # worse overall, and in three quarters of four
-    assert judge(three, naive) == "naive"
+    assert judge(three, naive, FLOOR) == "naive"
     burst = naive * 0.95
     burst[300:] = naive[300:] * 1.5  # worse overall (1.09 x), from one stretch: better in three quarters
-    assert burst.mean() > naive.mean() and judge(burst, naive) == "model"
+    assert burst.mean() > naive.mean() and judge(burst, naive, FLOOR) == "model"
     half = naive * 1.05
     half[:200] = naive[:200] * 0.99  # worse overall, in two quarters of four only
-    assert half.mean() > naive.mean() and judge(half, naive) == "model"
+    assert half.mean() > naive.mean() and judge(half, naive, FLOOR) == "model"
     mostly = naive * 1.02
     mostly[:100] = naive[:100] * 0.5  # worse in three quarters, better overall
-    assert mostly.mean() < naive.mean() and judge(mostly, naive) == "model"
-    assert judge(naive, naive) == "model"  # a tie keeps the model
-    assert judge(naive[:19] * 2, naive[:19]) == "model"  # too few windows to judge
+    assert mostly.mean() < naive.mean() and judge(mostly, naive, FLOOR) == "model"
+    assert judge(naive, naive, FLOOR) == "model"  # a tie keeps the model
+    assert judge(naive[:19] * 2, naive[:19], FLOOR) == "model"  # too few windows to judge
     flat = np.zeros(400)  # naive is perfect on a flat stretch: no evidence against any model
-    assert judge(np.full(400, 0.01), flat) == "model"
+    assert judge(np.full(400, 0.01), flat, FLOOR) == "model"
     part = naive.copy()
     part[:100] = 0.0  # one flat quarter: the three others cannot make the verdict alone
-    assert judge(part + 0.01, part) == "model"
+    assert judge(part + 0.01, part, FLOOR) == "model"
