@@ -1,6 +1,7 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
-    python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N] [--json F]
+    python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N]
+        [--periods P ...] [--json F]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
@@ -8,8 +9,10 @@ never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and se
 16 shareable traces (alternate traces in ``TRACES`` order, fixed before any run) and on all of the synthetic
 series, and each trace is forecast by the model that did not see it at all (ETTh1, which neither sees: the
 geometric mean of the two). Same test windows and z-MAE as ``benchmarks.pretrained_zero_shot``; naive from the
-same windows; fracast as ../shared/BENCHMARK.md publishes it. ``--mixed N`` and ``--mixups N`` change how many of
-those the corpus holds (``0 0``: the first shipped recipe; ``--mixups 0``: the one after it). Prints figures;
+same windows; fracast as ../shared/BENCHMARK.md publishes it, and on the six traces it lacks as
+``benchmarks.fracast_peer`` measured it (``forecaster.evaluation.peers.fracast_of``). ``--mixed N`` and
+``--mixups N`` change how many of those the corpus holds (``0 0``: the first shipped recipe; ``--mixups 0``: the
+one after it); ``--periods`` with no value leaves out the seasonal feature (the recipe before it). Prints figures;
 asserts nothing.
 """
 
@@ -28,9 +31,9 @@ import numpy as np
 
 from forecaster import load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
-from forecaster.evaluation.peers import peers_of
+from forecaster.evaluation.peers import fracast_of
 from forecaster.frozen import load_frozen
-from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, pretrain
+from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, PERIODS, pretrain
 from forecaster.protocol import Protocol, error_metrics, make_task
 
 
@@ -55,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--mixed", type=int, default=MIXED, help=f"mixed synthetic series (default {MIXED}; 0: none)")
     p.add_argument("--mixups", type=int, default=MIXUPS, help=f"mixups (default {MIXUPS}; 0: none)")
+    p.add_argument(
+        "--periods", type=int, nargs="*", default=list(PERIODS), help="the mlp's candidate seasons; none: no feature"
+    )
     args = p.parse_args(argv)
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_unseen: {args.data} lacks some of the 17 traces", file=sys.stderr)
@@ -66,7 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for fold, traces in folds.items():
             report = pretrain(
-                args.data, Path(tmp) / fold, args.seed, traces=traces, mixed=args.mixed, mixups=args.mixups
+                args.data,
+                Path(tmp) / fold,
+                args.seed,
+                traces=traces,
+                mixed=args.mixed,
+                mixups=args.mixups,
+                periods=args.periods,
             )
             print(f"fold {fold}: {report['corpus']} in {report['seconds']:.0f} s", file=sys.stderr)
             models[fold] = load_frozen(Path(tmp) / fold / "artifact")
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = {
             "unseen": unseen / m["naive"],
             "shipped": m["shipped"] / m["naive"],
-            "fracast": peers_of(name).get("fracast", math.nan) / m["naive"],
+            "fracast": fracast_of(name) / m["naive"],
             "naive_z_mae": m["naive"],
         }
     print("| trace | held out (MAE / naive) | shipped, saw its first 80 % | fracast |")

@@ -1,5 +1,6 @@
 """Issue 19's targets for the pretrained model: zero-shot (no fitting on the trace at all) under
-../shared/BENCHMARK.md's protocol on its 17 traces, beside naive, fracast (published there) and the production
+../shared/BENCHMARK.md's protocol on its 17 traces, beside naive, fracast (published there; on the six traces it
+lacks, as ``benchmarks.fracast_peer`` measured it: ``forecaster.evaluation.peers.fracast_of``) and the production
 default fitted on each trace; and the NumPy runtime's latency on one thread.
 
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json]
@@ -25,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
-from forecaster.evaluation.peers import peers_of
+from forecaster.evaluation.peers import fracast_of
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             "fine_tuned": error_metrics(task.scaler.transform(tuned.predict(inputs)), targets)["mae"],
             "fitted": fitted["models"][DEFAULT_MODEL]["z_mae"],
             "naive": fitted["models"]["naive"]["z_mae"],
-            "fracast": peers_of(name).get("fracast", math.nan),  # not measured on every trace
+            "fracast": fracast_of(name),
             **{f"coverage_{lv:g}": c for lv, c in cover.items()},
         }
         print(f"{name}: {rows[name]}", file=sys.stderr)

@@ -70,6 +70,10 @@ class MLPConfig(HParams):
     dropout: float = 0.1
     members: int = 3
     norm: str = "last"  # "last": subtract the last value; "meanstd": reversible instance norm; "none"
+    # Candidate seasons, in steps, for a seasonal feature (``forecaster.forwards.seasonal_features``; needs
+    # norm="meanstd"): the network also reads a seasonal-naive forecast weighted by each candidate's
+    # autocorrelation in the window, and those autocorrelations. Empty: none.
+    periods: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +106,9 @@ class ModelSpec:
     numpy: Builder | None = None  # the NumPy forward's builder; None: served through torch only
     training: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig fields that differ from its defaults
     baseline: bool = False  # measured beside every model in an evaluation; never gated
+    # Hyperparameters added after artifacts of the model were made: an artifact without one is read with its
+    # default, which must be what those artifacts computed.
+    added: frozenset[str] = frozenset()
 
     @property
     def hparam_names(self) -> frozenset[str]:
@@ -119,6 +126,7 @@ _SPECS = (
     ModelSpec(
         "mlp", MLPConfig, "forecaster.models.mlp:MLPNet", forwards.mlp,
         training=MappingProxyType({"epochs": 60, "patience": 6, "loss": "mae", "refit": True, "max_batches": 32}),
+        added=frozenset({"periods"}),
     ),
     ModelSpec("lstm", RNNConfig, "forecaster.models.rnn:LSTMNet"),
     ModelSpec("gru", RNNConfig, "forecaster.models.rnn:GRUNet"),

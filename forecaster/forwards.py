@@ -29,6 +29,11 @@ _ERFC = np.array(
     dtype=np.float32,
 )  # fmt: skip
 _CHUNK = 65536  # elements per pass: the scratch arrays stay in cache
+# The mlp's seasonal feature (``MLPConfig.periods``): a candidate period spans at most this share of the window, so
+# that at least a third of the window gives its autocorrelation; and how sharply the autocorrelations (in [-1, 1])
+# pick the season (a softmax's inverse temperature).
+SEASON_SHARE = 2 / 3
+SHARPNESS = 10.0
 
 
 def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray) -> None:
@@ -117,9 +122,32 @@ def nlinear(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[s
     return forward
 
 
+def seasonal_features(z: np.ndarray, periods: tuple[int, ...], horizon: int) -> np.ndarray:
+    """(B, W) windows normalised to mean 0 and spread 1 -> (B, horizon + P): the seasonal-naive forecast of each
+    candidate period, weighted by a softmax of the periods' autocorrelations in the window, then those
+    autocorrelations. As ``MLPNet.seasonal_features``; row-wise dot products (einsum), never a shifted copy."""
+    window = z.shape[1]
+    out = np.empty((z.shape[0], horizon + len(periods)), dtype=_F)
+    acf = out[:, horizon:]
+    for j, p in enumerate(periods):
+        np.einsum("ij,ij->i", z[:, p:], z[:, :-p], out=acf[:, j])
+    acf /= np.array([window - p for p in periods], dtype=_F)
+    logits = _F(SHARPNESS) * acf
+    weight = np.exp(logits - logits.max(axis=1, keepdims=True))
+    weight /= weight.sum(axis=1, keepdims=True)
+    season = out[:, :horizon]
+    season[:] = 0.0
+    for j, p in enumerate(periods):  # each period's seasonal naive: a slice of the window where p >= horizon
+        back = z[:, window - p : window - p + horizon] if p >= horizon else z[:, window - p + np.arange(horizon) % p]
+        season += weight[:, j : j + 1] * back
+    return out
+
+
 def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> tuple[Forward, Forward]:
     members_n, layers = _int(hp, "members"), _int(hp, "layers") + 1
-    widths = [window] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
+    periods = tuple(_int({"period": p}, "period") for p in hp.get("periods", ()))  # absent before the feature
+    extra = horizon + len(periods) if periods else 0
+    widths = [window + extra] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
     weights = [_take(arrays, f"weights.{i}", (members_n, widths[i], widths[i + 1])) for i in range(layers)]
     biases = [_take(arrays, f"biases.{i}", (members_n, 1, widths[i + 1])) for i in range(layers)]
     if not 0.0 <= hp["dropout"] <= 1.0:  # unused at inference, but torch's nn.Dropout refuses it
@@ -127,6 +155,8 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     norm = {True: "meanstd", False: "none"}.get(hp["norm"], hp["norm"])  # as layers.InstanceNorm reads it
     if norm not in ("none", "last", "meanstd"):
         raise ValueError(f"unknown normalisation {norm!r}")
+    if periods and (norm != "meanstd" or not all(2 <= p <= SEASON_SHARE * window for p in periods)):
+        raise ValueError(f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window]")
 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
         shift, scale = np.zeros_like(z[:, :1]), np.ones_like(z[:, :1])  # (B, 1) each, as layers.InstanceNorm
@@ -137,7 +167,11 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
             scale = np.sqrt(z.var(axis=1, keepdims=True) + np.float32(1e-5))
         h = (z - shift) / scale  # (B, W), then (M, B, out) per layer
         for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-            h = np.matmul(h, w[:m]) + b[:m]
+            if i == 0 and periods:  # the first layer's rows for the window, then the feature's: nothing concatenated
+                features = seasonal_features(h, periods, horizon)
+                h = np.matmul(h, w[:m, :window]) + np.matmul(features, w[:m, window:]) + b[:m]
+            else:
+                h = np.matmul(h, w[:m]) + b[:m]
             if i < layers - 1:
                 h = gelu(h)
         return h * scale + shift

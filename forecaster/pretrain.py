@@ -2,9 +2,12 @@
 
     python -m forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
 
-The network is the production default's (``mlp``: window 288, horizon 12, 3 members of 128 hidden units, the
-default gate) with reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value,
-so that it is scale-free: it forecasts a series of any level or unit. It learns from windows of
+The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
+reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
+scale-free: it forecasts a series of any level or unit. It also reads a seasonal feature (``MLPConfig.periods``:
+the seasonal-naive forecast of calendar periods, ``PERIODS``, weighted by their autocorrelation in the window), and
+pays for those inputs with hidden units (``matched_hidden``: 120 instead of 128), so that it is no larger than the
+default. It learns from windows of
 
 - the first 80 % of every trace of ``../shared/data`` but ETTh1, whose licence forbids derivatives (train +
   validation under ../shared/BENCHMARK.md's protocol: the first 70 % trains, the next 10 % stops the training early
@@ -38,11 +41,23 @@ import numpy as np
 import pandas as pd
 
 from .artifact import WEIGHTS_FILE, write_atomic
+from .catalog import MLPConfig
 from .names import DEFAULT_HORIZON, DEFAULT_WINDOW
 from .protocol import Borders, Protocol
 from .synthetic import make_workload
 
-__all__ = ["EXCLUDED", "MAX_WINDOWS", "MIXED", "MIXUPS", "SYNTHETIC", "build_corpus", "main", "pretrain"]
+__all__ = [
+    "EXCLUDED",
+    "MAX_WINDOWS",
+    "MIXED",
+    "MIXUPS",
+    "PERIODS",
+    "SYNTHETIC",
+    "build_corpus",
+    "main",
+    "matched_hidden",
+    "pretrain",
+]
 
 MAX_WINDOWS = 4000  # per series, evenly spaced
 EPOCHS = 150  # at most; early stopping on the validation windows decides
@@ -64,6 +79,23 @@ MIXED_WINDOWS = 400
 # MIXUP_POINTS points cut at random from the training rows of the corpus's traces, each z-scaled by its own trace.
 MIXUPS = 100
 MIXUP_POINTS = 2400
+# The mlp's candidate seasons (``MLPConfig.periods``), in steps: calendar periods at the common scrape steps, chosen
+# from the calendar before any run (an hour at 5 minutes, 1 minute and 30 seconds: 12, 60, 120; a day at 1 hour,
+# 30, 15 and 10 minutes: 24, 48, 96, 144; a week at 1 hour: 168). A day at 5 minutes is the window itself.
+PERIODS = (12, 24, 48, 60, 96, 120, 144, 168)
+
+
+def matched_hidden(periods: Sequence[int], window: int = DEFAULT_WINDOW, horizon: int = DEFAULT_HORIZON) -> int:
+    """The widest hidden layer that keeps the mlp with these seasonal inputs no larger than the production default
+    (issue 19: the default's size or smaller): the extra inputs are paid for with hidden units."""
+    default = MLPConfig()
+
+    def size(hidden: int, fan_in: int) -> int:
+        return default.members * (fan_in * hidden + hidden + hidden * horizon + horizon)
+
+    limit = size(default.hidden, window)
+    fan_in = window + (horizon + len(periods) if periods else 0)
+    return max(h for h in range(1, default.hidden + 1) if size(h, fan_in) <= limit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,9 +215,12 @@ def pretrain(
     traces: Sequence[str] | None = None,
     mixed: int = MIXED,
     mixups: int = MIXUPS,
+    periods: Sequence[int] = PERIODS,
 ) -> dict[str, Any]:
     """Fit the pretrained model and write its artifact, corpus.json and MODEL_CARD.md into ``out``. ``traces``,
-    ``mixed``, ``mixups``: as ``build_corpus`` (``benchmarks/pretrained_unseen.py`` holds traces out)."""
+    ``mixed``, ``mixups``: as ``build_corpus`` (``benchmarks/pretrained_unseen.py`` holds traces out); ``periods``:
+    the mlp's candidate seasons (``MLPConfig.periods``; () for none), its hidden layer then as wide as keeps it no
+    larger than the default (``matched_hidden``)."""
     from .forecaster import Forecaster, default_training
 
     # The default's training (MAE loss, its learning rate), over every window of the corpus each epoch.
@@ -196,7 +231,8 @@ def pretrain(
         training = dataclasses.replace(training, epochs=epochs)
     # verdict=False: the corpus's validation windows are series after series, not one series in time order, and a
     # model for every user is never to serve naive for all of them (forecaster.gate.judge).
-    f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, verdict=False, norm="meanstd")
+    seasons: dict[str, Any] = {"periods": tuple(periods), "hidden": matched_hidden(periods)} if periods else {}
+    f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, verdict=False, norm="meanstd", **seasons)
     train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups)
     t0 = time.perf_counter()
     corpus = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
@@ -270,7 +306,9 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
             "(`forecaster.load_pretrained()`, `promcast predict --model pretrained`). No download at run time.",
             "",
             f"- Network: `mlp` ({hp}), window {f.window}, the default gate; reversible instance normalisation of every "
-            "input window, and an identity global scaler, so that the network never sees a series' level or unit.",
+            "input window, and an identity global scaler, so that the network never sees a series' level or unit; "
+            "`periods`: the calendar seasons whose seasonal-naive forecast, weighted by their autocorrelation in the "
+            "window, it also reads.",
             f"- Weights: `artifact/weights.safetensors`, sha256: {digest}",
             "- Made by: `python -m forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
             f"--seed {seed}` "
@@ -302,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")
+    p.add_argument("--periods", type=int, nargs="*", default=list(PERIODS), help="candidate seasons; none: no feature")
     args = p.parse_args(argv)
-    report = pretrain(args.data, args.out, args.seed, args.epochs)
+    report = pretrain(args.data, args.out, args.seed, args.epochs, periods=args.periods)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from forecaster.evaluation import benchmark
+from forecaster.evaluation import benchmark, peers
 
 from .conftest import shared_data
 
@@ -73,3 +75,21 @@ def test_a_model_that_serves_naive_ties_naive_and_beats_no_peer() -> None:
     assert ties["below_naive"]["count"] == 0
     assert ties["below_every_peer"]["count"] == 0
     assert ties["rows"][0]["best_peer"] == "naive" and ties["rows"][0]["best"] == 0.069835778
+
+
+def test_fracast_has_a_figure_on_every_trace_published_first_and_published_peers_stay_as_published() -> None:
+    assert all(not math.isnan(peers.fracast_of(t)) for t in benchmark.TRACES)
+    assert peers.fracast_of("nab_ec2_cpu_5f5533_5m") == 0.1494  # BENCHMARK.md's
+    assert peers.fracast_of("nab_grok_asg_cpu_5m") == peers.MEASURED_HERE["fracast"]["nab_grok_asg_cpu_5m"]
+    assert not set(peers.MEASURED_HERE["fracast"]) & {t for t in benchmark.TRACES if "fracast" in peers.peers_of(t)}
+    assert "fracast" not in peers.peers_of("nab_grok_asg_cpu_5m")  # the default's benchmark: BENCHMARK.md's columns
+
+
+def test_fracast_contexts_end_just_before_each_origin_and_pad_a_short_past_with_nan() -> None:
+    from benchmarks.fracast_peer import contexts
+
+    values = np.arange(10.0)
+    got = contexts(values, np.array([3, 9]), length=5)
+    np.testing.assert_array_equal(got[1], [4, 5, 6, 7, 8])  # only data before the origin
+    np.testing.assert_array_equal(got[0, -3:], [0, 1, 2])
+    assert np.isnan(got[0, :2]).all()

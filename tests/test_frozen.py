@@ -17,6 +17,7 @@ import torch
 from forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConfig
 from forecaster.artifact import read_artifact, write_artifact
 from forecaster.catalog import CATALOG
+from forecaster.forwards import seasonal_features
 from forecaster.frozen import ArrayForecaster, gelu, load_frozen
 from forecaster.models import BASELINES
 from forecaster.names import BASELINES as NAMED_BASELINES
@@ -30,6 +31,7 @@ CASES = {
     "mlp": {"hidden": 16, "members": 3},
     "mlp-meanstd-2-layers": {"hidden": 16, "members": 2, "layers": 2, "norm": "meanstd"},
     "mlp-no-norm": {"hidden": 16, "members": 1, "norm": "none"},
+    "mlp-meanstd-periods": {"hidden": 16, "members": 2, "norm": "meanstd", "periods": (4, 12)},
 }
 
 
@@ -121,6 +123,33 @@ def test_an_artifact_the_numpy_runtime_refuses_goes_to_torch_only_when_asked_and
         load_frozen(old, torch_fallback=True)
     windows = _windows(seasonal, served.input_length)
     np.testing.assert_allclose(served.predict(windows), Forecaster.load(tmp_path / "ok").predict(windows))
+
+
+def test_an_artifact_made_before_a_later_hyperparameter_is_served_by_numpy_with_its_default(
+    seasonal: pd.Series, fast: TrainConfig, tmp_path: Path
+) -> None:
+    arrays, meta = read_artifact(_fit("mlp", seasonal, fast, tmp_path / "ok"))
+    assert meta["model"]["hparams"]["periods"] == []
+    del meta["model"]["hparams"]["periods"]  # as every mlp artifact before the seasonal feature (ModelSpec.added)
+    old = ArrayForecaster.load(write_artifact(tmp_path / "old", arrays, meta))
+    windows = _windows(seasonal, old.input_length)
+    np.testing.assert_allclose(old.predict(windows), Forecaster.load(tmp_path / "ok").predict(windows), rtol=1e-5)
+
+
+def test_the_seasonal_feature_reads_the_season_of_the_best_correlated_period() -> None:
+    t = np.arange(48, dtype=np.float32)
+    z = np.sin(2 * np.pi * t / 12).astype(np.float32)[None, :]  # a period of 12 steps, not of 5
+    z = (z - z.mean()) / z.std()
+    features = seasonal_features(z, (5, 12), 6)
+    np.testing.assert_allclose(features[0, :6], z[0, -12:-6], atol=1e-3)  # the season 12 steps back
+    assert features[0, 7] > 0.6 > features[0, 6]  # its autocorrelation, then 5's
+
+
+def test_periods_need_the_window_normalised_and_to_fit_in_it() -> None:
+    with pytest.raises(ValueError, match="periods need norm='meanstd'"):
+        Forecaster("mlp", window=WINDOW, periods=(4,))  # norm "last"
+    with pytest.raises(ValueError, match="periods need norm='meanstd'"):
+        Forecaster("mlp", window=WINDOW, norm="meanstd", periods=(20,))  # more than 2/3 of the window
 
 
 def test_weights_the_forward_does_not_use_are_refused_as_torch_refuses_them(

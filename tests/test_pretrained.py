@@ -163,3 +163,22 @@ def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
     assert len(train[0]) == sum(
         min(p.windows, p.train_end - 288 - 12 + 1) for p in parts
     )  # every window comes from a listed part
+
+
+def test_the_pretrained_model_reads_the_seasons_and_is_no_larger_than_the_default() -> None:
+    from forecaster.artifact import read_artifact
+    from forecaster.models import build_model
+    from forecaster.pretrain import PERIODS, matched_hidden
+
+    def size(**hp: object) -> int:
+        return sum(p.numel() for p in build_model("mlp", 288, 12, **hp).parameters())
+
+    hidden = matched_hidden(PERIODS)
+    assert (
+        size(norm="meanstd", periods=PERIODS, hidden=hidden)
+        <= size()
+        < size(norm="meanstd", periods=PERIODS, hidden=hidden + 1)
+    )
+    arrays, meta = read_artifact(PRETRAINED)
+    assert meta["model"]["hparams"]["periods"] == list(PERIODS) and meta["model"]["hparams"]["hidden"] == hidden
+    assert sum(a.size for a in arrays.values()) <= size()  # what ships, counted from its weights

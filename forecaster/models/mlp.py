@@ -1,10 +1,12 @@
 """MLP forecaster: a small ensemble of one-hidden-layer MLPs on the window minus its last value.
 
 Every member maps the (normalised) window to all horizon steps at once; the forecast is the members'
-mean. Members are stored as stacked weights and run in one batched matmul, so three members cost about
-as much as one at inference. During training each member gets its own share of every batch and its own
-loss (``training_loss``): they learn from different initialisations and different batch orders, like a
-seed ensemble.
+mean. With ``periods`` (``MLPConfig``) the network also reads a seasonal feature of the normalised window
+(``seasonal_features``): the seasonal-naive forecast of each candidate period, weighted by the periods'
+autocorrelations, and those autocorrelations. Members are stored as stacked weights and run in one batched
+matmul, so three members cost about as much as one at inference. During training each member gets its own
+share of every batch and its own loss (``training_loss``): they learn from different initialisations and
+different batch orders, like a seed ensemble.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from ..catalog import MLPConfig
+from ..forwards import SEASON_SHARE, SHARPNESS
 from .base import ForecastModel
 from .layers import InstanceNorm
 
@@ -37,7 +40,18 @@ class MLPNet(ForecastModel):
         if config.members < 1 or config.layers < 1 or config.hidden < 1:
             raise ValueError(f"mlp needs members, layers and hidden >= 1, got {config}")
         self.norm = InstanceNorm(config.norm)
-        widths = [window] + [config.hidden] * config.layers + [horizon]
+        self.periods = tuple(int(p) for p in config.periods)
+        if self.periods and (
+            self.norm.mode != "meanstd" or not all(2 <= p <= SEASON_SHARE * window for p in self.periods)
+        ):
+            raise ValueError(
+                f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window], got {config}"
+            )
+        if self.periods:  # the season's forecast and each candidate's autocorrelation (seasonal_features)
+            index = [[window - p + h % p for h in range(horizon)] for p in self.periods]
+            self.register_buffer("season_index", torch.tensor(index), persistent=False)  # rebuilt, never saved
+        extra = horizon + len(self.periods) if self.periods else 0
+        widths = [window + extra] + [config.hidden] * config.layers + [horizon]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in itertools.pairwise(widths):
@@ -54,6 +68,8 @@ class MLPNet(ForecastModel):
         """Every member on every window, or (``split``) member m on the m-th of M equal shares of the batch;
         ``first`` > 0 runs only the first that many members."""
         z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
+        if self.periods:
+            z = torch.cat([z, self.seasonal_features(z)], dim=1)  # (B, W + H + P)
         m = first or len(self.weights[0])
         h = z.view(m, -1, z.shape[1]) if split else z.unsqueeze(0).expand(m, -1, -1)  # (M, B or B/M, W)
         if split:
@@ -64,6 +80,15 @@ class MLPNet(ForecastModel):
             if i < last:
                 h = self.dropout(nn.functional.gelu(h))
         return self.norm.denormalise(h, stats)
+
+    def seasonal_features(self, z: torch.Tensor) -> torch.Tensor:  # (B, W) normalised -> (B, H + P)
+        """The seasonal-naive forecast of each candidate period, weighted by a softmax of the periods'
+        autocorrelations in the window (``SHARPNESS``), then those autocorrelations (forwards.seasonal_features)."""
+        acf = torch.stack([(z[:, p:] * z[:, :-p]).mean(dim=1) for p in self.periods], dim=1)  # (B, P)
+        weight = torch.softmax(SHARPNESS * acf, dim=1)  # (B, P)
+        index: torch.Tensor = self.season_index  # type: ignore[assignment]  # a buffer: (P, H)
+        season = (weight.unsqueeze(2) * z[:, index]).sum(dim=1)  # (B, P, H) -> (B, H)
+        return torch.cat([season, acf], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
         return self.members(x).mean(dim=0)
