@@ -30,6 +30,7 @@ import numpy as np
 
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from forecaster.evaluation.peers import peers_of
+from forecaster.forwards import repeat_last
 from forecaster.protocol import Protocol, error_metrics, make_task
 
 CONTEXT = 2048  # BENCHMARK.md: each origin's last 2,048 points
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(1)
     model = FracastModel.from_pretrained(weights="fp32")
+    median = model.quantiles.index(0.5)
     rows: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
     for name in args.traces:
@@ -65,14 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         task = make_task(reg.values, reg.start, reg.step, Protocol())
         targets = task.scaler.transform(task.targets())
         ctx = contexts(reg.values, task.origins)
-        median = model.quantiles.index(0.5)
         point = np.concatenate(
             [
                 model.forecast_batch(ctx[i : i + BATCH], horizon=task.horizon)[:, :, median]
                 for i in range(0, len(ctx), BATCH)
             ]
         )
-        naive = np.repeat(task.inputs(1), task.horizon, axis=1)
+        naive = repeat_last(task.inputs(1), task.horizon)
         rows[name] = {
             "fracast": error_metrics(task.scaler.transform(point), targets)["mae"],
             "naive": error_metrics(task.scaler.transform(naive), targets)["mae"],

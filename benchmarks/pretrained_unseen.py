@@ -32,6 +32,7 @@ import numpy as np
 from forecaster import load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from forecaster.evaluation.peers import fracast_of
+from forecaster.forwards import repeat_last
 from forecaster.frozen import load_frozen
 from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, PERIODS, pretrain
 from forecaster.protocol import Protocol, error_metrics, make_task
@@ -45,7 +46,7 @@ def _z_maes(models: dict[str, Any], data: Path) -> dict[str, dict[str, float]]:
         reg = load_trace(data, name)
         task = make_task(reg.values, reg.start, reg.step, Protocol(), None, length)
         inputs, targets = task.inputs(length), task.scaler.transform(task.targets())
-        row = {"naive": error_metrics(task.scaler.transform(np.repeat(inputs[:, -1:], targets.shape[1], 1)), targets)}
+        row = {"naive": error_metrics(task.scaler.transform(repeat_last(inputs, targets.shape[1])), targets)}
         row |= {k: error_metrics(task.scaler.transform(m.predict(inputs)), targets) for k, m in models.items()}
         out[name] = {k: v["mae"] for k, v in row.items()}
     return out

@@ -3,7 +3,8 @@
 lacks, as ``benchmarks.fracast_peer`` measured it: ``forecaster.evaluation.peers.fracast_of``) and the production
 default fitted on each trace; and the NumPy runtime's latency on one thread.
 
-    python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json]
+    python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
+    python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned
@@ -27,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
 from forecaster.evaluation.peers import fracast_of
+from forecaster.frozen import load_frozen
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
@@ -52,12 +54,32 @@ def _latency(model: Any) -> dict[str, float]:
     return {"next_12_p50_ms": float(np.median(single) * 1e3), "batch_1000_ms": float(np.median(batch) * 1e3)}
 
 
+def compare_latency(others: list[Path], rounds: int = 3) -> int:
+    """The shipped model and each artifact in ``others``, timed in turn ``rounds`` times in this one process, so that
+    the machine's own drift over minutes falls on all of them alike."""
+    models = {"shipped": load_pretrained(), **{str(p): load_frozen(p) for p in others}}
+    for r in range(rounds):
+        for name, model in models.items():
+            lat = _latency(model)
+            print(f"round {r + 1} {name}: p50 {lat['next_12_p50_ms']:.3f} ms, batch {lat['batch_1000_ms']:.1f} ms")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--json", type=Path)
     p.add_argument("--card", action="store_true", help="write the table into forecaster/pretrained/MODEL_CARD.md")
+    p.add_argument(
+        "--latency",
+        nargs="+",
+        type=Path,
+        metavar="ARTIFACT",
+        help="only time the shipped model beside these artifacts (say, an earlier pretrained model's), in turn",
+    )
     args = p.parse_args(argv)
+    if args.latency:
+        return compare_latency(args.latency)
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_zero_shot: {args.data} lacks some of the 17 traces", file=sys.stderr)
         return 2

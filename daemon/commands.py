@@ -91,6 +91,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _row(store: ModelStore, target: TargetSettings, version: str, current: str | None) -> dict[str, Any]:
+    from forecaster.gate import MODEL
+
     from .serving import LOAD_ERRORS, load_version
 
     path = store.versions_dir / version
@@ -114,7 +116,7 @@ def _row(store: ModelStore, target: TargetSettings, version: str, current: str |
         "model": (meta.get("model") or {}).get("name"),
         "created": meta.get("trained_at"),
         "validation_mae": (meta.get("validation") or {}).get("mae"),
-        "serves": meta.get("serves", "model"),
+        "serves": meta.get("serves", MODEL),  # absent in artifacts made before the verdict
         "holdout_mae": holdout,
         "decision": report.get("reason"),
     }

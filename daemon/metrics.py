@@ -28,6 +28,8 @@ from prometheus_client import (
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.utils import floatToGoString
 
+from forecaster.gate import MODEL
+
 from .build import BuildInfo
 from .quality import QualitySnapshot
 from .types import SeriesKey
@@ -69,7 +71,7 @@ class ModelInfo:
     version: str
     trained_at: str
     runtime: str  # "numpy" (forecaster.frozen) or "torch"
-    serves: str = "model"  # "naive" where the model lost to naive on its own validation windows (forecaster.gate.judge)
+    serves: str = MODEL  # NAIVE where the model lost to naive on its own validation windows (forecaster.gate.judge)
 
 
 @dataclass

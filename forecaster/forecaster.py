@@ -140,14 +140,7 @@ class Forecaster(Predictor):
         val_x, val_y = val_xy
         if self.gate is not None and len(val_x):
             val_x, val_y = split_windows(z, self.input_length, self.horizon, split.train_end, split.n)
-        self.serves = MODEL
-        val_pred = self._predict_served(val_x) if len(val_x) else None
-        validation = self._validation_metrics(val_x, val_y, val_pred)
-        if val_pred is not None:
-            val_pred = self._verdict(val_x, val_y, val_pred)
-            self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
-        else:
-            self._calibration = None
+        validation = self._held_out(val_x, val_y)
         if self.training.refit and self._model.trainable and len(val_xy[0]):
             self._refit(split_windows(z, self.window, self.horizon, 0, split.n))
         self._freeze()
@@ -179,11 +172,7 @@ class Forecaster(Predictor):
         if init is not None:
             self._model.load_state_dict(init._model.state_dict())
         self.train_result = train(self._model, train_xy, (val_x[:, -self.window :], val_y), self.training)
-        self.serves = MODEL
-        val_pred = self._predict_served(val_x)
-        validation = self._validation_metrics(val_x, val_y, val_pred)
-        val_pred = self._verdict(val_x, val_y, val_pred)
-        self._calibration = calibrate(val_x[:, -self.window :], val_y, val_pred)
+        validation = self._held_out(val_x, val_y)
         self._freeze()
         self.step = None
         now = pd.Timestamp.now(tz="UTC")
@@ -236,6 +225,19 @@ class Forecaster(Predictor):
         tuned.meta["step_seconds"] = reg.step.total_seconds()
         tuned.meta["training"] |= {"start": reg.start.isoformat(), "end": reg.end.isoformat(), "points": len(values)}
         return tuned
+
+    def _held_out(self, val_x: np.ndarray, val_y: np.ndarray) -> dict[str, Any]:
+        """The validation metrics of the forecast as served (gate included) on the held-out windows (inputs of
+        ``input_length`` points); the verdict on them (``serves``); and the intervals, calibrated on the forecasts of
+        what is served. No windows: no metrics and no calibration."""
+        self.serves = MODEL  # the network is what the verdict judges
+        if not len(val_x):
+            self._calibration = None
+            return self._validation_metrics(val_x, val_y, None)
+        val_pred = self._predict_served(val_x)
+        validation = self._validation_metrics(val_x, val_y, val_pred)
+        self._calibration = calibrate(val_x[:, -self.window :], val_y, self._verdict(val_x, val_y, val_pred))
+        return validation
 
     def _verdict(self, val_x: np.ndarray, val_y: np.ndarray, val_pred: np.ndarray) -> np.ndarray:
         """Set what the fitted model serves (``forecaster.gate.judge``: a gated model that lost to naive on its

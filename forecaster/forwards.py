@@ -13,7 +13,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Builder", "Forward", "ar", "gelu", "mlp", "naive", "nlinear", "repeat_last", "seasonal_naive"]
+__all__ = [
+    "SEASON_SHARE",
+    "SHARPNESS",
+    "Builder",
+    "Forward",
+    "ar",
+    "check_periods",
+    "gelu",
+    "mlp",
+    "naive",
+    "nlinear",
+    "repeat_last",
+    "seasonal_features",
+    "seasonal_naive",
+]
 
 Forward = Callable[[np.ndarray], np.ndarray]
 # A builder returns the forward, or (forward, scout) where the gate's scout is cheaper (ForecastModel.scout).
@@ -122,6 +136,13 @@ def nlinear(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[s
     return forward
 
 
+def check_periods(periods: tuple[int, ...], norm: str, window: int) -> None:
+    """The seasonal feature's one rule, for the torch network and the NumPy forward alike: it reads windows
+    normalised to mean 0 and spread 1, and every period fits ``SEASON_SHARE`` of the window."""
+    if periods and (norm != "meanstd" or not all(2 <= p <= SEASON_SHARE * window for p in periods)):
+        raise ValueError(f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window]")
+
+
 def seasonal_features(z: np.ndarray, periods: tuple[int, ...], horizon: int) -> np.ndarray:
     """(B, W) windows normalised to mean 0 and spread 1 -> (B, horizon + P): the seasonal-naive forecast of each
     candidate period, weighted by a softmax of the periods' autocorrelations in the window, then those
@@ -145,7 +166,9 @@ def seasonal_features(z: np.ndarray, periods: tuple[int, ...], horizon: int) -> 
 
 def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> tuple[Forward, Forward]:
     members_n, layers = _int(hp, "members"), _int(hp, "layers") + 1
-    periods = tuple(_int({"period": p}, "period") for p in hp.get("periods", ()))  # absent before the feature
+    periods = tuple(hp.get("periods", ()))  # absent in artifacts made before the feature (ModelSpec.added)
+    if not all(type(p) is int for p in periods):
+        raise ValueError(f"hyperparameter periods={periods!r} holds a value that is not an integer")
     extra = horizon + len(periods) if periods else 0
     widths = [window + extra] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
     weights = [_take(arrays, f"weights.{i}", (members_n, widths[i], widths[i + 1])) for i in range(layers)]
@@ -155,8 +178,7 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     norm = {True: "meanstd", False: "none"}.get(hp["norm"], hp["norm"])  # as layers.InstanceNorm reads it
     if norm not in ("none", "last", "meanstd"):
         raise ValueError(f"unknown normalisation {norm!r}")
-    if periods and (norm != "meanstd" or not all(2 <= p <= SEASON_SHARE * window for p in periods)):
-        raise ValueError(f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window]")
+    check_periods(periods, norm, window)
 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
         shift, scale = np.zeros_like(z[:, :1]), np.ones_like(z[:, :1])  # (B, 1) each, as layers.InstanceNorm

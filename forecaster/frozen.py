@@ -54,7 +54,7 @@ class ArrayForecaster(Predictor):
         # The NumPy forward reads these hyperparameters exactly: an artifact with others (or fewer) goes to torch,
         # which fills defaults and refuses unknown names. A field added later (``ModelSpec.added``) may be absent:
         # its default is what every artifact before it computed.
-        if not set(r.hparams) <= spec.hparam_names or not spec.hparam_names - set(r.hparams) <= set(spec.added):
+        if not set(r.hparams) <= spec.hparam_names or not spec.hparam_names - set(r.hparams) <= spec.added:
             raise ArtifactError(
                 f"{r.path}: hyperparameters {sorted(r.hparams)}, the NumPy {r.model} reads {sorted(spec.hparam_names)}"
             )

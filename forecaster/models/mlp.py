@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..catalog import MLPConfig
-from ..forwards import SEASON_SHARE, SHARPNESS
+from ..forwards import SHARPNESS, check_periods
 from .base import ForecastModel
 from .layers import InstanceNorm
 
@@ -41,12 +41,7 @@ class MLPNet(ForecastModel):
             raise ValueError(f"mlp needs members, layers and hidden >= 1, got {config}")
         self.norm = InstanceNorm(config.norm)
         self.periods = tuple(int(p) for p in config.periods)
-        if self.periods and (
-            self.norm.mode != "meanstd" or not all(2 <= p <= SEASON_SHARE * window for p in self.periods)
-        ):
-            raise ValueError(
-                f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window], got {config}"
-            )
+        check_periods(self.periods, self.norm.mode, window)
         if self.periods:  # the season's forecast and each candidate's autocorrelation (seasonal_features)
             index = [[window - p + h % p for h in range(horizon)] for p in self.periods]
             self.register_buffer("season_index", torch.tensor(index), persistent=False)  # rebuilt, never saved
