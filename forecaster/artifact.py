@@ -81,6 +81,18 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _canonical(blob: bytes) -> bytes:
+    """The same safetensors file with its header's keys sorted. safetensors writes the header's metadata in a hash
+    map's order, which changes from one write to the next, so the same tensors written twice hashed apart (the
+    pretrained model's card names its weights' checksum). The data offsets count from the end of the header, and
+    the sorted header has the same keys and values, so the header keeps its length and the data stays as it is."""
+    size = int.from_bytes(blob[:8], "little")
+    text = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > size:  # cannot happen: the same content, compact; then keep safetensors' own bytes
+        return blob
+    return blob[:8] + text.ljust(size) + blob[8 + size :]
+
+
 def write_artifact(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write weights and meta into a temporary sibling folder, fsync, then rename it to ``path``.
 
@@ -90,7 +102,7 @@ def write_artifact(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[
     target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     header = {k: str(meta[k] if k != "model" else meta["model"]["name"]) for k in _HEADER_KEYS}
-    blob = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
+    blob = _canonical(st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header))
     full_meta = {
         **meta,
         "format_version": FORMAT_VERSION,

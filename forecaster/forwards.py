@@ -181,13 +181,16 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     check_periods(periods, norm, window)
 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
-        shift, scale = np.zeros_like(z[:, :1]), np.ones_like(z[:, :1])  # (B, 1) each, as layers.InstanceNorm
-        if norm == "last":
-            shift = z[:, -1:]
-        elif norm == "meanstd":
+        # (B, 1) shift and scale, as layers.InstanceNorm; h: (B, W), then (M, B, out) per layer
+        if norm == "meanstd":  # centred once, and the spread from that centred copy in one pass (np.var's value)
             shift = z.mean(axis=1, keepdims=True)
-            scale = np.sqrt(z.var(axis=1, keepdims=True) + np.float32(1e-5))
-        h = (z - shift) / scale  # (B, W), then (M, B, out) per layer
+            h = z - shift
+            scale = np.sqrt(np.einsum("ij,ij->i", h, h)[:, None] / np.float32(z.shape[1]) + np.float32(1e-5))
+            h /= scale
+        else:
+            shift = z[:, -1:] if norm == "last" else np.zeros_like(z[:, :1])
+            scale = np.ones_like(z[:, :1])
+            h = z - shift
         for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
             if i == 0 and periods:  # the first layer's rows for the window, then the feature's: nothing concatenated
                 features = seasonal_features(h, periods, horizon)

@@ -17,6 +17,13 @@ is after a load collapses or a level breaks, not where it merely matched the mod
 bursts, which is where the model's forecast of the decay after a burst is worth most. Without the margin the
 gate cost the default 10 to 25 % of its accuracy on the five burstiest shared traces (week3_notes.md).
 
+With ``median`` the gate has a third expert, the window's median (``median_level``: of at most ``MEDIAN_POINTS``
+of its points, evenly strided back from the last): a level that rare bursts do not pull. The model-and-naive mix
+is then weighed against it by the same rule, on the one-step errors that the mix and each recent window's median
+would have made, with the same margin: the mix keeps the forecast unless the median has clearly done better. A
+model that has never seen the series (``forecaster.load_pretrained``) forecasts a spiky one above its median,
+where naive, the only other expert, forecasts the last burst (week3_notes.md, section 10).
+
 The gate also gives a verdict once, after fitting (``judge``): a gated model whose forecast, gate included, lost to
 naive on its own validation windows, overall and in most of their quarters, serves naive instead (``serves`` in
 meta.json), with naive's intervals, until a retrain brings a model that wins. A network that cannot beat the last
@@ -44,6 +51,7 @@ from .names import BASELINES
 
 __all__ = [
     "DEFAULT_GATE",
+    "MEDIAN_POINTS",
     "MODEL",
     "NAIVE",
     "QUARTERS",
@@ -56,12 +64,25 @@ __all__ = [
     "gate_from_dict",
     "input_length",
     "judge",
+    "median_level",
 ]
 
 MODEL, NAIVE = "model", "naive"
 SERVES = (MODEL, NAIVE)  # what a fitted model forecasts with: its network (gated), or the last value repeated
 
 Forward = Callable[[np.ndarray], np.ndarray]  # (N, window) scaled -> (N, horizon) scaled
+# The median expert reads at most this many points of each window, so that its cost stays a short partition.
+MEDIAN_POINTS = 72
+
+
+def median_level(windows: np.ndarray) -> np.ndarray:
+    """(..., W) -> (...): the median of each window from at most ``MEDIAN_POINTS`` of its points, every
+    ``ceil(W / MEDIAN_POINTS)``-th back from the last (the lower middle value for an even count)."""
+    width = windows.shape[-1]
+    stride = -(-width // MEDIAN_POINTS)
+    points = windows[..., width - 1 - stride * (-(-width // stride) - 1) :: stride]
+    k = (points.shape[-1] - 1) // 2
+    return np.partition(points, k, axis=-1)[..., k]
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,9 @@ class Gate:
     eta: float = 10.0
     floor: float = 1e-3  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
     margin: float = 0.5  # naive takes over only where its score beats the model's by this share of the better one
+    # A third expert, the window's median (median_level), weighed against the model-and-naive mix alike; False in
+    # the artifacts made before it (their meta.json has no such field), and for a gate built with median=False.
+    median: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.stride < 1 or not self.eta > 0 or not self.floor > 0 or not self.margin >= 0:
@@ -107,15 +131,22 @@ class Gate:
         main = forward(z[:, -window:])  # (N, H)
         lags = self.lags()  # (K,)
         ends = length - lags  # the scored target sits at index `end`; its input is z[end - window : end]
-        # (N*K, W): whole rows of a sliding view, copied at once, in the float32 that both forwards compute in (the
-        # cast before the copy is the cast after it, at a quarter of the bytes). A (K, W) fancy index gathered each
-        # element apart: 26 ms of a 1,000-series batch's 86 (benchmarks/pretrained_zero_shot.py).
+        # (N*K, W): whole rows of a sliding view, copied once, in the float32 that both forwards compute in (the
+        # cast before the copy is the cast after it, at a quarter of the bytes). The windows start at ends - window,
+        # extra - 1 down to 0, stride apart: a slice of the view, so the reshape is the one copy. A (K, W) fancy
+        # index gathered each element apart: 26 ms of a 1,000-series batch's 86 (benchmarks/pretrained_zero_shot.py).
         view = sliding_window_view(z.astype(np.float32), window, axis=1)
-        past = view[:, ends - window, :].reshape(n * len(lags), window)
+        past = view[:, self.extra - 1 :: -self.stride][:, : self.steps].reshape(n * len(lags), window)
         one_step = (scout or forward)(past)[:, 0].reshape(n, len(lags))  # (N, K)
-        actual = z[:, ends]  # (N, K)
-        w = self._weight(np.abs(one_step - actual), np.abs(z[:, ends - 1] - actual))[:, None]  # (N, 1)
-        return w * main + (1.0 - w) * z[:, -1:]
+        actual, before = z[:, ends], z[:, ends - 1]  # (N, K): each scored target, and naive's forecast of it
+        w = self._weight(np.abs(one_step - actual), np.abs(before - actual))[:, None]  # (N, 1)
+        mix = w * main + (1.0 - w) * z[:, -1:]
+        if not self.median:
+            return mix
+        past_level = median_level(past.reshape(n, len(lags), window)).astype(np.float64)  # (N, K)
+        mixed = w * one_step + (1.0 - w) * before  # the mix's one-step forecasts, at today's weight
+        w2 = self._weight(np.abs(mixed - actual), np.abs(past_level - actual))[:, None]  # (N, 1)
+        return w2 * mix + (1.0 - w2) * median_level(z[:, -window:])[:, None]
 
 
 DEFAULT_GATE = Gate()
@@ -170,9 +201,11 @@ def gate_from_dict(d: dict[str, Any] | None) -> Gate | None:
     if d is None:
         return None
     fields = {"steps", "stride", "eta", "floor", "margin"}
-    if not isinstance(d, dict) or set(d) != fields:
-        raise ValueError(f"invalid gate {d!r}: it needs exactly {', '.join(sorted(fields))}")
+    if not isinstance(d, dict) or not fields <= set(d) <= fields | {"median"}:  # median: absent before the field
+        raise ValueError(f"invalid gate {d!r}: it needs exactly {', '.join(sorted(fields))} (and median, optional)")
     if type(d["steps"]) is not int or type(d["stride"]) is not int:
         raise ValueError(f"invalid gate {d!r}: steps and stride must be integers")
+    if type(d.get("median", False)) is not bool:
+        raise ValueError(f"invalid gate {d!r}: median must be true or false")
     floats = {k: float(d[k]) for k in ("eta", "floor", "margin")}
-    return Gate(d["steps"], d["stride"], **floats)
+    return Gate(d["steps"], d["stride"], **floats, median=d.get("median", False))  # absent: as those artifacts ran

@@ -29,6 +29,14 @@ def test_artifact_is_plain_files(saved: Path) -> None:
     assert not list(saved.parent.glob(".*tmp*")), "no temporary folder is left behind"
 
 
+def test_the_same_model_saved_twice_is_the_same_bytes(saved: Path, tmp_path: Path) -> None:
+    """A checksum names the weights (the pretrained model's card), so saving them again writes the same file."""
+    model = Forecaster.load(saved)
+    files = [(model.save(tmp_path / f"again{i}") / WEIGHTS_FILE).read_bytes() for i in range(8)]
+    assert all(f == (saved / WEIGHTS_FILE).read_bytes() for f in files)
+    assert model.predict(np.ones((1, model.input_length))).shape == (1, 12)  # and it still loads and predicts
+
+
 def test_save_replaces_an_existing_artifact(saved: Path, seasonal: pd.Series) -> None:
     other = Forecaster("naive", window=24).fit(seasonal)
     other.save(saved)

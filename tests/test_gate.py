@@ -3,6 +3,7 @@ and every model honours ``input_length`` through both runtimes."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from forecaster import Forecaster
 from forecaster.catalog import CATALOG
 from forecaster.frozen import load_frozen
-from forecaster.gate import DEFAULT_GATE, Gate
+from forecaster.gate import DEFAULT_GATE, Gate, gate_from_dict
 from forecaster.models import MODELS
 from forecaster.protocol import inputs_at, targets_at
 from forecaster.synthetic import REGIME_CHANGES, make_workload
@@ -130,3 +131,46 @@ def test_a_gate_in_meta_json_must_be_whole(tmp_path) -> None:
     write_artifact(tmp_path / "b", arrays, broken)
     with pytest.raises(ArtifactError, match="gate"):
         load_frozen(tmp_path / "b")
+
+
+def _spiky(n: int, length: int, seed: int) -> np.ndarray:
+    """A calm level near 1 with isolated bursts to 10 on a tenth of the points, and the last point calm. Where
+    bursts fall among the scored recent points, every expert missed them and the mix keeps the forecast (the
+    margin), so the test below asserts on most rows, not all."""
+    rng = np.random.default_rng(seed)
+    z = 1.0 + 0.05 * rng.standard_normal((n, length))
+    z[rng.random((n, length)) < 0.1] = 10.0
+    z[:, -1] = 1.0
+    return z
+
+
+def test_the_median_expert_takes_a_spiky_series_from_a_model_pulled_by_its_bursts() -> None:
+    """A model that forecasts a spiky series at its mean (as one that never saw it does) and naive, which forecasts
+    the last value, both miss the calm level; the window's median is it, and the gate with its median expert
+    forecasts close to it, where the gate without it stays with the model (and naive, at times)."""
+    window = 48
+    z = _spiky(64, window + DEFAULT_GATE.extra, seed=0)
+    at_mean = lambda w: np.repeat(w.mean(axis=1, keepdims=True), 3, axis=1)  # noqa: E731
+    with_median = DEFAULT_GATE.apply(z, window, at_mean)
+    without = dataclasses.replace(DEFAULT_GATE, median=False).apply(z, window, at_mean)
+    assert DEFAULT_GATE.median  # the production default has it
+    calm = np.median(z, axis=1, keepdims=True)
+    near, far = np.abs(with_median - calm).mean(axis=1), np.abs(without - calm).mean(axis=1)  # (64,) each
+    print(f"off the calm level: median of rows {np.median(near):.3f} with the expert, {np.median(far):.3f} without")
+    assert np.median(near) < 0.1 < np.median(far) and near.mean() < 0.5 * far.mean()
+
+
+def test_the_median_expert_leaves_a_model_that_is_right() -> None:
+    """On a ramp the median lags far behind: the model that extrapolates it keeps the forecast."""
+    window = 48
+    z = np.tile(np.arange(window + DEFAULT_GATE.extra, dtype=float), (2, 1))
+    ramp = lambda w: w[:, -1:] + np.arange(1, 4)[None, :]  # noqa: E731
+    np.testing.assert_allclose(DEFAULT_GATE.apply(z, window, ramp), ramp(z[:, -window:]), atol=1e-6)
+
+
+def test_a_gate_written_before_the_median_expert_runs_without_it() -> None:
+    old = {k: v for k, v in DEFAULT_GATE.to_dict().items() if k != "median"}
+    assert gate_from_dict(old) == dataclasses.replace(DEFAULT_GATE, median=False)
+    assert gate_from_dict(DEFAULT_GATE.to_dict()) == DEFAULT_GATE
+    with pytest.raises(ValueError, match="median must be true or false"):
+        gate_from_dict({**old, "median": 1})
