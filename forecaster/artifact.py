@@ -87,8 +87,9 @@ def _canonical(blob: bytes) -> bytes:
     pretrained model's card names its weights' checksum). The data offsets count from the end of the header, and
     the sorted header has the same keys and values, so the header keeps its length and the data stays as it is."""
     size = int.from_bytes(blob[:8], "little")
-    text = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
-    if len(text) > size:  # cannot happen: the same content, compact; then keep safetensors' own bytes
+    header = json.loads(blob[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # not for safetensors' compact header; were it longer, its own bytes stay (still valid)
         return blob
     return blob[:8] + text.ljust(size) + blob[8 + size :]
 

@@ -182,7 +182,7 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
         # (B, 1) shift and scale, as layers.InstanceNorm; h: (B, W), then (M, B, out) per layer
-        if norm == "meanstd":  # centred once, and the spread from that centred copy in one pass (np.var's value)
+        if norm == "meanstd":  # centred once, and the spread from that centred copy in one pass (np.var's formula)
             shift = z.mean(axis=1, keepdims=True)
             h = z - shift
             scale = np.sqrt(np.einsum("ij,ij->i", h, h)[:, None] / np.float32(z.shape[1]) + np.float32(1e-5))

@@ -131,19 +131,21 @@ class Gate:
         main = forward(z[:, -window:])  # (N, H)
         lags = self.lags()  # (K,)
         ends = length - lags  # the scored target sits at index `end`; its input is z[end - window : end]
-        # (N*K, W): whole rows of a sliding view, copied once, in the float32 that both forwards compute in (the
-        # cast before the copy is the cast after it, at a quarter of the bytes). The windows start at ends - window,
-        # extra - 1 down to 0, stride apart: a slice of the view, so the reshape is the one copy. A (K, W) fancy
-        # index gathered each element apart: 26 ms of a 1,000-series batch's 86 (benchmarks/pretrained_zero_shot.py).
+        # (N*K, W): whole rows of a sliding view, in the float32 that both forwards compute in (the cast before the
+        # copy is the cast after it, at a quarter of the bytes). The windows start at ends - window, extra - 1 down to
+        # 0, stride apart: a slice of the view, which the reshape copies at most once (where N or K is 1 it stays a
+        # read-only view: no forward writes into its input). A (K, W) fancy index gathered each element apart: 26 ms
+        # of a 1,000-series batch's 86 (benchmarks/pretrained_zero_shot.py).
+        recent = slice(self.extra - 1, None, -self.stride)  # the K windows' starts, lag 1 first
         view = sliding_window_view(z.astype(np.float32), window, axis=1)
-        past = view[:, self.extra - 1 :: -self.stride][:, : self.steps].reshape(n * len(lags), window)
+        past = view[:, recent][:, : self.steps].reshape(n * len(lags), window)
         one_step = (scout or forward)(past)[:, 0].reshape(n, len(lags))  # (N, K)
         actual, before = z[:, ends], z[:, ends - 1]  # (N, K): each scored target, and naive's forecast of it
         w = self._weight(np.abs(one_step - actual), np.abs(before - actual))[:, None]  # (N, 1)
         mix = w * main + (1.0 - w) * z[:, -1:]
         if not self.median:
             return mix
-        past_level = median_level(past.reshape(n, len(lags), window)).astype(np.float64)  # (N, K)
+        past_level = median_level(sliding_window_view(z, window, axis=1)[:, recent][:, : self.steps])  # (N, K)
         mixed = w * one_step + (1.0 - w) * before  # the mix's one-step forecasts, at today's weight
         w2 = self._weight(np.abs(mixed - actual), np.abs(past_level - actual))[:, None]  # (N, 1)
         return w2 * mix + (1.0 - w2) * median_level(z[:, -window:])[:, None]
