@@ -31,7 +31,7 @@ import numpy as np
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from forecaster.evaluation.peers import peers_of
 from forecaster.forwards import repeat_last
-from forecaster.protocol import Protocol, error_metrics, make_task
+from forecaster.protocol import Protocol, error_metrics, inputs_at, make_task
 
 CONTEXT = 2048  # BENCHMARK.md: each origin's last 2,048 points
 BATCH = 256
@@ -40,7 +40,7 @@ BATCH = 256
 def contexts(values: np.ndarray, origins: np.ndarray, length: int = CONTEXT) -> np.ndarray:
     """(N, length) the points before each origin, NaN where the series holds fewer than ``length``."""
     padded = np.concatenate([np.full(length, np.nan), np.asarray(values, dtype=np.float64)])
-    return padded[(origins + length)[:, None] - length + np.arange(length)[None, :]]
+    return inputs_at(padded, origins + length, length)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,8 +99,7 @@ def _errors(c: Cache, experts: dict[str, np.ndarray | None], lags: np.ndarray) -
 
 def _median_at(c: Cache, lag: int) -> np.ndarray:
     """(N,): the window's median (the gate's median_level) of the window that ends ``lag`` steps before each origin."""
-    ends = c.origins - lag
-    return median_level(np.stack([c.z[e - DEFAULT_WINDOW : e] for e in ends]))
+    return median_level(inputs_at(c.z, c.origins - lag, DEFAULT_WINDOW))
 
 
 # The experts that carry the margin against the one that leads (the network, or the network-and-naive mix).

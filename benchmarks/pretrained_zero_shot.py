@@ -5,6 +5,7 @@ default fitted on each trace; and the NumPy runtime's latency on one thread.
 
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
     python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
+    python -m benchmarks.pretrained_zero_shot --blocks 32 64 128 256 1000
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
+from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, frozen, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
 from forecaster.evaluation.peers import fracast_of
 from forecaster.frozen import load_frozen
@@ -65,6 +66,22 @@ def compare_latency(others: list[Path], rounds: int = 3) -> int:
     return 0
 
 
+def compare_blocks(blocks: list[int], rounds: int = 3) -> int:
+    """The shipped model's latency with the NumPy runtime's batch cut into blocks of each size
+    (``forecaster.frozen.BLOCK``), in turn ``rounds`` times in this one process; the shipped size is restored."""
+    model, shipped = load_pretrained(), frozen.BLOCK
+    try:
+        for r in range(rounds):
+            for block in blocks:
+                frozen.BLOCK = block
+                lat = _latency(model)
+                p50, batch = lat["next_12_p50_ms"], lat["batch_1000_ms"]
+                print(f"round {r + 1} block {block}: p50 {p50:.3f} ms, batch {batch:.1f} ms")
+    finally:
+        frozen.BLOCK = shipped
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -77,9 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ARTIFACT",
         help="only time the shipped model beside these artifacts (say, an earlier pretrained model's), in turn",
     )
+    p.add_argument(
+        "--blocks",
+        nargs="+",
+        type=int,
+        metavar="SERIES",
+        help=f"only time the shipped model, its NumPy batch cut into blocks of these sizes (shipped: {frozen.BLOCK})",
+    )
     args = p.parse_args(argv)
     if args.latency:
         return compare_latency(args.latency)
+    if args.blocks:
+        if min(args.blocks) < 1:
+            p.error("--blocks: each size is at least 1 series")
+        return compare_blocks(args.blocks)
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_zero_shot: {args.data} lacks some of the 17 traces", file=sys.stderr)
         return 2

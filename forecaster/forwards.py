@@ -8,7 +8,7 @@ builder takes (pops) the weights it uses; weights left over make the artifact in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "repeat_last",
     "seasonal_features",
     "seasonal_naive",
+    "seasonal_width",
 ]
 
 Forward = Callable[[np.ndarray], np.ndarray]
@@ -34,7 +35,6 @@ Forward = Callable[[np.ndarray], np.ndarray]
 Builder = Callable[[dict[str, np.ndarray], int, int, dict[str, Any]], Forward | tuple[Forward, Forward]]
 
 _F = np.float32
-_SQRT_HALF = _F(np.sqrt(0.5))
 # erfc(u) = t exp(-u^2 + P(t)), t = 1 / (1 + u / 2), u >= 0: Numerical Recipes' Chebyshev fit, relative
 # error below 1.2e-7 everywhere, so gelu below keeps float32 precision in both tails.
 _ERFC = np.array(
@@ -42,6 +42,8 @@ _ERFC = np.array(
      0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277],
     dtype=np.float32,
 )  # fmt: skip
+_HALF_ERFC0 = _F(_ERFC[0] - np.log(2.0))  # P(t) - log 2: the exponential gives erfc(u) / 2
+_T_SLOPE = _F(0.5 * np.sqrt(0.5))  # t = 1 / (1 + |x| _T_SLOPE), as u = |x| / sqrt 2
 _CHUNK = 65536  # elements per pass: the scratch arrays stay in cache
 # The mlp's seasonal feature (``MLPConfig.periods``): a candidate period spans at most this share of the window, so
 # that at least a third of the window gives its autocorrelation; and how sharply the autocorrelations (in [-1, 1])
@@ -50,40 +52,42 @@ SEASON_SHARE = 2 / 3
 SHARPNESS = 10.0
 
 
-def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray) -> None:
-    """out = gelu(x) for 1-D float32 arrays, in place, with t and a as scratch; no temporaries."""
+def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray, pos: np.ndarray) -> None:
+    """out = gelu(x) for 1-D float32 arrays (out may be x), with t, a, b and pos as scratch; no temporaries.
+
+    With e = Phi(-|x|) = erfc(|x| / sqrt 2) / 2, gelu(x) = x (1 - e) for x >= 0 and x e below: max(x, 0) - |x| e,
+    in arithmetic passes only (a Heaviside step or a masked copy costs more than all the polynomial's passes)."""
+    np.maximum(x, _F(0.0), out=pos)  # x is read here and in the next line only, so out may be x
     np.abs(x, out=a)
-    a *= _SQRT_HALF * _F(0.5)  # u / 2, u = |x| / sqrt 2
-    np.add(a, _F(1.0), out=t)
-    np.reciprocal(t, out=t)  # t = 1 / (1 + u / 2)
-    np.multiply(t, _ERFC[-1], out=out)
-    for c in _ERFC[-2:0:-1]:
-        out += c
-        out *= t
-    out += _ERFC[0]  # P(t), by Horner
-    a *= _F(2.0)
-    a *= a
-    out -= a
-    np.exp(out, out=out)
-    out *= t
-    out *= _F(0.5)  # e = erfc(u) / 2 = Phi(-|x|), accurate deep into the tail
-    np.multiply(out, _F(-2.0), out=t)
+    np.multiply(a, _T_SLOPE, out=t)
     t += _F(1.0)
-    np.heaviside(x, _F(1.0), out=a)
-    t *= a
-    out += t  # Phi(x): e where x < 0, 1 - e where x >= 0 (arithmetic, not masked copies, which are slow)
-    out *= x
+    np.reciprocal(t, out=t)
+    np.multiply(t, _ERFC[-1], out=out)
+    for coef in _ERFC[-2:0:-1]:
+        out += coef
+        out *= t
+    out += _HALF_ERFC0  # P(t) - log 2, by Horner
+    np.square(a, out=b)
+    b *= _F(0.5)
+    out -= b  # - u^2
+    np.exp(out, out=out)
+    out *= t  # e, with its relative precision deep into the tail
+    out *= a
+    np.subtract(pos, out, out=out)
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """torch.nn.functional.gelu (the exact, erf form) in float32: x Phi(x), Phi the normal CDF."""
+def gelu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """torch.nn.functional.gelu (the exact, erf form) in float32: x Phi(x), Phi the normal CDF. ``out`` (say, ``x``
+    itself: in place) is a C-contiguous float32 array of x's shape."""
     flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    res = np.empty_like(flat)
+    res = np.empty_like(flat) if out is None else out.reshape(-1)  # a view of out, or reshape raises
+    if out is not None and (out.dtype != np.float32 or out.shape != np.shape(x) or not out.flags.c_contiguous):
+        raise ValueError("gelu's out must be a C-contiguous float32 array of the input's shape")
     t = np.empty(min(_CHUNK, flat.size), dtype=np.float32)
-    a = np.empty_like(t)
+    a, b, pos = np.empty_like(t), np.empty_like(t), np.empty_like(t)
     for i in range(0, flat.size, _CHUNK):
         n = min(_CHUNK, flat.size - i)
-        _gelu_into(flat[i : i + n], res[i : i + n], t[:n], a[:n])
+        _gelu_into(flat[i : i + n], res[i : i + n], t[:n], a[:n], b[:n], pos[:n])
     return res.reshape(np.shape(x))
 
 
@@ -143,24 +147,32 @@ def check_periods(periods: tuple[int, ...], norm: str, window: int) -> None:
         raise ValueError(f"mlp periods need norm='meanstd' and each period in [2, {SEASON_SHARE:.3g} x window]")
 
 
+def seasonal_width(periods: Sequence[int], horizon: int) -> int:
+    """Inputs the seasonal feature adds to the mlp's window: each period's forecast mixed into one (``horizon``
+    values) and each period's autocorrelation; none without periods."""
+    return horizon + len(periods) if periods else 0
+
+
 def seasonal_features(z: np.ndarray, periods: tuple[int, ...], horizon: int) -> np.ndarray:
     """(B, W) windows normalised to mean 0 and spread 1 -> (B, horizon + P): the seasonal-naive forecast of each
     candidate period, weighted by a softmax of the periods' autocorrelations in the window, then those
-    autocorrelations. As ``MLPNet.seasonal_features``; row-wise dot products (einsum), never a shifted copy."""
+    autocorrelations. As ``MLPNet.seasonal_features``; row-wise dot products (einsum), never a shifted copy, and the
+    (P, B) autocorrelations and weights held period by period, each a contiguous row."""
     window = z.shape[1]
-    out = np.empty((z.shape[0], horizon + len(periods)), dtype=_F)
-    acf = out[:, horizon:]
+    acf = np.empty((len(periods), z.shape[0]), dtype=_F)
     for j, p in enumerate(periods):
-        np.einsum("ij,ij->i", z[:, p:], z[:, :-p], out=acf[:, j])
-    acf /= np.array([window - p for p in periods], dtype=_F)
+        np.einsum("ij,ij->i", z[:, p:], z[:, :-p], out=acf[j])
+    acf /= np.array([[window - p] for p in periods], dtype=_F)
     logits = _F(SHARPNESS) * acf
-    weight = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weight /= weight.sum(axis=1, keepdims=True)
+    weight = np.exp(logits - logits.max(axis=0))
+    weight /= weight.sum(axis=0)
+    out = np.empty((z.shape[0], horizon + len(periods)), dtype=_F)
     season = out[:, :horizon]
     season[:] = 0.0
     for j, p in enumerate(periods):  # each period's seasonal naive: a slice of the window where p >= horizon
         back = z[:, window - p : window - p + horizon] if p >= horizon else z[:, window - p + np.arange(horizon) % p]
-        season += weight[:, j : j + 1] * back
+        season += weight[j][:, None] * back
+    out[:, horizon:] = acf.T
     return out
 
 
@@ -169,8 +181,7 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     periods = tuple(hp.get("periods", ()))  # absent in artifacts made before the feature (ModelSpec.added)
     if not all(type(p) is int for p in periods):
         raise ValueError(f"hyperparameter periods={periods!r} holds a value that is not an integer")
-    extra = horizon + len(periods) if periods else 0
-    widths = [window + extra] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
+    widths = [window + seasonal_width(periods, horizon)] + [_int(hp, "hidden")] * (layers - 1) + [horizon]
     weights = [_take(arrays, f"weights.{i}", (members_n, widths[i], widths[i + 1])) for i in range(layers)]
     biases = [_take(arrays, f"biases.{i}", (members_n, 1, widths[i + 1])) for i in range(layers)]
     if not 0.0 <= hp["dropout"] <= 1.0:  # unused at inference, but torch's nn.Dropout refuses it
@@ -183,7 +194,7 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
         # (B, 1) shift and scale, as layers.InstanceNorm; h: (B, W), then (M, B, out) per layer
         if norm == "meanstd":  # centred once, and the spread from that centred copy in one pass (np.var's formula)
-            shift = z.mean(axis=1, keepdims=True)
+            shift = z @ np.full((z.shape[1], 1), 1.0 / z.shape[1], dtype=_F)  # the mean: one BLAS call, not a reduction
             h = z - shift
             scale = np.sqrt(np.einsum("ij,ij->i", h, h)[:, None] / np.float32(z.shape[1]) + np.float32(1e-5))
             h /= scale
@@ -194,11 +205,15 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
         for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
             if i == 0 and periods:  # the first layer's rows for the window, then the feature's: nothing concatenated
                 features = seasonal_features(h, periods, horizon)
-                h = np.matmul(h, w[:m, :window]) + np.matmul(features, w[:m, window:]) + b[:m]
+                h = np.matmul(h, w[:m, :window])
+                h += np.matmul(features, w[:m, window:])
             else:
-                h = np.matmul(h, w[:m]) + b[:m]
+                h = np.matmul(h, w[:m])
+            h += b[:m]  # in place, as the GELU below: a batch's activations are not copied from layer to layer
             if i < layers - 1:
-                h = gelu(h)
-        return h * scale + shift
+                gelu(h, out=h)
+        h *= scale
+        h += shift
+        return h
 
     return (lambda z: members(z, members_n).mean(axis=0)), (lambda z: members(z, 1)[0])

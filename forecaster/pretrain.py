@@ -42,6 +42,7 @@ import pandas as pd
 
 from .artifact import WEIGHTS_FILE, write_atomic
 from .catalog import MLPConfig
+from .forwards import seasonal_width
 from .names import DEFAULT_HORIZON, DEFAULT_WINDOW
 from .protocol import Borders, Protocol
 from .synthetic import make_workload
@@ -94,7 +95,7 @@ def matched_hidden(periods: Sequence[int], window: int = DEFAULT_WINDOW, horizon
         return default.members * (fan_in * hidden + hidden + hidden * horizon + horizon)
 
     limit = size(default.hidden, window)
-    fan_in = window + (horizon + len(periods) if periods else 0)
+    fan_in = window + seasonal_width(periods, horizon)
     return max(h for h in range(1, default.hidden + 1) if size(h, fan_in) <= limit)
 
 

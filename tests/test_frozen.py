@@ -18,7 +18,7 @@ from forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConf
 from forecaster.artifact import read_artifact, write_artifact
 from forecaster.catalog import CATALOG
 from forecaster.forwards import seasonal_features
-from forecaster.frozen import ArrayForecaster, gelu, load_frozen
+from forecaster.frozen import BLOCK, ArrayForecaster, gelu, load_frozen
 from forecaster.models import BASELINES
 from forecaster.names import BASELINES as NAMED_BASELINES
 
@@ -42,10 +42,11 @@ def _fit(case: str, series: pd.Series, fast: TrainConfig, path: Path) -> Path:
 
 
 def _windows(series: pd.Series, length: int) -> np.ndarray:
-    """Inputs of ``length`` points (a model's input_length: its window, and the gate's recent past)."""
+    """Inputs of ``length`` points (a model's input_length: its window, and the gate's recent past): more rows than
+    one of the NumPy runtime's blocks, the last block a partial one."""
     values = series.to_numpy()
     rng = np.random.default_rng(0)
-    starts = rng.integers(0, len(values) - length, size=64)
+    starts = rng.integers(0, len(values) - length, size=BLOCK - 20)
     inside = np.stack([values[s : s + length] for s in starts])
     outside = inside * 3.0 + 50.0  # a level and spread the model never saw
     return np.concatenate([inside, outside])
@@ -91,6 +92,11 @@ def test_gelu_matches_torch_in_float32_and_the_exact_value_in_both_tails() -> No
     # torch's 1 + erf form cancels to zero
     exact = np.array([0.5 * v * math.erfc(-v / math.sqrt(2.0)) for v in x.astype(np.float64)])
     np.testing.assert_allclose(got, exact, rtol=2e-5, atol=0)
+    # in place (as the mlp's forward runs it on its activations): the same values, written into the input
+    inplace = x.copy()
+    assert gelu(inplace, out=inplace) is not None and np.array_equal(inplace, got)
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        gelu(x, out=np.empty(x.shape, dtype=np.float64))
 
 
 def test_load_frozen_picks_numpy_where_it_can_and_torch_otherwise(

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..catalog import MLPConfig
-from ..forwards import SHARPNESS, check_periods
+from ..forwards import SHARPNESS, check_periods, seasonal_width
 from .base import ForecastModel
 from .layers import InstanceNorm
 
@@ -45,8 +45,7 @@ class MLPNet(ForecastModel):
         if self.periods:  # the season's forecast and each candidate's autocorrelation (seasonal_features)
             index = [[window - p + h % p for h in range(horizon)] for p in self.periods]
             self.register_buffer("season_index", torch.tensor(index), persistent=False)  # rebuilt, never saved
-        extra = horizon + len(self.periods) if self.periods else 0
-        widths = [window + extra] + [config.hidden] * config.layers + [horizon]
+        widths = [window + seasonal_width(self.periods, horizon)] + [config.hidden] * config.layers + [horizon]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in itertools.pairwise(widths):
