@@ -5,7 +5,7 @@ default fitted on each trace; and the NumPy runtime's latency on one thread.
 
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
     python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
-    python -m benchmarks.pretrained_zero_shot --blocks 32 64 128 256 1000
+    python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned

@@ -44,7 +44,7 @@ _ERFC = np.array(
 )  # fmt: skip
 _HALF_ERFC0 = _F(_ERFC[0] - np.log(2.0))  # P(t) - log 2: the exponential gives erfc(u) / 2
 _T_SLOPE = _F(0.5 * np.sqrt(0.5))  # t = 1 / (1 + |x| _T_SLOPE), as u = |x| / sqrt 2
-_CHUNK = 65536  # elements per pass: the scratch arrays stay in cache
+_CHUNK = 65536  # elements per pass: the four scratch arrays (256 KiB each) fit a core's 2 MiB L2 cache
 # The mlp's seasonal feature (``MLPConfig.periods``): a candidate period spans at most this share of the window, so
 # that at least a third of the window gives its autocorrelation; and how sharply the autocorrelations (in [-1, 1])
 # pick the season (a softmax's inverse temperature).
@@ -56,7 +56,7 @@ def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray, b: 
     """out = gelu(x) for 1-D float32 arrays (out may be x), with t, a, b and pos as scratch; no temporaries.
 
     With e = Phi(-|x|) = erfc(|x| / sqrt 2) / 2, gelu(x) = x (1 - e) for x >= 0 and x e below: max(x, 0) - |x| e,
-    in arithmetic passes only (a Heaviside step or a masked copy costs more than all the polynomial's passes)."""
+    in arithmetic passes only: no np.heaviside (the form before it, slower) and no masked copy."""
     np.maximum(x, _F(0.0), out=pos)  # x is read here and in the next line only, so out may be x
     np.abs(x, out=a)
     np.multiply(a, _T_SLOPE, out=t)
@@ -79,10 +79,10 @@ def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray, b: 
 def gelu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """torch.nn.functional.gelu (the exact, erf form) in float32: x Phi(x), Phi the normal CDF. ``out`` (say, ``x``
     itself: in place) is a C-contiguous float32 array of x's shape."""
-    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    res = np.empty_like(flat) if out is None else out.reshape(-1)  # a view of out, or reshape raises
     if out is not None and (out.dtype != np.float32 or out.shape != np.shape(x) or not out.flags.c_contiguous):
         raise ValueError("gelu's out must be a C-contiguous float32 array of the input's shape")
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    res = np.empty_like(flat) if out is None else out.reshape(-1)  # a view of out: it is C-contiguous
     t = np.empty(min(_CHUNK, flat.size), dtype=np.float32)
     a, b, pos = np.empty_like(t), np.empty_like(t), np.empty_like(t)
     for i in range(0, flat.size, _CHUNK):
@@ -192,6 +192,7 @@ def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, 
     check_periods(periods, norm, window)
 
     def members(z: np.ndarray, m: int) -> np.ndarray:  # (B, W) -> (m, B, H): the first m members
+        z = np.ascontiguousarray(z, dtype=_F)  # float32, as the in-place GELU needs (a no-op from ArrayForecaster)
         # (B, 1) shift and scale, as layers.InstanceNorm; h: (B, W), then (M, B, out) per layer
         if norm == "meanstd":  # centred once, and the spread from that centred copy in one pass (np.var's formula)
             shift = z @ np.full((z.shape[1], 1), 1.0 / z.shape[1], dtype=_F)  # the mean: one BLAS call, not a reduction

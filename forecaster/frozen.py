@@ -29,8 +29,8 @@ __all__ = ["BLOCK", "ArrayForecaster", "gelu", "load_frozen"]
 # A batch runs through NumPy this many series at a time: a block's arrays (the gate's 12 recent windows of each
 # series, the hidden layer) stay near a core's cache instead of streaming through memory once per array operation.
 # ``python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000`` times the pretrained model's
-# 1,000-series batch by block size (week3_notes.md, section 10, "Latency"): 128 and 256 the fastest, the whole
-# batch at once a fifth slower, 16 slower still (the per-call overhead).
+# 1,000-series batch by block size (week3_notes.md, section 10, "Latency"): 64 to 256 about alike, the whole batch
+# at once 10 to 20 % slower than 128, and 32 or fewer slower still (each block pays every NumPy call's overhead).
 BLOCK = 128
 
 

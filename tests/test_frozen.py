@@ -17,7 +17,7 @@ import torch
 from forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConfig
 from forecaster.artifact import read_artifact, write_artifact
 from forecaster.catalog import CATALOG
-from forecaster.forwards import seasonal_features
+from forecaster.forwards import _CHUNK, seasonal_features
 from forecaster.frozen import BLOCK, ArrayForecaster, gelu, load_frozen
 from forecaster.models import BASELINES
 from forecaster.names import BASELINES as NAMED_BASELINES
@@ -46,7 +46,7 @@ def _windows(series: pd.Series, length: int) -> np.ndarray:
     one of the NumPy runtime's blocks, the last block a partial one."""
     values = series.to_numpy()
     rng = np.random.default_rng(0)
-    starts = rng.integers(0, len(values) - length, size=BLOCK - 20)
+    starts = rng.integers(0, len(values) - length, size=BLOCK + BLOCK // 4)
     inside = np.stack([values[s : s + length] for s in starts])
     outside = inside * 3.0 + 50.0  # a level and spread the model never saw
     return np.concatenate([inside, outside])
@@ -82,7 +82,8 @@ def test_numpy_forward_matches_torch(case: str, seasonal: pd.Series, fast: Train
 
 
 def test_gelu_matches_torch_in_float32_and_the_exact_value_in_both_tails() -> None:
-    x = np.linspace(-12.0, 12.0, 20_001, dtype=np.float32)
+    x = np.linspace(-12.0, 12.0, 150_001, dtype=np.float32)  # more than two of gelu's chunks: the last partial
+    assert 2 * _CHUNK < x.size < 3 * _CHUNK
     got = gelu(x)
     assert got.dtype == np.float32
     # torch's float32 gelu: within a few float32 roundings of x (torch's own cancellation near x = -4 is the most)
@@ -94,9 +95,10 @@ def test_gelu_matches_torch_in_float32_and_the_exact_value_in_both_tails() -> No
     np.testing.assert_allclose(got, exact, rtol=2e-5, atol=0)
     # in place (as the mlp's forward runs it on its activations): the same values, written into the input
     inplace = x.copy()
-    assert gelu(inplace, out=inplace) is not None and np.array_equal(inplace, got)
-    with pytest.raises(ValueError, match="C-contiguous float32"):
-        gelu(x, out=np.empty(x.shape, dtype=np.float64))
+    assert np.shares_memory(gelu(inplace, out=inplace), inplace) and np.array_equal(inplace, got)
+    for bad in (np.empty(x.shape, dtype=np.float64), np.empty(2 * len(x), dtype=np.float32)[::2], x[:-1].copy()):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            gelu(x, out=bad)
 
 
 def test_load_frozen_picks_numpy_where_it_can_and_torch_otherwise(
