@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, frozen, load_pretrained
+from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
 from forecaster.evaluation.peers import fracast_of
-from forecaster.frozen import load_frozen
+from forecaster.frozen import ArrayForecaster, load_frozen
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
@@ -67,18 +67,15 @@ def compare_latency(others: list[Path], rounds: int = 3) -> int:
 
 
 def compare_blocks(blocks: list[int], rounds: int = 3) -> int:
-    """The shipped model's latency with the NumPy runtime's batch cut into blocks of each size
-    (``forecaster.frozen.BLOCK``), in turn ``rounds`` times in this one process; the shipped size is restored."""
-    model, shipped = load_pretrained(), frozen.BLOCK
-    try:
-        for r in range(rounds):
-            for block in blocks:
-                frozen.BLOCK = block
-                lat = _latency(model)
-                p50, batch = lat["next_12_p50_ms"], lat["batch_1000_ms"]
-                print(f"round {r + 1} block {block}: p50 {p50:.3f} ms, batch {batch:.1f} ms")
-    finally:
-        frozen.BLOCK = shipped
+    """The shipped model's latency with its batch cut into blocks of each size (``Predictor.block``), in turn
+    ``rounds`` times in this one process."""
+    model = load_pretrained()
+    for r in range(rounds):
+        for block in blocks:
+            model.block = block
+            lat = _latency(model)
+            p50, batch = lat["next_12_p50_ms"], lat["batch_1000_ms"]
+            print(f"round {r + 1} block {block}: p50 {p50:.3f} ms, batch {batch:.1f} ms")
     return 0
 
 
@@ -99,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         type=int,
         metavar="SERIES",
-        help=f"only time the shipped model, its NumPy batch cut into blocks of these sizes (shipped: {frozen.BLOCK})",
+        help=f"only time the shipped model, its batch in blocks of these sizes (shipped: {ArrayForecaster.block})",
     )
     args = p.parse_args(argv)
     if args.latency:

@@ -95,15 +95,9 @@ def split_holdout(
     return train, Holdout(cut, inputs, np.concatenate(ys), used)
 
 
-# Holdout windows forecast at once when a model is scored. The gated model's recent past multiplies one batch by 13
-# inside torch: 50,100 windows in one batch (100 series of a week) ran to several GB; in batches of 2,048 the
-# training child of benchmarks/serving_install.py peaks under 1 GB (week3_notes.md, section 10).
-SCORE_BATCH = 2048
-
-
 def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
     inputs = h.inputs[:, -f.input_length :]  # a baseline reads its window; the gated model reads more
-    pred = np.concatenate([f.predict(inputs[i : i + SCORE_BATCH]) for i in range(0, max(len(inputs), 1), SCORE_BATCH)])
+    pred = f.predict(inputs)  # in passes of f.block rows: a gated model's memory stays bounded
     if not np.isfinite(pred).all():
         raise ArtifactError("non-finite forecasts on the holdout")
     m = error_metrics(pred, h.targets)

@@ -74,6 +74,10 @@ class Forecaster(Predictor):
     """
 
     runtime = "torch"
+    # 2,048 rows a pass keep a gated model's 13 windows a row within memory: 50,100 holdout windows in one pass (100
+    # series of a week) ran a retrain's child to several GB, 2,048 a pass under 1 GB (benchmarks/serving_install.py,
+    # week3_notes.md, section 10).
+    block = 2048
 
     def __init__(
         self,
@@ -234,7 +238,7 @@ class Forecaster(Predictor):
         if not len(val_x):
             self._calibration = None
             return self._validation_metrics(val_x, val_y, None)
-        val_pred = self._predict_served(val_x)
+        val_pred = self._in_blocks(self._predict_served, val_x)
         validation = self._validation_metrics(val_x, val_y, val_pred)
         self._calibration = calibrate(val_x[:, -self.window :], val_y, self._verdict(val_x, val_y, val_pred))
         return validation

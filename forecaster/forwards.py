@@ -56,7 +56,7 @@ def _gelu_into(x: np.ndarray, out: np.ndarray, t: np.ndarray, a: np.ndarray, b: 
     """out = gelu(x) for 1-D float32 arrays (out may be x), with t, a, b and pos as scratch; no temporaries.
 
     With e = Phi(-|x|) = erfc(|x| / sqrt 2) / 2, gelu(x) = x (1 - e) for x >= 0 and x e below: max(x, 0) - |x| e,
-    in arithmetic passes only: no np.heaviside (the form before it, slower) and no masked copy."""
+    in arithmetic passes only: no np.heaviside (the form before it) and no masked copy."""
     np.maximum(x, _F(0.0), out=pos)  # x is read here and in the next line only, so out may be x
     np.abs(x, out=a)
     np.multiply(a, _T_SLOPE, out=t)

@@ -24,20 +24,19 @@ from .catalog import CATALOG
 from .forwards import Forward, gelu
 from .predictor import Predictor, Restored
 
-__all__ = ["BLOCK", "ArrayForecaster", "gelu", "load_frozen"]
-
-# A batch runs through NumPy this many series at a time: a block's arrays (the gate's 12 recent windows of each
-# series, the hidden layer) stay near a core's cache instead of streaming through memory once per array operation.
-# ``python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000`` times the pretrained model's
-# 1,000-series batch by block size (week3_notes.md, section 10, "Latency"): 64 to 256 about alike, the whole batch
-# at once 10 to 20 % slower than 128, and 32 or fewer slower still (each block pays every NumPy call's overhead).
-BLOCK = 128
+__all__ = ["ArrayForecaster", "gelu", "load_frozen"]
 
 
 class ArrayForecaster(Predictor):
     """A frozen forecaster that predicts through NumPy; load it with ``ArrayForecaster.load``."""
 
     runtime = "numpy"
+    # 128 rows a pass: a block's arrays (the gate's 12 recent windows of each row, the hidden layer) stay near a
+    # core's cache instead of streaming through memory once per array operation. ``python -m
+    # benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000`` times the pretrained model's 1,000-series
+    # batch by block size (week3_notes.md, section 10, "Latency"): 128 and 256 the fastest, the whole batch at once a
+    # tenth to a third slower over two sweeps, and 32 or fewer slower still (each block pays every call's overhead).
+    block = 128
 
     def __init__(self, restored: Restored, forward: Forward, scout: Forward | None = None) -> None:
         self.model_name, self.window, self.horizon = restored.model, restored.window, restored.horizon
@@ -45,14 +44,6 @@ class ArrayForecaster(Predictor):
         self._scaler, self._calibration = restored.scaler, restored.calibration
         self._forward, self.meta, self.gate, self.serves = forward, restored.meta, restored.gate, restored.serves
         self._scout = scout or forward
-
-    def _predict_served(self, z: np.ndarray) -> np.ndarray:
-        served = super()._predict_served
-        return (
-            served(z)
-            if len(z) <= BLOCK
-            else np.concatenate([served(z[i : i + BLOCK]) for i in range(0, len(z), BLOCK)])
-        )
 
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
         return self._forward(np.ascontiguousarray(z, dtype=np.float32)).astype(np.float64)

@@ -80,7 +80,8 @@ def median_level(windows: np.ndarray) -> np.ndarray:
     ``ceil(W / MEDIAN_POINTS)``-th back from the last (the lower middle value for an even count)."""
     stride = -(-windows.shape[-1] // MEDIAN_POINTS)  # ceil(W / MEDIAN_POINTS)
     points = windows[..., ::-stride]  # the last point, then every stride-th back
-    # the lower middle value of a sort: the partition's, and faster on short rows (week3_notes.md, section 10)
+    # the lower middle value of a sort, which is the partition's (a sort timed faster on these short rows in a
+    # scratch script; week3_notes.md, section 10, claims no figure for it)
     return np.sort(points, axis=-1)[..., (points.shape[-1] - 1) // 2]
 
 

@@ -9,6 +9,7 @@ serves forecasts need not import torch. Nothing in this module imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -92,6 +93,9 @@ class Predictor:
     _calibration: Calibration | None
     gate: Gate | None = None
     serves: str = MODEL  # NAIVE: the gated model lost to naive on its validation windows (gate.judge)
+    # Rows that are scaled and go through the gate and the network in one pass (``_in_blocks``): the gate runs the
+    # network on its 12 recent windows of every row, so a pass holds 13 windows a row. Each runtime sets its size.
+    block: int
 
     @property
     def input_length(self) -> int:
@@ -101,9 +105,15 @@ class Predictor:
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:  # (N, window) -> (N, horizon), scaled units
         raise NotImplementedError
 
+    def _in_blocks(self, forecast: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """``forecast`` applied to ``block`` rows at a time, the results stacked: one pass's memory, whatever N."""
+        if len(rows) <= self.block:
+            return forecast(rows)
+        return np.concatenate([forecast(rows[i : i + self.block]) for i in range(0, len(rows), self.block)])
+
     def _predict_served(self, z: np.ndarray) -> np.ndarray:
-        """(N, input_length) scaled -> (N, horizon) scaled: the model, gated where it has a gate; the last value
-        repeated where the model serves naive (``forecaster.gate.judge``)."""
+        """(N, input_length) scaled -> (N, horizon) scaled, in one pass: the model, gated where it has a gate; the
+        last value repeated where the model serves naive (``forecaster.gate.judge``)."""
         if self.serves == NAIVE:
             return repeat_last(z, self.horizon)
         if self.gate is None:
@@ -150,6 +160,10 @@ class Predictor:
         validate_values(arr, "windows")
         if len(arr) == 0:
             return np.empty((0, self.horizon))
+        return self._in_blocks(lambda rows: self._predict_rows(scaler, rows), arr)
+
+    def _predict_rows(self, scaler: Scaler, arr: np.ndarray) -> np.ndarray:
+        """One pass of ``predict``: checked (N, input_length) windows, scaled, served, unscaled."""
         shift, scale = row_scales(scaler, arr)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
             z = (arr - shift) / scale
