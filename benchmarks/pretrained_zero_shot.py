@@ -3,9 +3,16 @@
 lacks, as ``benchmarks.fracast_peer`` measured it: ``forecaster.evaluation.peers.fracast_of``) and the production
 default fitted on each trace; and the NumPy runtime's latency on one thread.
 
+``--experts`` scores, on the same test windows, what the shipped model's gate chooses between (``forecaster.gate``):
+its network alone, naive, and the window's median, beside the gated forecast; and the best of the three in each
+window, chosen in hindsight. No rule that picks one of the three for a window can beat that column (a mix can, in a
+window where their errors have opposite signs): where it is above a peer, the experts themselves are short of the
+peer, not the gate's choice. A few seconds, no fitting.
+
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
     python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
     python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000
+    python -m benchmarks.pretrained_zero_shot --experts [--data ../shared/data]
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned
@@ -16,6 +23,7 @@ default sees).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -29,7 +37,9 @@ from threadpoolctl import threadpool_limits
 from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
 from forecaster.evaluation.peers import fracast_of
+from forecaster.forwards import repeat_last
 from forecaster.frozen import ArrayForecaster, load_frozen
+from forecaster.gate import median_level
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
@@ -79,6 +89,49 @@ def compare_blocks(blocks: list[int], rounds: int = 3) -> int:
     return 0
 
 
+EXPERTS = ("gated", "network", "naive", "median")
+
+
+def compare_experts(data: Path) -> int:
+    """Per trace, z-MAE over the test windows of the shipped model gated, of each expert its gate weighs, and of the
+    best expert of each window in hindsight; the geometric means of MAE / naive and the counts below fracast."""
+    gated = load_pretrained()
+    network = copy.copy(gated)  # the same weights and scaler, with no gate: the network on its own window
+    network.gate = None
+    ratios: dict[str, list[float]] = {k: [] for k in (*EXPERTS, "best")}
+    below: dict[str, int] = dict.fromkeys(ratios, 0)
+    print("| trace | " + " | ".join(EXPERTS) + " | best of network, naive, median in hindsight | fracast |")
+    print("|---|" + "---:|" * (len(EXPERTS) + 2))
+    for name in TRACES:
+        reg = load_trace(data, name)
+        task = make_task(reg.values, reg.start, reg.step, Protocol(), None, gated.input_length)
+        inputs, targets = task.inputs(gated.input_length), task.scaler.transform(task.targets())
+        last = inputs[:, -gated.window :]
+        forecasts = {
+            "gated": gated.predict(inputs),
+            "network": network.predict(last),
+            "naive": repeat_last(inputs, gated.horizon),
+            "median": np.repeat(median_level(last)[:, None], gated.horizon, axis=1),
+        }
+        # each window's MAE (N,) per expert, on the z-scale of the trace's train part
+        per_window = {k: np.abs(task.scaler.transform(f) - targets).mean(axis=1) for k, f in forecasts.items()}
+        mae = {k: float(v.mean()) for k, v in per_window.items()}
+        mae["best"] = float(np.minimum.reduce([per_window[k] for k in ("network", "naive", "median")]).mean())
+        fracast = fracast_of(name)
+        for k, v in mae.items():
+            ratios[k].append(v / mae["naive"])
+            below[k] += v < fracast
+        cells = " | ".join(f"{mae[k]:.4f}" for k in (*EXPERTS, "best"))
+        print(f"| {name} | {cells} | {fracast:.4f} |")
+    print()
+    for k, r in ratios.items():
+        print(
+            f"{k}: geometric mean of MAE / naive {math.exp(np.mean(np.log(r))):.3f}, below naive on "
+            f"{sum(x < 1 for x in r)} of {len(r)}, below fracast on {below[k]} of {len(r)}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -98,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SERIES",
         help=f"only time the shipped model, its batch in blocks of these sizes (shipped: {ArrayForecaster.block})",
     )
+    p.add_argument(
+        "--experts",
+        action="store_true",
+        help="only score the gate's experts (network, naive, window median) and the best of them in hindsight",
+    )
     args = p.parse_args(argv)
     if args.latency:
         return compare_latency(args.latency)
@@ -108,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     if not all((args.data / f"{t}.csv").exists() for t in TRACES):
         print(f"pretrained_zero_shot: {args.data} lacks some of the 17 traces", file=sys.stderr)
         return 2
+    if args.experts:
+        return compare_experts(args.data)
     model = load_pretrained()
     base = Forecaster.load(PRETRAINED)  # torch: fine-tuning trains
     rows: dict[str, dict[str, float]] = {}
