@@ -4,7 +4,7 @@
 
 Needs Debian's prometheus and promtool (scripts/bootstrap --prometheus installs them). Prints figures;
 asserts nothing. Cycles, a full-span query, windowing, inference and publishing (rendering /metrics) are timed apart, in
-process: the first cycle reads the full span, the later ones only the steps since (daemon/recent.py). The
+process: the first cycle reads the full span, the later ones only the steps since (daemon/cycle/recent.py). The
 memory figures come from real `promcast run` processes (``python -m daemon run``) against the same
 Prometheus, forecasting every 2 s and scraped every 2 s, read from /proc/<pid>/status.
 """
@@ -31,20 +31,20 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from daemon.app import Daemon
-from daemon.localprom import (
+from daemon.cycle.windows import build_windows
+from daemon.logs import configure_logging
+from daemon.models.store import ModelStore
+from daemon.settings import PrometheusSettings, Settings, TargetSettings
+from daemon.sources.prometheus import PrometheusSource
+from forecaster import DEFAULT_WINDOW, Forecaster
+from forecaster.synthetic import bursty
+from tests.support.localprom import (
     PrometheusServer,
     backfill,
     ensure_prometheus_installed,
     free_port,
     write_openmetrics,
 )
-from daemon.logs import configure_logging
-from daemon.prometheus import PrometheusSource
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.store import ModelStore
-from daemon.windows import build_windows
-from forecaster import DEFAULT_WINDOW, Forecaster
-from forecaster.synthetic import bursty
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -78,18 +78,22 @@ def prometheus_cycle(tmp: Path, series: int, cycles: int, model: Forecaster) -> 
             t0 = time.perf_counter()
             result = job()
             elapsed = time.perf_counter() - t0
-            assert result.ok and result.end is not None and len(result.keys) == series, result.error
-            if i == 0:  # reads the full span; the later cycles read only the steps since (daemon/recent.py)
+            assert result.ok, result.error
+            assert result.end is not None, result.error
+            assert len(result.keys) == series, result.error
+            if i == 0:  # reads the full span; the later cycles read only the steps since (daemon/cycle/recent.py)
                 first = elapsed
                 continue
             total.append(elapsed)
             t0 = time.perf_counter()
-            data_now = source.fetch(target, result.end - job.recent.span, result.end)  # the span a full read asks
+            span = job.reader.recent.span  # the span a full read asks
+            data_now = source.fetch(target, result.end - span, result.end)
             query.append(time.perf_counter() - t0)
             served = daemon.holders["bench"].get()  # what the daemon serves: NumPy for the default model
             assert served is not None
             t0 = time.perf_counter()
-            windows = build_windows(data_now, result.end, target.step, target.window, target.max_gap, job.grid).values
+            grid, points = job.reader.grid, target.input_length  # the gated model reads more than its window
+            windows = build_windows(data_now, result.end, target.step, points, target.max_gap, grid).values
             window.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             served.forecaster.predict(windows)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.daemon_bench import _backfill, _vm, daemon_process, wait_for_forecasts
-from daemon.localprom import PrometheusServer, ensure_prometheus_installed
+from tests.support.localprom import PrometheusServer, ensure_prometheus_installed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,11 @@
-"""fracast, the pretrained peer of issue 19, on all 17 traces under ../shared/BENCHMARK.md's protocol.
+"""fracast, the pretrained model's nearest peer, on all 17 traces under ../shared/BENCHMARK.md's protocol.
 
-BENCHMARK.md publishes fracast on 11 of the 17 traces; issue 19's target (below fracast on 15 of 17) needs all of
-them. This measures it as BENCHMARK.md describes: zero-shot, each test origin gets its last 2,048 points (NaN-padded
-on the left where the trace holds fewer), the 0.5 quantile of the next 12 steps is scored as z-MAE over every origin
-of the same rolling test windows as ``forecaster.evaluation.benchmark``, beside naive from the same windows and the
-figure BENCHMARK.md publishes (where it has one), so that the reproduction shows beside the new figures.
+BENCHMARK.md publishes fracast on 11 of the 17 traces; the pretrained model's target (below fracast on most of the
+17) needs all of them. This measures it as BENCHMARK.md describes: zero-shot, each test origin gets its last 2,048
+points (NaN-padded on the left where the trace holds fewer), the 0.5 quantile of the next 12 steps is scored as z-MAE
+over every origin of the same rolling test windows as ``forecaster.evaluation.benchmark``, beside naive from the same
+windows and the figure BENCHMARK.md publishes (where it has one), so that the reproduction shows beside the new
+figures.
 
 fracast needs torch and a package of its own, never the project's environment; BENCHMARK.md's recipe, one command
 (without the pin pip pulls a CUDA torch of several GB; with it, this machine's pip takes the CPU wheel):

@@ -1,4 +1,4 @@
-"""Variants of the recent-skill gate on the 17 shared traces, run by hand (issue 16's "what did not work").
+"""Variants of the recent-skill gate on the 17 shared traces, run by hand: the variants that did not make the default.
 
     .venv/bin/python -m benchmarks.gate_study [--data DIR]
 

@@ -1,4 +1,4 @@
-"""Issue 18's replay: each shared trace through the daemon's own cycle (ForecastJob: windows, the default model,
+"""The guard's replay: each shared trace through the daemon's own cycle (ForecastJob: windows, the default model,
 the quality tracker, the live guard), step by step over its last 20 %, with the model fitted on the first 80 %.
 
 Prints, per trace, the MAE of the published forecast with the guard, of the model alone (the same cycle with the
@@ -23,16 +23,16 @@ import pandas as pd
 from prometheus_client import CollectorRegistry
 
 from daemon.clock import align
-from daemon.job import ForecastJob
+from daemon.cycle.job import ForecastJob
+from daemon.http.metrics import Metrics
 from daemon.logs import configure_logging
-from daemon.metrics import Metrics
-from daemon.replay import ReplaySource
-from daemon.serving import ModelHolder
+from daemon.models.serving import ModelHolder
+from daemon.models.store import ModelStore
 from daemon.settings import TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.replay import ReplaySource
 from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
-from forecaster.gate import at_most, below
+from forecaster.verdict import at_most, below
 
 TRAIN = 0.8
 H = 12

@@ -1,7 +1,8 @@
-"""Issue 21's target: on the twelve labelled NAB traces of ../shared/data, is promcast's burst detector's NAB score
-(standard profile, over the whole corpus) above the rolling k-sigma baseline's, with one setting for every trace?
+"""The burst detector's target: on the twelve labelled NAB traces of ../shared/data, is promcast's burst detector's
+NAB score (standard profile, over the whole corpus) above the rolling k-sigma baseline's, with one setting for every
+trace?
 
-Every trace goes through ``forecaster.evaluation.bursts.run_bursts``, the code of ``promcast bursts``: the
+Every trace goes through ``daemon.offline.bursts.run_bursts``, the code of ``promcast bursts``: the
 production default fitted on NAB's probationary period, every later step scored against the bands of the
 forecasts that covered it, detections at burst onsets. The corpus score is NAB's normalisation over all files at
 once (``nab_score`` of every file), not a mean of per-file scores. A last table replays the same scores under
@@ -17,16 +18,17 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from forecaster.bursts import BurstParams, flags
+from daemon.cycle.bursts import BurstParams, flags
+from daemon.offline.bursts import BurstsResult, onsets, run_bursts
+from daemon.offline.report import document
 from forecaster.evaluation.benchmark import default_data_dir, load_trace
-from forecaster.evaluation.bursts import KSIGMA_K, ksigma_window, onsets, run_bursts
-from forecaster.evaluation.nab import PROFILES, ksigma_detector, nab_score, null_detector
+from forecaster.evaluation.nab import PROFILES, nab_score
 
 SWEEP = [
     BurstParams(1.0, 2, None),
@@ -52,45 +54,40 @@ def main(argv: list[str] | None = None) -> int:
     labels: dict[str, list[list[str]]] = json.loads(labels_path.read_text())
     default = BurstParams()
     t0 = time.perf_counter()
-    results: dict[str, Any] = {}
+    results: dict[str, BurstsResult] = {}
     for name, windows in labels.items():
-        r = run_bursts(name, load_trace(args.data, name), default, windows)
-        results[name] = r
-        print(f"{name}: fitted on {r['fit_points']} points, {r['detections']}", file=sys.stderr)
+        r = results[name] = run_bursts(name, load_trace(args.data, name), default, windows)
+        print(f"{name}: fitted on {r.fit_points} points, {asdict(r.detections)}", file=sys.stderr)
 
     def files(detector: str, params: BurstParams | None = None, least: bool = False) -> list[tuple[Any, Any, Any]]:
         out = []
         for r in results.values():
-            s = r["_series"]
+            s = r.series
             if detector == "promcast":
-                scores = s["scores"]
+                scores = s.scores
                 if least:  # the variant: the least excess over the covering forecasts instead of their median
                     scores = scores.copy()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)
-                        scores[s["start"] :] = np.nanmin(s["excesses"], axis=1)
-                det = s["onsets"] if params is None and not least else onsets(flags(scores, params or default)[0])
+                        scores[s.start :] = np.nanmin(s.excesses, axis=1)
+                det = s.onsets if params is None and not least else onsets(flags(scores, params or default)[0])
             else:
-                det = s["baseline_" + detector]
-            out.append((s["index"], det, [(a, b) for a, b in r["windows"]]))
+                det = s.baselines[detector]
+            out.append((s.index, det, [(a, b) for a, b in r.windows or []]))
         return out
-
-    for r in results.values():  # the baselines' detections, kept for the corpus score
-        s = r["_series"]
-        s["baseline_ksigma"] = onsets(
-            ksigma_detector(s["values"], ksigma_window(pd.Timedelta(r["step_seconds"], "s")), KSIGMA_K)
-        )
-        s["baseline_null"] = null_detector(s["values"])
 
     default_text = f"threshold {default.threshold:g}, persistence {default.persistence}, spike {default.spike}"
     print(f"# Burst detection on NAB's labelled traces ({default_text})\n")
     print("| trace | windows | promcast (std / low FP / low FN) | k-sigma | detections promcast / k-sigma |")
     print("|---|---:|---|---|---|")
     for name, r in results.items():
-        ours = " / ".join(f"{r['score'][p]:.1f}" for p in PROFILES)
-        ks = " / ".join(f"{r['baselines']['ksigma']['score'][p]:.1f}" for p in PROFILES)
-        d = r["detections"]
-        print(f"| {name} | {len(r['windows'])} | {ours} | {ks} | {d['promcast']} / {d['ksigma']} |")
+        assert r.score is not None
+        assert r.baselines is not None
+        assert r.windows is not None
+        ours = " / ".join(f"{r.score[p]:.1f}" for p in PROFILES)
+        ks = " / ".join(f"{r.baselines['ksigma'].score[p]:.1f}" for p in PROFILES)
+        d = r.detections
+        print(f"| {name} | {len(r.windows)} | {ours} | {ks} | {d.promcast} / {d.ksigma} |")
     print("\n## Over the corpus (NAB's normalisation over all twelve files)\n")
     print("| detector | " + " | ".join(PROFILES) + " |")
     print("|---|" + "---:|" * len(PROFILES))
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {how} | {params.threshold:g} | {params.persistence} | {params.spike}{mark} | {cells} | {count} |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
-        public = {k: {kk: vv for kk, vv in r.items() if not kk.startswith("_")} for k, r in results.items()}
+        public = {k: document(r) for k, r in results.items()}
         args.json.write_text(json.dumps({"traces": public, "corpus": corpus}, indent=2))
     return 0
 

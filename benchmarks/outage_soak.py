@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from daemon.app import Daemon
-from daemon.demo import DemoSource, demo_target
 from daemon.logs import configure_logging
 from daemon.settings import DemoSettings, Settings, TargetSettings
+from daemon.sources.demo import DemoSource, demo_target
 from daemon.types import SeriesKey, SourceUnavailable
 
 

@@ -33,7 +33,7 @@ from forecaster import load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from forecaster.evaluation.peers import fracast_of
 from forecaster.forwards import repeat_last
-from forecaster.frozen import load_frozen
+from forecaster.numpy_runtime import load_frozen
 from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, PERIODS, pretrain
 from forecaster.protocol import Protocol, error_metrics, make_task
 

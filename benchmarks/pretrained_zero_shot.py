@@ -1,4 +1,4 @@
-"""Issue 19's targets for the pretrained model: zero-shot (no fitting on the trace at all) under
+"""The pretrained model's targets: zero-shot (no fitting on the trace at all) under
 ../shared/BENCHMARK.md's protocol on its 17 traces, beside naive, fracast (published there; on the six traces it
 lacks, as ``benchmarks.fracast_peer`` measured it: ``forecaster.evaluation.peers.fracast_of``) and the production
 default fitted on each trace; and the NumPy runtime's latency on one thread.
@@ -38,8 +38,8 @@ from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
 from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
 from forecaster.evaluation.peers import fracast_of
 from forecaster.forwards import repeat_last
-from forecaster.frozen import ArrayForecaster, load_frozen
 from forecaster.gate import median_level
+from forecaster.numpy_runtime import ArrayForecaster, load_frozen
 from forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"

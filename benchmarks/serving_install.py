@@ -32,7 +32,7 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from benchmarks.daemon_bench import _backfill, _forecasts, _vm, daemon_process
-from daemon.localprom import PrometheusServer, ensure_prometheus_installed
+from tests.support.localprom import PrometheusServer, ensure_prometheus_installed
 
 NOTORCH = Path(__file__).resolve().parents[1] / "tests" / "support" / "notorch"
 MIB = 1024 * 1024

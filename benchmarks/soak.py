@@ -5,7 +5,7 @@
 The Daemon runs on the DemoSource behind a clock that advances one step per cycle, and its job is called
 directly (no scheduler); /metrics is rendered every 10 cycles as a scrape would. The baseline is taken after
 ``--warmup`` cycles, once the rolling quality window has filled, so that growth means a leak, not a cache.
-Issue 8's bar: RSS growth under 5 %, no growth in threads or open files.
+The bar: RSS growth under 5 %, no growth in threads or open files.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.logs import configure_logging
 from daemon.settings import DemoSettings, Settings, TargetSettings
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from daemon.types import SeriesKey
 
 

@@ -13,24 +13,25 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
-from .build import build_info
-from .clock import first_cycle
-from .job import CycleResult, ForecastJob
-from .logs import get_logger
-from .metrics import Metrics
-from .retrain_runner import run_train_process
-from .server import HttpServer
-from .serving import ModelHolder
-from .settings import Settings, TargetSettings, cron_trigger
-from .sources import Source
-from .store import ModelStore, StoreError, holdout_maes
+from daemon.build import build_info
+from daemon.clock import first_cycle
+from daemon.cycle.job import CycleResult, ForecastJob
+from daemon.health import health, readiness
+from daemon.http.metrics import Metrics
+from daemon.http.server import HttpServer
+from daemon.logs import get_logger
+from daemon.models.retrain_runner import run_train_process
+from daemon.models.serving import ModelHolder
+from daemon.models.store import ModelStore, StoreError, holdout_maes
+from daemon.settings import Settings, TargetSettings, cron_trigger
+from daemon.sources import Source
+from daemon.sources.sharding import shard_for
 
 __all__ = ["Daemon"]
 
 log = get_logger("promcast.daemon")
 
 # /healthz never calls a target stalled sooner: probes poll every 5-20 s, and a sped-up demo fires every 0.1 s.
-MIN_IDLE_SECONDS = 5.0
 
 
 class Daemon:
@@ -52,7 +53,7 @@ class Daemon:
         self.metrics.register_process(build_info())
         keep = settings.retrain.keep
         self.holders = {t.name: ModelHolder(ModelStore(settings.model_dir, t.name, keep), t) for t in targets}
-        self.shard = settings.shard
+        self.shard = shard_for(settings)
         self.metrics.shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
         self._stop = threading.Event()  # SIGTERM: reaches a first training in a cycle and the retrain job
         self.jobs = {
@@ -70,7 +71,7 @@ class Daemon:
         }
         self._retraining: dict[str, threading.Lock] = {t.name: threading.Lock() for t in targets}
         for job in self.jobs.values():
-            job.on_drift = self.retrain_in_background
+            job.life.on_drift = self.retrain_in_background
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
@@ -87,46 +88,12 @@ class Daemon:
 
     # ---- health ------------------------------------------------------------------------------
     def health(self) -> tuple[bool, list[str]]:
-        """Healthy while every target's cycles are attempted: one started within ``health_max_idle_cycles``
-        intervals (and never less than MIN_IDLE_SECONDS), or a first training runs within its timeout."""
-        problems = []
-        now = time.monotonic()
-        for t in self.targets:
-            job = self.jobs[t.name]
-            limits = job.training_limits
-            if limits is not None and limits.remaining() > 0:
-                continue
-            idle = now - (job.started_at if job.started_at is not None else self._started_at)
-            allowed = max(self.settings.health_max_idle_cycles * t.interval / self.speed, MIN_IDLE_SECONDS)
-            if idle > allowed:
-                why = f"{t.name}: no cycle started for {idle:.0f}s (limit {allowed:.0f}s)"
-                if limits is not None:
-                    why += f"; the first training has run past train_timeout_seconds ({limits.timeout:g} s)"
-                problems.append(why)
-        return not problems, problems
+        """/healthz: every target's cycles are attempted (daemon.health)."""
+        return health(self.targets, self.jobs, self.settings.health_max_idle_cycles, self.speed, self._started_at)
 
     def readiness(self) -> tuple[bool, list[str]]:
-        problems = []
-        forecasts, _ = self.metrics.snapshot()
-        now = self.source.now().timestamp()
-        for t in self.targets:
-            if self.holders[t.name].get() is None:
-                problems.append(f"{t.name}: {self._no_model(self.jobs[t.name])}")
-                continue
-            fc = forecasts.get(t.name)
-            if fc is None:
-                problems.append(f"{t.name}: no forecast yet")
-            elif not fc.fresh(now):
-                problems.append(f"{t.name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
-        return not problems, problems
-
-    @staticmethod
-    def _no_model(job: ForecastJob) -> str:
-        limits = job.training_limits
-        if limits is not None:
-            ran = time.monotonic() - limits.started
-            return f"no model: training the first one ({ran:.0f}s of train_timeout_seconds {limits.timeout:g})"
-        return f"no model: {job.model_error}" if job.model_error else "no model"
+        """/readyz: every target serves a fresh forecast (daemon.health)."""
+        return readiness(self.targets, self.jobs, self.metrics, self.source.now().timestamp())
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self, only_changed: bool = False) -> None:
@@ -226,7 +193,7 @@ class Daemon:
             coalesce=True,
         )
         for job in self.jobs.values():  # the long-running daemon trains a pretrained-served target's own model
-            job.on_own_model = lambda name, why: self.retrain_in_background(name, why, "first")
+            job.life.on_own_model = lambda name, why: self.retrain_in_background(name, why, "first")
         for t in self.targets:
             if t.retrain_cron and not self.holders[t.name].fixed:
                 self.scheduler.add_job(
@@ -289,7 +256,7 @@ class Daemon:
         if kind == "retrain" and event.code == EVENT_JOB_MAX_INSTANCES:
             log.debug("retrain_still_running", target=target)  # a slow retrain skips its next firing: no fault
             return
-        if kind == "forecast" and event.code == EVENT_JOB_MAX_INSTANCES and self.jobs[target].training:
+        if kind == "forecast" and event.code == EVENT_JOB_MAX_INSTANCES and self.jobs[target].life.training:
             log.debug("first_training_still_running", target=target)  # nothing to forecast until it ends: no fault
             return
         if target in self.holders:

@@ -7,15 +7,13 @@ import json
 import sys
 from typing import Any
 
+from daemon.http.dashboard import add_dashboard
+from daemon.models.commands import add_models, add_train
+from daemon.offline.commands import add_backtest, add_bursts
+from daemon.settings import ConfigError, Settings, TargetSettings, load_settings
 from forecaster.cli import add_predict
-from forecaster.evaluation.bursts import add_bursts
 from forecaster.evaluation.cli import add_evaluate
 from forecaster.extras import TrainingUnavailable, missing_torch
-
-from .backtest import add_backtest
-from .commands import add_models, add_train
-from .dashboard import add_dashboard
-from .settings import ConfigError, Settings, TargetSettings, load_settings
 
 __all__ = ["main"]
 
@@ -89,7 +87,7 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import demo_target
+    from daemon.sources.demo import demo_target
 
     flags = {
         "workload": args.workload,
@@ -135,9 +133,9 @@ def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
 
 
 def _serve(settings: Settings, speed: float, once: bool) -> int:
-    from .app import Daemon
-    from .logs import configure_logging
-    from .sources import make_source
+    from daemon.app import Daemon
+    from daemon.logs import configure_logging
+    from daemon.sources import make_source
 
     configure_logging(settings.log_format, settings.log_level)
     _limit_threads(settings.torch_threads, settings.targets)
@@ -165,7 +163,7 @@ class _Version(argparse.Action):
     """``--version``: the build is read only when asked for (it may run git), never at import time."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        from .build import build_info
+        from daemon.build import build_info
 
         print(build_info().line())
         parser.exit()

@@ -2,7 +2,7 @@
 
 It knows nothing of Prometheus or the daemon, and reads no environment variables. Importing the package
 does not import torch: ``Forecaster``, ``MODELS`` and ``TrainConfig`` are loaded on first use, so that a
-process serving through ``forecaster.frozen`` never pays for torch.
+process serving through ``forecaster.numpy_runtime`` never pays for torch.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "artifact"  # fore
 def load_pretrained() -> Predictor:
     """The pretrained global model that ships in the package, on the NumPy runtime (no torch): a fitted predictor
     of the next 12 steps from the last ``input_length`` points of a series of any step, level or unit."""
-    from .frozen import load_frozen
+    from .numpy_runtime import load_frozen
 
     return load_frozen(PRETRAINED)
 

@@ -2,39 +2,52 @@
 
 Nothing here unpickles. The weights file carries its own small header (model, window, horizon) so that a
 ``meta.json`` edited to disagree with the weights is caught even where the tensor shapes would not show it.
+
+Every reader gets meta.json through ``migrate``: one table (``MIGRATIONS``) fills each field that an older artifact
+lacks with what that artifact computed, so that the rest of the code reads every field as present. A field that an
+older promcast would refuse or misread raises ``FORMAT_VERSION``, so that the older promcast says why it refuses.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from .gate import gate_from_dict, input_length
+
 __all__ = [
     "FORMAT_VERSION",
     "META_FILE",
+    "MIGRATIONS",
     "WEIGHTS_FILE",
     "ArtifactError",
+    "Migration",
+    "format_version",
     "fsync_dir",
+    "migrate",
     "read_artifact",
+    "read_meta",
     "write_artifact",
     "write_atomic",
 ]
 
-FORMAT_VERSION = 1
+# 2: the gate's median field; a promcast that reads only format 1 refuses such an artifact by its version.
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "meta.json"
 _HEADER_KEYS = ("model", "window", "horizon")
-_META_SUM = "meta_sha256"  # checksum of meta.json's own content; absent in artifacts written before it existed
+_META_SUM = "meta_sha256"  # checksum of meta.json's own content; format 1 artifacts may lack it
 
 
 class ArtifactError(Exception):
@@ -136,7 +149,79 @@ def _meta_digest(meta: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+class Migration(NamedTuple):
+    """One row of the migration table: an artifact whose meta.json lacks ``field`` is read with ``value``."""
+
+    version: int  # the format version that introduced the field
+    field: str  # a dotted path into meta.json; a row applies only where the parent object is present
+    value: Any  # the value, or a function of the meta filled so far that computes it
+    why: str  # what an artifact without the field computed, which the value reproduces
+    model: str | None = None  # a row for one model's hyperparameters only
+
+
+def _window_and_gate(meta: dict[str, Any]) -> int:
+    """The points one forecast reads, from the window and the (already migrated) gate."""
+    return input_length(meta["window"], gate_from_dict(meta["gate"]))
+
+
+# In order: a row may read the fields that the rows above it filled.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "intervals", None, "made before the interval calibration: no intervals, predict_interval refuses"),
+    Migration(1, "gate", None, "made before the recent-skill gate: the model reads its window alone, ungated"),
+    Migration(2, "gate.median", False, "a gate made before the median expert weighs the model against naive only"),
+    Migration(1, "input_length", _window_and_gate, "made before it was recorded: what the window and gate read"),
+    Migration(1, "serves", "model", "made before the validation verdict: the network serves"),
+    Migration(
+        1, "model.hparams.periods", [], "an mlp made before the seasonal feature reads its window alone", model="mlp"
+    ),
+)
+
+
+def format_version(meta: dict[str, Any]) -> int:
+    """The format meta.json is written in (absent: 1, the first); raises ArtifactError for one this promcast cannot
+    read, naming both versions: a newer promcast's artifact is refused here rather than misread further on."""
+    version = meta.get("format_version", 1)
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise ArtifactError(f"format_version {version!r}, this promcast reads formats 1 to {FORMAT_VERSION}")
+    return version
+
+
+def _parent(meta: dict[str, Any], row: Migration) -> dict[str, Any] | None:
+    """The object that holds ``row``'s field, or None where the artifact has no such object (or another model)."""
+    if row.model is not None and not (isinstance(meta.get("model"), dict) and meta["model"].get("name") == row.model):
+        return None
+    node: Any = meta
+    for key in row.field.split(".")[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def migrate(meta: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``meta`` at ``FORMAT_VERSION``, each field that ``MIGRATIONS`` names and it lacks filled in.
+
+    Raises ArtifactError for a format this promcast cannot read; KeyError, TypeError or ValueError where a value
+    computed from the other fields cannot be (a malformed gate, say), which the caller reports as ArtifactError."""
+    format_version(meta)
+    out = copy.deepcopy(meta)
+    for row in MIGRATIONS:
+        parent, leaf = _parent(out, row), row.field.rsplit(".", 1)[-1]
+        if parent is not None and leaf not in parent:
+            parent[leaf] = row.value(out) if callable(row.value) else copy.deepcopy(row.value)
+    out["format_version"] = FORMAT_VERSION
+    return out
+
+
+def _check_digest(meta: dict[str, Any], meta_path: Path) -> None:
+    """Verify meta.json's own checksum, so that a flipped digit in, say, the interval calibration cannot load
+    silently. Format 2 requires one; a format 1 artifact made before the checksum existed is read unchecked."""
+    if _META_SUM not in meta and format_version(meta) < 2:
+        return
+    if meta.get(_META_SUM) != _meta_digest(meta):
+        raise ArtifactError(f"{meta_path}: content does not match its {_META_SUM} (corrupt, edited or missing)")
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
+    """meta.json, checked against its own checksum and migrated to ``FORMAT_VERSION`` (``migrate``)."""
     meta_path = Path(path) / META_FILE
     try:
         meta = json.loads(meta_path.read_text())
@@ -146,14 +231,15 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise ArtifactError(f"{meta_path}: unreadable: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_path}: expected a JSON object")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ArtifactError(f"{meta_path}: format_version {version!r}, this promcast reads {FORMAT_VERSION}")
-    # Artifacts written before the meta checksum existed have none and are read unchecked; any other is verified,
-    # so that a flipped digit in, say, the interval calibration cannot load silently.
-    if _META_SUM in meta and meta[_META_SUM] != _meta_digest(meta):
-        raise ArtifactError(f"{meta_path}: content does not match its {_META_SUM} (corrupt or edited)")
-    return meta
+    try:
+        format_version(meta)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{meta_path}: {exc}") from exc
+    _check_digest(meta, meta_path)
+    try:
+        return migrate(meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: meta.json does not describe these weights: {exc}") from exc
 
 
 def read_artifact(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -2,7 +2,7 @@
 
     python -m forecaster.bench [--models mlp gru ...] [--points 20000] [--repeats 300]
 
-Prints a markdown table; figures, never asserts. Models with a NumPy forward (forecaster.frozen) get a
+Prints a markdown table; figures, never asserts. Models with a NumPy forward (forecaster.numpy_runtime) get a
 second row: the same fitted model, saved and loaded as the daemon serves it, without torch. Targets for
 the default model on 2 CPU cores: p50 <= 1 ms, 1,000-series batch <= 50 ms, fit <= 60 s.
 """
@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from .catalog import CATALOG
 from .forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
-from .frozen import ArrayForecaster
 from .models import MODELS
+from .numpy_runtime import ArrayForecaster
 from .predictor import Predictor
 from .synthetic import bursty
 

@@ -3,7 +3,7 @@
 ``CATALOG`` gives each model its name, its hyperparameter dataclass, where its torch network lives, its NumPy
 forward (``forecaster.forwards``) or none, and the training that suits it. The registry
 (``forecaster.models.MODELS``), the CLI choices, the daemon's settings validation and the NumPy loader
-(``forecaster.frozen``) all read this table; nothing here imports torch, so the daemon validates its settings
+(``forecaster.numpy_runtime``) all read this table; nothing here imports torch, so the daemon validates its settings
 and serves without it.
 
 To add a model: its network in ``forecaster/models/<name>.py`` (a ``ForecastModel`` subclass named ``*Net``), its
@@ -106,9 +106,6 @@ class ModelSpec:
     numpy: Builder | None = None  # the NumPy forward's builder; None: served through torch only
     training: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig fields that differ from its defaults
     baseline: bool = False  # measured beside every model in an evaluation; never gated
-    # Hyperparameters added after artifacts of the model were made: an artifact without one is read with its
-    # default, which must be what those artifacts computed.
-    added: frozenset[str] = frozenset()
 
     @property
     def hparam_names(self) -> frozenset[str]:
@@ -126,7 +123,6 @@ _SPECS = (
     ModelSpec(
         "mlp", MLPConfig, "forecaster.models.mlp:MLPNet", forwards.mlp,
         training=MappingProxyType({"epochs": 60, "patience": 6, "loss": "mae", "refit": True, "max_batches": 32}),
-        added=frozenset({"periods"}),
     ),
     ModelSpec("lstm", RNNConfig, "forecaster.models.rnn:LSTMNet"),
     ModelSpec("gru", RNNConfig, "forecaster.models.rnn:GRUNet"),

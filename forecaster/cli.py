@@ -12,7 +12,7 @@ import pandas as pd
 from . import load_pretrained
 from .artifact import ArtifactError
 from .data import load_csv, median_step
-from .frozen import load_frozen
+from .numpy_runtime import load_frozen
 
 __all__ = ["add_predict"]
 

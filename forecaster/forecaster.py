@@ -17,14 +17,15 @@ from .artifact import ArtifactError, write_artifact
 from .catalog import CATALOG
 from .data import StepLike, as_series, regularise
 from .forwards import repeat_last
-from .gate import MODEL, Gate, default_gate, judge
+from .gate import MODEL, Gate, default_gate
 from .intervals import Calibration, calibrate
 from .models import ForecastModel, build_model
 from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
 from .predictor import NotFittedError, Predictor, Restored
-from .scaling import WINDOW, Scaler, make_scaler
+from .scalers import WINDOW, Scaler, make_scaler
+from .splits import chronological_split, split_windows
 from .train import TrainConfig, TrainResult, seed_everything, train
-from .windows import chronological_split, split_windows
+from .verdict import judge
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -55,7 +56,7 @@ def fast_hparams(model: str) -> dict[str, Any]:
 
 
 # Fine-tuning the pretrained model on one series: fewer epochs at a third of the default's learning rate, so that
-# the corpus's weights are a start, not erased; fixed before any trace was tried (week3_notes.md, section 10).
+# the corpus's weights are a start, not erased; fixed before any trace was tried.
 FINE_TUNING = TrainConfig(epochs=30, patience=4, lr=3e-4, loss="mae", max_batches=32, progress=False)
 
 
@@ -66,17 +67,16 @@ class Forecaster(Predictor):
     ``gate`` (``forecaster.gate``) weighs the model against naive at each origin by their recent one-step errors;
     ``"default"`` gates every learned model with ``DEFAULT_GATE`` and leaves the baselines plain, ``None`` turns
     it off. A gated forecaster reads ``input_length = window + gate.extra`` points per forecast. ``verdict``:
-    a gated model that loses to naive on its own validation windows serves naive (``forecaster.gate.judge``);
+    a gated model that loses to naive on its own validation windows serves naive (``forecaster.verdict.judge``);
     False serves the network whatever its validation says (studies of the network itself, tests of its runtimes).
     After ``fit`` or ``load`` the model is frozen: prediction never changes it. Prediction (``predict``,
     ``predict_next_12``, intervals) is ``Predictor``'s; to serve without torch, load the artifact with
-    ``forecaster.frozen.load_frozen`` instead.
+    ``forecaster.numpy_runtime.load_frozen`` instead.
     """
 
     runtime = "torch"
-    # 2,048 rows a pass keep a gated model's 13 windows a row within memory: 50,100 holdout windows in one pass (100
-    # series of a week) ran a retrain's child to several GB, 2,048 a pass under 1 GB (benchmarks/serving_install.py,
-    # week3_notes.md, section 10).
+    # 2,048 rows a pass keep a gated model's 13 windows a row within memory: a retrain's 50,100 holdout windows in
+    # one pass (100 series of a week) take several GB, 2,048 a pass under 1 GB (benchmarks/serving_install.py).
     block = 2048
 
     def __init__(
@@ -244,7 +244,7 @@ class Forecaster(Predictor):
         return validation
 
     def _verdict(self, val_x: np.ndarray, val_y: np.ndarray, val_pred: np.ndarray) -> np.ndarray:
-        """Set what the fitted model serves (``forecaster.gate.judge``: a gated model that lost to naive on its
+        """Set what the fitted model serves (``forecaster.verdict.judge``: a gated model that lost to naive on its
         validation windows, overall and in most of their quarters, serves naive) and return the validation
         forecasts, scaled, of what it serves, which the intervals are calibrated on."""
         if self.gate is None or not self.verdict:

@@ -1,5 +1,5 @@
 """NumPy forward passes for the models that are a few array operations; ``forecaster.catalog`` names each
-model's builder, and ``forecaster.frozen`` serves through them without torch.
+model's builder, and ``forecaster.numpy_runtime`` serves through them without torch.
 
 Every forward maps (N, window) scaled inputs to (N, horizon) scaled outputs in float32, as torch does. A
 builder takes (pops) the weights it uses; weights left over make the artifact invalid, as torch's strict
@@ -178,7 +178,7 @@ def seasonal_features(z: np.ndarray, periods: tuple[int, ...], horizon: int) -> 
 
 def mlp(arrays: dict[str, np.ndarray], window: int, horizon: int, hp: dict[str, Any]) -> tuple[Forward, Forward]:
     members_n, layers = _int(hp, "members"), _int(hp, "layers") + 1
-    periods = tuple(hp.get("periods", ()))  # absent in artifacts made before the feature (ModelSpec.added)
+    periods = tuple(hp["periods"])
     if not all(type(p) is int for p in periods):
         raise ValueError(f"hyperparameter periods={periods!r} holds a value that is not an integer")
     widths = [window + seasonal_width(periods, horizon)] + [_int(hp, "hidden")] * (layers - 1) + [horizon]

@@ -15,24 +15,16 @@ With scores ``s_model`` and ``s_naive`` (mean absolute one-step errors on the z-
 naive takes the forecast over only where it has been clearly better (by half the better score, by default), as it
 is after a load collapses or a level breaks, not where it merely matched the model on a calm stretch between
 bursts, which is where the model's forecast of the decay after a burst is worth most. Without the margin the
-gate cost the default 10 to 25 % of its accuracy on the five burstiest shared traces (week3_notes.md).
+gate cost the default 10 to 25 % of its accuracy on the five burstiest shared traces.
 
 With ``median`` the gate has a third expert, the window's median (``median_level``: of at most ``MEDIAN_POINTS``
 of its points, evenly strided back from the last): a level that rare bursts do not pull. The model-and-naive mix
 is then weighed against it by the same rule, on the one-step errors that the mix and each recent window's median
 would have made, with the same margin: the mix keeps the forecast unless the median has clearly done better. A
 model that has never seen the series (``forecaster.load_pretrained``) forecasts a spiky one above its median,
-where naive, the only other expert, forecasts the last burst (week3_notes.md, section 10).
+where naive, the only other expert, forecasts the last burst.
 
-The gate also gives a verdict once, after fitting (``judge``): a gated model whose forecast, gate included, lost to
-naive on its own validation windows, overall and in most of their quarters, serves naive instead (``serves`` in
-meta.json), with naive's intervals, until a retrain brings a model that wins. A network that cannot beat the last
-value on data it never saw should not be served in its place; the threshold is naive's MAE itself, no tuned margin.
-The verdict asks for a loss that holds in most quarters, each of them informative (naive's MAE there above the
-floor: on a flat stretch naive is perfect and no model can show its worth), because a wrong verdict costs more than
-a right one gains: the gate already keeps a losing model within a few per cent of naive, while a model that wins
-often wins by a third or more. A verdict on the mean of all windows alone would decline any model whose validation
-part is flat (week3_notes.md, section 1).
+What a fitted model serves afterwards is the verdict's (``forecaster.verdict``).
 
 Nothing here imports torch: the NumPy serving path gates exactly as the torch one does.
 """
@@ -46,7 +38,6 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .intervals import MIN_WINDOWS
 from .names import BASELINES
 
 __all__ = [
@@ -54,16 +45,11 @@ __all__ = [
     "MEDIAN_POINTS",
     "MODEL",
     "NAIVE",
-    "QUARTERS",
     "SERVES",
-    "TIE",
     "Gate",
-    "at_most",
-    "below",
     "default_gate",
     "gate_from_dict",
     "input_length",
-    "judge",
     "median_level",
 ]
 
@@ -80,8 +66,7 @@ def median_level(windows: np.ndarray) -> np.ndarray:
     ``ceil(W / MEDIAN_POINTS)``-th back from the last (the lower middle value for an even count)."""
     stride = -(-windows.shape[-1] // MEDIAN_POINTS)  # ceil(W / MEDIAN_POINTS)
     points = windows[..., ::-stride]  # the last point, then every stride-th back
-    # the lower middle value of a sort, which is the partition's (a sort timed faster on these short rows in a
-    # scratch script; week3_notes.md, section 10, claims no figure for it)
+    # the lower middle value: a sort of these short rows, which equals the partition's middle
     return np.sort(points, axis=-1)[..., (points.shape[-1] - 1) // 2]
 
 
@@ -94,8 +79,7 @@ class Gate:
     eta: float = 10.0
     floor: float = 1e-3  # on the z-scale: two flat series' scores of zero tie instead of dividing by zero
     margin: float = 0.5  # naive takes over only where its score beats the model's by this share of the better one
-    # A third expert, the window's median (median_level), weighed against the model-and-naive mix alike; False in
-    # the artifacts made before it (their meta.json has no such field), and for a gate built with median=False.
+    # A third expert, the window's median (median_level), weighed against the model-and-naive mix alike.
     median: bool = True
 
     def __post_init__(self) -> None:
@@ -160,54 +144,22 @@ def default_gate(model: str) -> Gate | None:
     return None if model in BASELINES else DEFAULT_GATE
 
 
-QUARTERS = 4  # consecutive parts of the validation windows; the model must lose to naive in most to be declined
-
-
-def judge(model_errors: np.ndarray, naive_errors: np.ndarray, floor: float) -> str:
-    """What a gated model serves after fitting: NAIVE where its MAE on the validation windows is above naive's, and
-    above naive's in more than half of their quarters, with naive's MAE above ``floor`` in every quarter; else MODEL
-    (ties, fewer windows than the interval calibration needs, and flat stretches keep the model). ``model_errors``
-    and ``naive_errors``: (N,) mean absolute errors of each validation window, in time order, on the z-scale of the
-    training data; ``floor``: the gate's."""
-    model, naive = np.asarray(model_errors, dtype=float), np.asarray(naive_errors, dtype=float)
-    if len(model) < MIN_WINDOWS or not model.mean() > naive.mean():
-        return MODEL
-    parts = list(zip(np.array_split(model, QUARTERS), np.array_split(naive, QUARTERS), strict=True))
-    if not all(n.mean() > floor for _, n in parts):
-        return MODEL
-    return NAIVE if 2 * sum(m.mean() > n.mean() for m, n in parts) > QUARTERS else MODEL
-
-
-# Two MAEs this close are one forecast computed apart: a model that serves naive (``judge``) scores naive's MAE up
-# to float32 rounding (a few parts in 10^8), and ties naive; it neither beats it nor loses to it.
-TIE = 1e-6
-
-
-def below(ours: float, other: float) -> bool:
-    """``ours`` beats ``other`` by more than a tie."""
-    return ours < other * (1.0 - TIE)
-
-
-def at_most(ours: float, other: float) -> bool:
-    """``ours`` is no worse than ``other`` beyond a tie."""
-    return ours <= other * (1.0 + TIE)
-
-
 def input_length(window: int, gate: Gate | None) -> int:
     """Points one forecast reads: the model's window, plus the gate's recent past."""
     return window + (gate.extra if gate is not None else 0)
 
 
 def gate_from_dict(d: dict[str, Any] | None) -> Gate | None:
-    """The gate a meta.json describes; None (no gate: input_length == window) where it has none."""
+    """The gate a (migrated: ``forecaster.artifact.migrate``) meta.json describes; None (no gate: input_length ==
+    window) where it has none."""
     if d is None:
         return None
-    fields = {"steps", "stride", "eta", "floor", "margin"}
-    if not isinstance(d, dict) or not fields <= set(d) <= fields | {"median"}:  # median: absent before the field
-        raise ValueError(f"invalid gate {d!r}: it needs exactly {', '.join(sorted(fields))} (and median, optional)")
+    fields = {"steps", "stride", "eta", "floor", "margin", "median"}
+    if not isinstance(d, dict) or set(d) != fields:
+        raise ValueError(f"invalid gate {d!r}: it needs exactly {', '.join(sorted(fields))}")
     if type(d["steps"]) is not int or type(d["stride"]) is not int:
         raise ValueError(f"invalid gate {d!r}: steps and stride must be integers")
-    if type(d.get("median", False)) is not bool:
+    if type(d["median"]) is not bool:
         raise ValueError(f"invalid gate {d!r}: median must be true or false")
     floats = {k: float(d[k]) for k in ("eta", "floor", "margin")}
-    return Gate(d["steps"], d["stride"], **floats, median=d.get("median", False))  # absent: as those artifacts ran
+    return Gate(d["steps"], d["stride"], **floats, median=d["median"])

@@ -6,7 +6,7 @@ from .catalog import BASELINES, MODEL_NAMES
 
 __all__ = ["BASELINES", "DEFAULT_HORIZON", "DEFAULT_MODEL", "DEFAULT_WINDOW", "MODEL_NAMES", "PRETRAINED_MODEL"]
 
-# The production default, chosen from the measurements in week3_notes.md.
+# The production default, chosen by the benchmark over the 17 shared traces (docs/benchmarks.md).
 DEFAULT_MODEL = "mlp"
 DEFAULT_WINDOW = 288
 DEFAULT_HORIZON = 12  # steps forecast; a target setting (daemon.settings.TargetSettings.horizon)

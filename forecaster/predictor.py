@@ -3,7 +3,7 @@
 ``Predictor`` holds what a fitted model needs besides its network (window, horizon, step, gap policy,
 scaler, interval calibration, metadata) and implements every prediction method on top of one hook,
 ``_predict_scaled``: (N, window) scaled inputs to (N, horizon) scaled outputs. ``Forecaster`` runs that
-hook through torch; ``ArrayForecaster`` (``forecaster.frozen``) through NumPy, so that a process that only
+hook through torch; ``ArrayForecaster`` (``forecaster.numpy_runtime``) through NumPy, so that a process that only
 serves forecasts need not import torch. Nothing in this module imports torch.
 """
 
@@ -22,7 +22,7 @@ from .forwards import repeat_last
 from .gate import MODEL, NAIVE, SERVES, Gate, gate_from_dict, input_length
 from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
-from .scaling import WINDOW, Scaler, row_scales, scaler_from_dict
+from .scalers import WINDOW, Scaler, row_scales, scaler_from_dict
 
 __all__ = ["NotFittedError", "Predictor", "Restored"]
 
@@ -32,7 +32,8 @@ class NotFittedError(ValueError):
 
 
 class Restored:
-    """What an artifact's meta.json says about a fitted model, checked: the fields ``Predictor`` needs."""
+    """What an artifact's meta.json says about a fitted model, checked: the fields ``Predictor`` needs. ``meta`` is
+    migrated (``forecaster.artifact.migrate``): every field the format has is present."""
 
     def __init__(self, path: object, meta: dict[str, Any]) -> None:
         self.path, self.meta = path, meta
@@ -52,16 +53,16 @@ class Restored:
             if step is None and self.scaler_kind != WINDOW:
                 raise ArtifactError(f"{path}: step_seconds is null, but a model scaled by {self.scaler_kind!r} has one")
             self.step: pd.Timedelta | None = None if step is None else pd.Timedelta(seconds=float(step))
-            self.max_gap: int | None = meta.get("max_gap")
+            self.max_gap: int | None = meta["max_gap"]
             self.scaler = scaler_from_dict(meta["scaler"])
-            intervals = meta.get("intervals")
+            intervals = meta["intervals"]
             self.calibration = Calibration.from_dict(intervals, self.horizon) if intervals else None
-            self.gate: Gate | None = gate_from_dict(meta.get("gate"))  # absent in artifacts made before the gate
-            self.serves: str = meta.get("serves", MODEL)  # absent in artifacts made before the validation verdict
+            self.gate: Gate | None = gate_from_dict(meta["gate"])
+            self.serves: str = meta["serves"]
             if self.serves not in SERVES:
                 raise ArtifactError(f"{path}: serves {self.serves!r} in meta.json; expected one of {', '.join(SERVES)}")
             length = input_length(self.window, self.gate)
-            if "input_length" in meta and (type(meta["input_length"]) is not int or meta["input_length"] != length):
+            if type(meta["input_length"]) is not int or meta["input_length"] != length:
                 raise ArtifactError(
                     f"{path}: input_length {meta['input_length']!r} in meta.json, the window and gate give {length}"
                 )
@@ -92,7 +93,7 @@ class Predictor:
     _scaler: Scaler | None
     _calibration: Calibration | None
     gate: Gate | None = None
-    serves: str = MODEL  # NAIVE: the gated model lost to naive on its validation windows (gate.judge)
+    serves: str = MODEL  # NAIVE: the gated model lost to naive on its validation windows (the verdict)
     # Rows that are scaled and go through the gate and the network in one pass (``_in_blocks``): the gate runs the
     # network on its 12 recent windows of every row, so a pass holds 13 windows a row. Each runtime sets its size.
     block: int
@@ -113,7 +114,7 @@ class Predictor:
 
     def _predict_served(self, z: np.ndarray) -> np.ndarray:
         """(N, input_length) scaled -> (N, horizon) scaled, in one pass: the model, gated where it has a gate; the
-        last value repeated where the model serves naive (``forecaster.gate.judge``)."""
+        last value repeated where the model serves naive (``forecaster.verdict.judge``)."""
         if self.serves == NAIVE:
             return repeat_last(z, self.horizon)
         if self.gate is None:

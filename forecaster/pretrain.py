@@ -16,7 +16,7 @@ default. It learns from windows of
   minutes, 30 minutes and 1 hour (the first 87.5 % trains, the rest validates);
 - 200 ``mixed`` synthetic series, a random composition of cycles, trend, noise, shifts, spikes and gating for
   each seed, at steps from 30 seconds to 1 hour (the first 80 % trains), fewer windows from each: they teach
-  shapes, and held-out traces forecast better with them (week3_notes.md, section 10);
+  shapes, and held-out traces forecast better with them (``benchmarks.pretrained_unseen``);
 - 100 mixups (TSMixup, after Chronos): weighted sums of 2 or 3 segments cut from the training rows of the traces
   above, so that real shapes appear in combinations no single trace has.
 
@@ -88,7 +88,7 @@ PERIODS = (12, 24, 48, 60, 96, 120, 144, 168)
 
 def matched_hidden(periods: Sequence[int], window: int = DEFAULT_WINDOW, horizon: int = DEFAULT_HORIZON) -> int:
     """The widest hidden layer that keeps the mlp with these seasonal inputs no larger than the production default
-    (issue 19: the default's size or smaller): the extra inputs are paid for with hidden units."""
+    (the default's size or smaller): the extra inputs are paid for with hidden units."""
     default = MLPConfig()
 
     def size(hidden: int, fan_in: int) -> int:
@@ -231,7 +231,7 @@ def pretrain(
     if epochs is not None:
         training = dataclasses.replace(training, epochs=epochs)
     # verdict=False: the corpus's validation windows are series after series, not one series in time order, and a
-    # model for every user is never to serve naive for all of them (forecaster.gate.judge).
+    # model for every user is never to serve naive for all of them (forecaster.verdict.judge).
     seasons: dict[str, Any] = {"periods": tuple(periods), "hidden": matched_hidden(periods)} if periods else {}
     f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, verdict=False, norm="meanstd", **seasons)
     train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups)
@@ -322,7 +322,7 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
             "Every trace contributes only its first 80 % (train + validation under ../shared/BENCHMARK.md's "
             "protocol); its test part, the last 20 %, stays unseen, so the zero-shot figures below are out of sample "
             "in time for every trace, though not in kind: 16 of the 17 traces gave it their past. On traces it never "
-            "saw at all: `python -m benchmarks.pretrained_unseen` (two folds of traces; week3_notes.md, section 10).",
+            "saw at all: `python -m benchmarks.pretrained_unseen` (two folds of traces).",
             "",
             "| series | step | training rows | validation rows (early stopping, calibration) | source and licence |",
             "|---|---|---|---|---|",

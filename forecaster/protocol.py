@@ -1,7 +1,7 @@
 """The rolling-origin protocol: chronological borders, rolling origins, test windows, and scores per horizon step.
 
-Shared by the evaluation (`forecaster.evaluation`) and the retrain gate (`daemon.retrain`), so that both score
-exactly the same windows the same way.
+Shared by the evaluation (`forecaster.evaluation`) and the retrain's promotion (`daemon.models.retrain`), so that
+both score exactly the same windows the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .names import DEFAULT_HORIZON
-from .scaling import Scaler, make_scaler
+from .scalers import Scaler, make_scaler
 
 __all__ = [
     "NO_SEASON_STEPS",

@@ -24,8 +24,10 @@ def test_artifact_is_plain_files(saved: Path) -> None:
     meta = json.loads((saved / META_FILE).read_text())
     for key in ("model", "scaler", "window", "horizon", "step_seconds", "training", "validation", "versions"):
         assert key in meta
-    assert meta["format_version"] == 1 and len(meta["weights_sha256"]) == 64
-    assert meta["training"]["points"] == 720 and meta["step_seconds"] == 600.0
+    assert meta["format_version"] == 2
+    assert len(meta["weights_sha256"]) == 64
+    assert meta["training"]["points"] == 720
+    assert meta["step_seconds"] == 600.0
     assert not list(saved.parent.glob(".*tmp*")), "no temporary folder is left behind"
 
 
@@ -63,7 +65,8 @@ def test_a_flipped_byte_is_refused(saved: Path) -> None:
 def test_meta_whose_window_disagrees_with_the_weights_is_refused(saved: Path) -> None:
     meta = json.loads((saved / META_FILE).read_text())
     meta["window"] = 48
-    del meta["meta_sha256"]  # as in an artifact written before meta.json carried its own checksum
+    meta["format_version"] = 1  # as in a format 1 artifact written before meta.json carried its own checksum
+    del meta["meta_sha256"]
     (saved / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="window=48 but the weights were saved with 24"):
         Forecaster.load(saved)
@@ -72,6 +75,7 @@ def test_meta_whose_window_disagrees_with_the_weights_is_refused(saved: Path) ->
 def test_meta_with_wrong_hparams_is_refused(saved: Path) -> None:
     meta = json.loads((saved / META_FILE).read_text())
     meta["model"]["hparams"]["hidden"] = 16
+    meta["format_version"] = 1  # without its checksum, as above
     del meta["meta_sha256"]
     (saved / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="does not describe these weights"):

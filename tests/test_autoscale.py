@@ -1,4 +1,4 @@
-"""Scaling policies (daemon.autoscale) and ``promcast backtest`` (issue 20): the reactive policy against a sequence
+"""Scaling policies (daemon.cycle.autoscale) and ``promcast backtest``: the reactive policy against a sequence
 computed by hand, the forecast policy's floor, bad settings, and the daemon's gauge computed by the same code."""
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.autoscale import Autoscaler, Scaling, needed, recommend, replay_metrics
-from daemon.backtest import Backtest, run_backtest
 from daemon.cli import main
-from daemon.job import ForecastJob
-from daemon.metrics import Metrics
-from daemon.serving import ModelHolder
+from daemon.cycle.autoscale import Autoscaler, Scaling, needed, recommend, replay_metrics, scaling_for
+from daemon.cycle.job import ForecastJob
+from daemon.http.metrics import Metrics
+from daemon.models.serving import ModelHolder
+from daemon.models.store import ModelStore
+from daemon.offline.backtest import Backtest, run_backtest
+from daemon.offline.backtest_report import backtest_report
+from daemon.offline.report import document, write_report
 from daemon.settings import TargetSettings
-from daemon.store import ModelStore
 from forecaster import Forecaster
 from forecaster.data import regularise
 from forecaster.synthetic import bursty
@@ -81,7 +83,7 @@ def test_backtest_forecast_policy_keeps_the_reactive_floor_and_writes_its_report
     capacity = float(np.mean(reg.values)) / 5
     bt = Backtest(Scaling(capacity, startup_steps=3, scale_in_steps=2), level=0.5, fast=True)
     result = run_backtest("bursty", reg, bt)
-    last, replays = result["_series"]["last"], result["_series"]["replays"]
+    last, replays = result.series.last, result.series.replays
     floor = needed(last, bt.scaling)
     for name in ("forecast", "forecast_naive", "forecast_linear"):
         requested = replays[name].requested
@@ -89,12 +91,18 @@ def test_backtest_forecast_policy_keeps_the_reactive_floor_and_writes_its_report
         falls = np.flatnonzero(np.diff(requested) < 0) + 1
         assert (requested[falls] >= floor[falls]).all()  # no scale-in while the actual load needs the count
     # At the same level, the forecast policies hold at least the reactive count, so they miss no more steps.
-    reactive = result["policies"]["reactive"]
+    reactive = result.policies["reactive"]
     assert all(
-        result["policies"][p]["under_provisioned_steps"] <= reactive["under_provisioned_steps"]
+        result.policies[p].under_provisioned_steps <= reactive.under_provisioned_steps
         for p in ("forecast", "forecast_naive", "forecast_linear")
     )
-    assert reactive["under_provisioned_steps"] > 0  # the bursts do catch the reactive policy out
+    assert reactive.under_provisioned_steps > 0  # the bursts do catch the reactive policy out
+    paths = write_report(tmp_path, backtest_report(result))
+    assert [p.name for p in paths] == ["metrics.json", "report.md", "capacity.png", "tradeoff.png"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(document(result)))
+    assert "series" not in metrics  # the replay's arrays stay out of the report
+    assert metrics["policies"]["forecast"]["scale_events"] == result.policies["forecast"].scale_events
 
 
 def test_backtest_command_writes_metrics_report_and_plots(tmp_path, capsys) -> None:
@@ -111,7 +119,8 @@ def test_backtest_command_writes_metrics_report_and_plots(tmp_path, capsys) -> N
     assert metrics["settings"]["capacity_per_replica"] == pytest.approx(
         float(pd.read_csv(csv)["value"].iloc[:1600].mean()) / 5
     )
-    assert (out / "capacity.png").read_bytes()[:4] == b"\x89PNG" and (out / "tradeoff.png").stat().st_size > 1000
+    assert (out / "capacity.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "tradeoff.png").stat().st_size > 1000
     assert "| forecast |" in (out / "report.md").read_text()
 
 
@@ -160,17 +169,22 @@ def test_the_daemons_gauge_is_the_backtests_recommendation_for_the_same_forecast
     source = Scripted(values)
     metrics = Metrics(CollectorRegistry(), ["t"], clock=lambda: source.now().timestamp())
     job = ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0)
-    assert target.scaling is not None
+    assert scaling_for(target) is not None
     floor_seen, level_seen = False, False
     for i in (100, 150):
         source.at = START + i * STEP
         assert job().ok
         fc = metrics.snapshot()[0]["t"]
         assert fc.replicas is not None
-        expected = recommend(fc.bounds[0.8][1], np.array([values[i]]), target.scaling)
+        expected = recommend(fc.bounds[0.8][1], np.array([values[i]]), scaling_for(target))
         np.testing.assert_array_equal(fc.replicas, expected)
-        floor_seen |= bool(expected[0] > needed(fc.bounds[0.8][1].max(axis=1), target.scaling)[0])
-        level_seen |= bool(expected[0] != recommend(fc.bounds[0.95][1], np.array([values[i]]), target.scaling)[0])
+        # by hand: startup_steps defaults to the whole horizon, so the count covers the larger of the 0.8 upper
+        # bound's peak over the 12 steps and the last value, at 0.02 x 0.5 load a replica
+        assert fc.replicas[0] == np.ceil(max(fc.bounds[0.8][1].max(), values[i]) / (0.02 * 0.5))
+        if i == 150:
+            assert fc.replicas[0] == 9000  # the jump to 90 needs 90 / 0.01 replicas, whatever the forecast
+        floor_seen |= bool(expected[0] > needed(fc.bounds[0.8][1].max(axis=1), scaling_for(target))[0])
+        level_seen |= bool(expected[0] != recommend(fc.bounds[0.95][1], np.array([values[i]]), scaling_for(target))[0])
         page = {
             tuple(sorted(s.items())): v
             for s, v in samples(metrics.exposition().decode(), "promcast_recommended_replicas")
@@ -193,12 +207,15 @@ def test_backtest_reads_a_targets_history_through_its_source(tmp_path, capsys) -
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["input"].startswith("web ")
     assert metrics["points"] in (1440, 1441)  # a day of one-minute steps: the target's history
-    assert metrics["settings"]["capacity_per_replica"] == 20 and metrics["settings"]["max_replicas"] == 9
+    assert metrics["settings"]["capacity_per_replica"] == 20
+    assert metrics["settings"]["max_replicas"] == 9
     assert main(["backtest", "--config", str(config), "--target", "nope", "--out", str(out)]) == 2
     rc = main(["backtest", "--config", str(config), "--target", "web", "--since", "PT2H", "--out", str(out), "--fast"])
-    assert rc == 2 and "--since 'PT2H'" in capsys.readouterr().err  # too short for a window and a horizon
+    assert rc == 2
+    assert "--since 'PT2H'" in capsys.readouterr().err
     rc = main(["backtest", "--config", str(config), "--target", "web", "--since", "PT20H", "--out", str(out), "--fast"])
-    assert rc == 0 and json.loads((out / "metrics.json").read_text())["points"] in (1200, 1201)
+    assert rc == 0
+    assert json.loads((out / "metrics.json").read_text())["points"] in (1200, 1201)
 
 
 def test_a_start_up_delay_as_long_as_the_horizon_is_refused_naming_it() -> None:
@@ -206,6 +223,36 @@ def test_a_start_up_delay_as_long_as_the_horizon_is_refused_naming_it() -> None:
         TargetSettings(name="t", query="q", capacity_per_replica=1.0, replicas_level=0.9)
     with pytest.raises(ValueError, match="startup_steps 12 must be shorter than the horizon 12"):
         TargetSettings(name="t", query="q", capacity_per_replica=1.0, startup_steps=12)
-    assert TargetSettings(name="t", query="q", capacity_per_replica=1.0, startup_steps=4).scaling == Scaling(
+    assert scaling_for(TargetSettings(name="t", query="q", capacity_per_replica=1.0, startup_steps=4)) == Scaling(
         1.0, startup_steps=4
     )
+
+
+def test_the_forecast_policy_scales_on_the_models_own_upper_bound() -> None:
+    """The forecast policy's replay is the autoscaler following ``recommend`` on the model's own calibrated upper
+    bound at the level: the model fitted again here on the first 80 % (2,400 of 3,000 points), as the backtest
+    fits it. Naive's split-conformal bands give another replay."""
+    from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW
+    from forecaster.offline import fit_first_part
+
+    reg = regularise(_bursty(), None, max_gap=None)
+    capacity = float(np.mean(reg.values)) / 5
+    s = Scaling(capacity, startup_steps=3, scale_in_steps=2)
+    result = run_backtest("bursty", reg, Backtest(s, level=0.9, fast=True, seed=0))
+    origins, last, replays = result.series.origins, result.series.last, result.series.replays
+    assert origins[0] == 2400
+    assert origins[-1] == 3000 - 12
+    np.testing.assert_array_equal(last, reg.values[origins - 1])
+
+    history = pd.Series(reg.values[:2400], index=pd.date_range(reg.start, periods=2400, freq=reg.step))
+    model, _ = fit_first_part(history, DEFAULT_MODEL, DEFAULT_WINDOW, 12, 300 / 2400, fast=True, seed=0)
+    assert model.calibration is not None  # the bands are the model's own
+    x = reg.values[origins[:, None] - model.input_length + np.arange(model.input_length)]
+    _, bands = model.predict_interval(x, (0.9,))
+    upper = bands[0.9][1]
+    initial = int(np.ceil(last[0] / capacity))
+    expected = Autoscaler(s).run(recommend(upper, last, s), initial)
+    np.testing.assert_array_equal(replays["forecast"].requested, expected.requested)
+    np.testing.assert_array_equal(replays["forecast"].serving, expected.serving)
+    # naive's bands ask for other counts: the policies differ, so the comparison shows the model's worth
+    assert not np.array_equal(replays["forecast"].requested, replays["forecast_naive"].requested)

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
+from daemon.sources.prometheus import PrometheusSource
 from daemon.types import SeriesKey
 
 from .support.http import fetch, samples, wait_until
@@ -56,7 +56,8 @@ def test_every_stderr_line_is_one_json_object_third_party_loggers_included(once_
             raise AssertionError(f"not a JSON object: {line!r}\nstderr:\n{once_refused.stderr[-3000:]}") from None
     assert all(isinstance(e, dict) and "event" in e and "level" in e and "timestamp" in e for e in events)
     retries = [e for e in events if e.get("logger") == "urllib3.connectionpool"]
-    assert retries and all(e["event"].startswith("Retrying") and e["level"] == "warning" for e in retries), events
+    assert retries, events
+    assert all(e["event"].startswith("Retrying") and e["level"] == "warning" for e in retries), events
     assert "model_unavailable" in {e["event"] for e in events}
 
 
@@ -65,7 +66,8 @@ def test_once_says_why_there_is_no_model(once_refused) -> None:
     (result,) = json.loads(once_refused.stdout)
     error = result["error"]
     assert error.startswith("no model: cannot train the first model: SourceUnavailable: "), error
-    assert "ConnectionError" in error and "127.0.0.1" in error, error
+    assert "ConnectionError" in error, error
+    assert "127.0.0.1" in error, error
 
 
 @pytest.fixture
@@ -107,7 +109,9 @@ def test_a_crash_inside_a_cycle_counts_under_stage_cycle_not_scheduler(tmp_path:
     target = TargetSettings(name="cpu", query="up", step_seconds=60, window=8, history=timedelta(hours=1))
     daemon = Daemon(Settings(listen="127.0.0.1:0", model_dir=tmp_path / "models"), Buggy(), [target])
     result = daemon.run_once()[0]
-    assert not result.ok and "a bug in the source" in str(result.error)
+    assert not result.ok
+    assert "a bug in the source" in str(result.error)
     text = daemon.metrics.exposition().decode()
     errors = {labels["stage"]: v for labels, v in samples(text, "promcast_errors_total")}
-    assert errors["cycle"] == 1 and errors["scheduler"] == 0, errors
+    assert errors["cycle"] == 1, errors
+    assert errors["scheduler"] == 0, errors

@@ -1,4 +1,4 @@
-"""daemon.child.run_child, which the first-start training and the retrain job share: the whole input reaches the
+"""daemon.models.child.run_child, which the first-start training and the retrain job share: the whole input reaches the
 child, and a stop or a timeout ends it (SIGTERM, then SIGKILL for a child that ignores SIGTERM)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from daemon.child import GRACE_SECONDS, run_child
+from daemon.models.child import GRACE_SECONDS, run_child
 
 from .support.http import wait_until
 

@@ -74,7 +74,8 @@ def test_demo_once_prints_12_forecasts_and_each_workload_keeps_its_own_model(tmp
         args = ["demo", "--once", "--workload", workload, "--model-dir", str(tmp_path), "--log-format", "json"]
         assert main(args) == 0
         (result,) = json.loads(capsys.readouterr().out)
-        assert result["ok"] and result["target"] == "demo"
+        assert result["ok"]
+        assert result["target"] == "demo"
         assert len(result["forecasts"][0]["values"]) == 12
         versions[workload] = result["version"]
     assert versions["diurnal"] != versions["bursty"], "the bursty demo reused the diurnal demo's model"
@@ -124,7 +125,8 @@ def test_signals_stop_the_demo_cleanly(sig, tmp_path) -> None:
         wait_until(lambda: fetch(url + "/readyz")[0] == 200, timeout=300)
         proc.send_signal(signal.SIGHUP)  # reload: must not stop it
         time.sleep(0.5)
-        assert proc.poll() is None and fetch(url + "/healthz")[0] == 200
+        assert proc.poll() is None
+        assert fetch(url + "/healthz")[0] == 200
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0
     finally:

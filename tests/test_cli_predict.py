@@ -63,7 +63,8 @@ def test_predict_prints_the_intervals_beside_the_point_forecast(seasonal: pd.Ser
         "upper",
         "0.95",
     ]
-    assert len(table) == 13 and len(table[1].split()) == 7
+    assert len(table) == 13
+    assert len(table[1].split()) == 7
 
 
 def test_predict_refuses_a_csv_at_another_step(seasonal: pd.Series, tmp_path, capsys) -> None:

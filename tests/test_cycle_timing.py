@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.models.store import ModelStore
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
@@ -105,7 +105,8 @@ def test_the_first_forecast_after_a_long_training_starts_at_the_fresh_end(tmp_pa
     assert result.ok, result.error
     assert result.end == datetime(2026, 1, 5, 0, 3, tzinfo=timezone.utc)  # not 00:00, when the cycle began
     fc = d.metrics.snapshot()[0]["demo"]
-    assert fc.origin == result.end.timestamp() and np.all(fc.origins == fc.origin)
+    assert fc.origin == result.end.timestamp()
+    assert np.all(fc.origins == fc.origin)
 
 
 def test_a_cycle_that_ends_past_the_next_boundary_is_run_again_on_fresh_data(tmp_path) -> None:
@@ -121,6 +122,7 @@ def test_a_forecast_a_step_old_is_never_published(tmp_path) -> None:
     every_read = {n: timedelta(seconds=60) for n in range(1, 10)}
     d, _ = jumpy_daemon(tmp_path, every_read, trained=True)
     (result,) = d.run_once()
-    assert not result.ok and "a step old" in (result.error or "")
+    assert not result.ok
+    assert "a step old" in (result.error or "")
     assert "demo" not in d.metrics.snapshot()[0]
     assert d.registry.get_sample_value("promcast_errors_total", {"target": "demo", "stage": "late"}) == 1

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from daemon.types import SeriesKey, SourceUnavailable
 
 from .support.deploy import require_tool
@@ -74,7 +74,8 @@ def test_forecasts_are_published_for_every_series_and_step(running) -> None:
     assert {(s["series"], s["h"]) for s, _ in got} == {(f"s{i}", str(h)) for i in range(3) for h in range(1, 13)}
     assert all(s["target"] == "demo" for s, _ in got)
     (info,) = samples(text, "promcast_model_info")
-    assert info[0]["model"] == "gru" and info[0]["version"] == daemon.holders["demo"].get().version
+    assert info[0]["model"] == "gru"
+    assert info[0]["version"] == daemon.holders["demo"].get().version
     assert info[0]["runtime"] == "torch"  # the GRU has no NumPy forward
     assert samples(text, "promcast_series") == [({"target": "demo"}, 3.0)]
 
@@ -99,7 +100,8 @@ def test_health_and_readiness(running) -> None:
     _, _, url = running
     assert fetch(url + "/healthz") == (200, "ok\n")
     code, body = fetch(url + "/readyz")
-    assert code == 200 and '"ready": true' in body
+    assert code == 200
+    assert '"ready": true' in body
     assert fetch(url + "/nope")[0] == 404
 
 
@@ -142,4 +144,5 @@ def test_exposition_passes_promtool(running) -> None:
     text = fetch(url + "/metrics")[1]
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "", proc.stdout + proc.stderr
+    assert proc.stderr.strip() == "", proc.stdout + proc.stderr

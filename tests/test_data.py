@@ -8,8 +8,8 @@ import pytest
 
 from forecaster import Forecaster, TrainConfig
 from forecaster.data import load_csv, regularise
-from forecaster.scaling import make_scaler, scaler_from_dict
-from forecaster.windows import chronological_split, make_windows, split_windows
+from forecaster.scalers import make_scaler, scaler_from_dict
+from forecaster.splits import chronological_split, make_windows, split_windows
 
 from .conftest import shared_data
 
@@ -30,7 +30,8 @@ def test_short_gaps_are_interpolated_and_counted() -> None:
     s = _series([0.0, 1.0, 4.0, 5.0], [0, 1, 4, 5])
     reg = regularise(s, max_gap=2)
     np.testing.assert_allclose(reg.values, [0, 1, 2, 3, 4, 5])
-    assert reg.imputed == 2 and reg.unbridged == 0
+    assert reg.imputed == 2
+    assert reg.unbridged == 0
     assert reg.imputed_ratio == pytest.approx(2 / 6)
 
 
@@ -38,7 +39,8 @@ def test_long_gaps_are_never_bridged() -> None:
     s = _series([0.0, 1.0, 9.0], [0, 1, 9])
     reg = regularise(s, step="1min", max_gap=3)
     assert np.isnan(reg.values[2:9]).all()
-    assert reg.imputed == 0 and reg.unbridged == 7
+    assert reg.imputed == 0
+    assert reg.unbridged == 7
     # None bridges every gap, as the benchmark protocol does.
     assert np.isfinite(regularise(s, step="1min", max_gap=None).values).all()
 
@@ -47,7 +49,8 @@ def test_windows_crossing_a_long_gap_are_dropped() -> None:
     values = np.arange(30, dtype=float)
     values[10:15] = np.nan
     X, y = split_windows(values, 4, 2, 0, 30)
-    assert np.isfinite(X).all() and np.isfinite(y).all()
+    assert np.isfinite(X).all()
+    assert np.isfinite(y).all()
     assert len(X) == (10 - 6 + 1) + (30 - 15 - 6 + 1)
 
 
@@ -61,15 +64,18 @@ def test_predicting_over_a_long_gap_raises(seasonal: pd.Series, fast: TrainConfi
 def test_make_windows_are_views_with_the_right_shape() -> None:
     values = np.arange(20, dtype=float)
     X, y = make_windows(values, 5, 3)
-    assert X.shape == (13, 5) and y.shape == (13, 3)
-    assert np.shares_memory(X, values) and np.shares_memory(y, values)
+    assert X.shape == (13, 5)
+    assert y.shape == (13, 3)
+    assert np.shares_memory(X, values)
+    assert np.shares_memory(y, values)
     np.testing.assert_array_equal(X[2], [2, 3, 4, 5, 6])
     np.testing.assert_array_equal(y[2], [7, 8, 9])
 
 
 def test_window_edge_cases() -> None:
     X, y = make_windows(np.arange(8.0), 5, 3)
-    assert X.shape == (1, 5) and y.shape == (1, 3)
+    assert X.shape == (1, 5)
+    assert y.shape == (1, 3)
     with pytest.raises(ValueError, match="at least window \\+ horizon = 8 points, got 7"):
         make_windows(np.arange(7.0), 5, 3)
     with pytest.raises(ValueError, match="window must be >= 1"):
@@ -84,7 +90,8 @@ def test_no_training_target_lies_in_validation_or_test() -> None:
     assert y.max() < split.train_end
     Xv, yv = split_windows(values, 10, 5, split.train_end, split.val_end)
     assert len(Xv) == 6
-    assert yv.min() >= split.train_end and yv.max() < split.val_end
+    assert yv.min() >= split.train_end
+    assert yv.max() < split.val_end
     assert Xv.min() >= split.train_end - 10  # inputs may reach back into train
 
 
@@ -104,7 +111,8 @@ def test_scalers_are_invertible_plain_numbers_with_an_epsilon() -> None:
         np.testing.assert_allclose(sc.inverse(sc.transform(data)), data)
         assert scaler_from_dict(sc.to_dict()) == sc
     flat = make_scaler("standard", np.ones(5))
-    assert flat.scale > 0 and np.isfinite(flat.transform(np.ones(3))).all()
+    assert flat.scale > 0
+    assert np.isfinite(flat.transform(np.ones(3))).all()
     mm = make_scaler("minmax", data)
     np.testing.assert_allclose(mm.transform(data), [0.0, 1 / 3, 1.0])
 
@@ -113,7 +121,8 @@ def test_load_csv_reads_timestamp_value(tmp_path) -> None:
     p = tmp_path / "s.csv"
     p.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,2.5\n")
     s = load_csv(p)
-    assert list(s) == [1.0, 2.5] and isinstance(s.index, pd.DatetimeIndex)
+    assert list(s) == [1.0, 2.5]
+    assert isinstance(s.index, pd.DatetimeIndex)
 
 
 def test_load_csv_names_a_non_numeric_value(tmp_path) -> None:

@@ -105,7 +105,8 @@ def test_systemd_commands_and_settings(tmp_path: Path, monkeypatch: pytest.Monke
     for name, value in re.findall(r"^#?(PROMCAST_\w+)=(.*)$", (SYSTEMD / "promcast.env").read_text(), re.M):
         env[name] = value or "example-token"
     settings = _settings_from((SYSTEMD / "promcast.yaml").read_text(), env, tmp_path, monkeypatch)
-    assert settings.targets and settings.listen_port == DEFAULT_PORT
+    assert settings.targets
+    assert settings.listen_port == DEFAULT_PORT
     assert settings.model_dir == Path("/var/lib/promcast/models")
     train = (SYSTEMD / "promcast-train@.service").read_text()
     assert "ExecStart=/opt/promcast/bin/promcast train --target %i --config /etc/promcast/promcast.yaml" in train
@@ -139,7 +140,8 @@ def test_manifests_validate_against_the_kubernetes_schemas() -> None:
 
 def test_kustomization_lists_every_manifest_and_names_the_image() -> None:
     kust = yaml_docs(K8S / "kustomization.yaml")[0]
-    assert kust["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and kust["kind"] == "Kustomization"
+    assert kust["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kust["kind"] == "Kustomization"
     listed = set(kust["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
     assert listed == on_disk, "every manifest but the Secret example belongs in the base"
@@ -156,9 +158,11 @@ def test_service_monitor_scrapes_the_daemon_with_honor_labels() -> None:
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     (endpoint,) = monitor["spec"]["endpoints"]
     # The forecast series keep the labels of the series they forecast (instance, job) only with honorLabels.
-    assert endpoint["honorLabels"] is True and endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True
+    assert endpoint["path"] == "/metrics"
     (port,) = service["spec"]["ports"]
-    assert endpoint["port"] == port["name"] and port["port"] == DEFAULT_PORT
+    assert endpoint["port"] == port["name"]
+    assert port["port"] == DEFAULT_PORT
     (container,) = _pod(deployment)["containers"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {port["targetPort"]: DEFAULT_PORT}
 
@@ -166,10 +170,12 @@ def test_service_monitor_scrapes_the_daemon_with_honor_labels() -> None:
 @pytest.mark.parametrize(("path", "kind"), [("deployment.yaml", "Deployment"), ("cronjob.yaml", "CronJob")])
 def test_pods_are_locked_down_with_only_the_model_volume_writable(path: str, kind: str) -> None:
     pod = _pod(_one(K8S / path, kind))
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     sc = container["securityContext"]
-    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
     writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
     assert writable == ["/var/lib/promcast/models"]
@@ -192,7 +198,8 @@ def test_configmap_and_env_give_valid_settings(
     (container,) = _pod(_one(K8S / path, kind))["containers"]
     env = {e["name"]: e.get("value", "from-the-secret") for e in container["env"]}
     settings = _settings_from(config, env, tmp_path, monkeypatch)
-    assert settings.targets and settings.prometheus.bearer_token is not None
+    assert settings.targets
+    assert settings.prometheus.bearer_token is not None
     assert str(settings.model_dir) == "/var/lib/promcast/models"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert container["args"][container["args"].index("--config") + 1] == mounts["config"] + "/promcast.yaml"
@@ -206,9 +213,11 @@ def test_configmap_and_env_give_valid_settings(
 def test_cronjob_runs_beside_the_daemon_and_fails_fast_on_bad_settings() -> None:
     cron = _one(K8S / "cronjob.yaml", "CronJob")
     job = cron["spec"]["jobTemplate"]["spec"]
-    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and job["template"]["spec"]["restartPolicy"] == "Never"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
     (rule,) = job["podFailurePolicy"]["rules"]
-    assert rule["action"] == "FailJob" and rule["onExitCodes"]["values"] == [2]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"]["values"] == [2]
     (term,) = _pod(cron)["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     daemon_labels = _one(K8S / "deployment.yaml", "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert term["labelSelector"]["matchLabels"] == daemon_labels
@@ -224,7 +233,8 @@ def test_dockerfile_passes_hadolint() -> None:
 
 def test_dockerfile_runs_promcast_as_the_pods_user() -> None:
     text = (DEPLOY / "docker" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["promcast"]' in text and f"EXPOSE {DEFAULT_PORT}" in text
+    assert 'ENTRYPOINT ["promcast"]' in text
+    assert f"EXPOSE {DEFAULT_PORT}" in text
     (user,) = re.findall(r"^USER (\d+):(\d+)$", text, re.M)
     pod = _pod(_one(K8S / "deployment.yaml", "Deployment"))["securityContext"]
     assert (int(user[0]), int(user[1])) == (pod["runAsUser"], pod["runAsGroup"])
@@ -268,7 +278,8 @@ def test_scaled_object_fields_and_the_hpa_alternative_agree() -> None:
     assert trigger["type"] == "prometheus"
     assert all(isinstance(v, str) for v in trigger["metadata"].values()), "KEDA trigger metadata must be strings"
     assert {"serverAddress", "query", "threshold"} <= trigger["metadata"].keys()
-    assert spec["scaleTargetRef"]["name"] and 0 < spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["scaleTargetRef"]["name"]
+    assert 0 < spec["minReplicaCount"] <= spec["maxReplicaCount"]
     assert spec["fallback"]["replicas"] >= spec["minReplicaCount"]
     behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     hpa = _one(KEDA / "hpa-external.yaml", "HorizontalPodAutoscaler")
@@ -289,7 +300,8 @@ def test_scaling_signal_is_the_floor_of_actual_and_forecast() -> None:
     assert f'target:promcast_forecast:sum_max_over_horizon{{target="{target.name}"}}' in query
     recorded = {r.get("record") for g in yaml_docs(RULES)[0]["groups"] for r in g["rules"]}
     assert "target:promcast_forecast:sum_max_over_horizon" in recorded
-    assert query.lstrip().startswith("max(") and " or" in query
+    assert query.lstrip().startswith("max(")
+    assert " or" in query
 
 
 # ---- Grafana ----------------------------------------------------------------------------------------------------
@@ -299,7 +311,8 @@ GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range", "__range_s"}
 
 def test_dashboard_is_well_formed() -> None:
     dash = json.loads((DEPLOY / "grafana" / "promcast-dashboard.json").read_text())
-    assert dash["uid"] == "promcast" and dash["title"]
+    assert dash["uid"] == "promcast"
+    assert dash["title"]
     variables = {v["name"] for v in dash["templating"]["list"]}
     panels = [p for p in dash["panels"] if p["type"] != "row"]
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])

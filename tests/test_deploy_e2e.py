@@ -117,7 +117,8 @@ def test_scaling_signal_returns_the_max_of_actual_and_forecast(stack: Stack) -> 
     (config,) = yaml_docs(DEPLOY / "kubernetes" / "configmap.yaml")
     target = yaml.safe_load(config["data"]["promcast.yaml"])["targets"][0]
     # The recipe's actual part is the target's own query: run it with the stack's target (cpu: workload_cpu).
-    assert target["name"] == "cpu" and target["query"] in query
+    assert target["name"] == "cpu"
+    assert target["query"] in query
     live = query.replace(target["query"], "workload_cpu")
     (signal,) = stack.prometheus.wait_for(live, timeout=30)
     (actual,) = stack.prometheus.query("sum(workload_cpu)")

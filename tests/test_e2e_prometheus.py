@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from daemon.prometheus import PrometheusSource
 from daemon.settings import PrometheusSettings, TargetSettings
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
-from forecaster.frozen import load_frozen
+from forecaster.numpy_runtime import load_frozen
 
 from .support.e2e import INTERVAL, MAX_AGE_CYCLES, Stack, running_stack
 from .support.http import fetch, samples, wait_until
@@ -41,7 +41,8 @@ def test_the_daemon_serves_the_default_model_without_loading_torch(stack: Stack)
     assert (labels["model"], labels["runtime"], labels["serves"]) == ("mlp", "numpy", "model")
     # The real process: first-start training ran in a child, and no torch library is mapped here.
     maps = Path(f"/proc/{stack.daemon.pid}/maps").read_text()
-    assert "libtorch" not in maps and "libc10" not in maps
+    assert "libtorch" not in maps
+    assert "libc10" not in maps
 
 
 def test_values_equal_the_forecasters_prediction_on_the_same_window(stack: Stack) -> None:
@@ -77,7 +78,8 @@ def test_exposition_passes_promtool(stack: Stack) -> None:
     text = fetch(stack.url + "/metrics")[1]
     promtool = require_prometheus().promtool
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
 
 
 def test_outage_counts_errors_turns_unready_and_recovers(stack: Stack) -> None:
@@ -89,7 +91,8 @@ def test_outage_counts_errors_turns_unready_and_recovers(stack: Stack) -> None:
         assert not samples(text, "promcast_forecast"), "a stale forecast must not be served"
         errors = {s["stage"]: v for s, v in samples(text, "promcast_errors_total") if s["target"] == "cpu"}
         assert errors["query"] >= 1
-        assert stack.daemon.poll() is None and fetch(stack.url + "/healthz")[0] == 200
+        assert stack.daemon.poll() is None
+        assert fetch(stack.url + "/healthz")[0] == 200
     finally:
         stack.prometheus.start()
     # Back within one cycle (plus Prometheus's own start-up and the query).

@@ -34,7 +34,7 @@ from forecaster.protocol import (
     targets_at,
     window_for,
 )
-from forecaster.scaling import Scaler
+from forecaster.scalers import Scaler
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -54,21 +54,26 @@ def test_score_is_on_the_z_scale_and_in_original_units() -> None:
     scaler = Scaler("standard", 10.0, 2.0)
     truth, pred = np.full((3, 2), 10.0), np.full((3, 2), 14.0)
     s = score(pred, truth, scaler)
-    assert s["original"]["mae"] == pytest.approx(4.0) and s["original"]["mse"] == pytest.approx(16.0)
-    assert s["z"]["mae"] == pytest.approx(2.0) and s["z"]["mse"] == pytest.approx(4.0)
+    assert s["original"]["mae"] == pytest.approx(4.0)
+    assert s["original"]["mse"] == pytest.approx(16.0)
+    assert s["z"]["mae"] == pytest.approx(2.0)
+    assert s["z"]["mse"] == pytest.approx(4.0)
 
 
 def test_borders_origins_and_windows_follow_benchmark_md() -> None:
     b = Borders.from_fractions(4034, Protocol())
     assert (b.train_end, b.val_end, b.test_points) == (2823, 3226, 808)
-    assert origin_stride(808, 1500) == 1 and origin_stride(17857, 1500) == 11
+    assert origin_stride(808, 1500) == 1
+    assert origin_stride(17857, 1500) == 11
     origins = rolling_origins(100, 130, horizon=12, stride=5)
     assert origins.tolist() == [100, 105, 110, 115]  # the last target of 115 is 126 < 130; 120 would need 131
     values = np.arange(200.0)
     assert inputs_at(values, origins, 3)[0].tolist() == [97.0, 98.0, 99.0]  # only data before the origin
     assert targets_at(values, origins, 2)[-1].tolist() == [115.0, 116.0]
-    assert window_for(pd.Timedelta("5min")) == 288 and window_for(pd.Timedelta("1h")) == 48
-    assert window_for(pd.Timedelta("30s")) == 96 and season_for(pd.Timedelta("30s")) is None
+    assert window_for(pd.Timedelta("5min")) == 288
+    assert window_for(pd.Timedelta("1h")) == 48
+    assert window_for(pd.Timedelta("30s")) == 96
+    assert season_for(pd.Timedelta("30s")) is None
 
 
 def test_make_task_scales_on_train_only_and_drops_origins_without_history() -> None:
@@ -76,7 +81,8 @@ def test_make_task_scales_on_train_only_and_drops_origins_without_history() -> N
     values[:70:2] = 3.0  # train mean 2, std 1
     task = make_task(values, pd.Timestamp("2024-01-01"), pd.Timedelta("1min"), Protocol(horizon=2), stride=1)
     assert (task.scaler.shift, task.scaler.scale) == pytest.approx((2.0, 1.0))
-    assert task.origins[0] == 80 and task.origins[-1] == 98
+    assert task.origins[0] == 80
+    assert task.origins[-1] == 98
     with pytest.raises(ValueError, match="history"):
         make_task(values, pd.Timestamp("2024-01-01"), pd.Timedelta("1min"), Protocol(horizon=2), 1, min_history=99)
 
@@ -106,14 +112,18 @@ def test_smoothness_is_zero_for_a_straight_line() -> None:
     assert roughness(line) == 0.0
     wiggly = line + np.array([0.0, 1.0] * 6)
     s = smoothness(line, wiggly)
-    assert s["forecast"] == 0.0 and s["truth"] == pytest.approx(2.0) and s["ratio"] == 0.0
+    assert s["forecast"] == 0.0
+    assert s["truth"] == pytest.approx(2.0)
+    assert s["ratio"] == 0.0
 
 
 def test_convergence_and_stability() -> None:
     c = convergence([1.0, 0.5, 0.3, 0.2, 0.2, 0.205], [1.0, 2.0, 1.0, 1.0, 1.0, 1.0])
     assert (c["epochs"], c["seconds"], c["best_epoch"]) == (4, 5.0, 4)  # 0.2 <= 0.2 * 1.05 first at epoch 4
     s = stability([0.1, 0.2, 0.3])
-    assert s["std"] == pytest.approx(0.1) and s["range"] == pytest.approx(0.2) and s["seeds"] == 3
+    assert s["std"] == pytest.approx(0.1)
+    assert s["range"] == pytest.approx(0.2)
+    assert s["seeds"] == 3
 
 
 def test_worst_windows_are_distinct_events() -> None:
@@ -152,7 +162,8 @@ def test_fast_evaluate_metrics_hold_every_model_with_12_steps(fast_report: Path)
     assert set(models) == {"naive", "seasonal_naive", "ar", *cli.default_models()}
     for name, m in models.items():
         for scale in ("z", "original"):
-            assert len(m[scale]["mse_per_h"]) == 12 and len(m[scale]["mae_per_h"]) == 12, name
+            assert len(m[scale]["mse_per_h"]) == 12, name
+            assert len(m[scale]["mae_per_h"]) == 12, name
             assert np.mean(m[scale]["mse_per_h"]) == pytest.approx(m[scale]["mse"])
     assert models["naive"]["measures"]["lag"]["per_h"] == list(range(1, 13))
     assert models["lstm"]["measures"]["stability"]["seeds"] == 3
@@ -162,7 +173,8 @@ def test_fast_evaluate_metrics_hold_every_model_with_12_steps(fast_report: Path)
     assert len(data["single_step_lstm"]["z"]["mse_per_h"]) == 1
     intervals = models["gru"]["measures"]["intervals"]  # networks are calibrated on their validation windows
     for level in ("0.8", "0.95"):
-        assert 0.0 <= intervals[level]["coverage"] <= 1.0 and intervals[level]["z_width"] > 0
+        assert 0.0 <= intervals[level]["coverage"] <= 1.0
+        assert intervals[level]["z_width"] > 0
     assert intervals["0.95"]["z_width"] > intervals["0.8"]["z_width"]
     assert "coverage 0.95" in (fast_report / "report.md").read_text()
 

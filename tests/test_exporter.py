@@ -20,11 +20,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from daemon.app import Daemon
 from daemon.build import build_info
-from daemon.demo import DEMO_QUERY, DemoSource
-from daemon.metrics import Metrics, TargetForecast
-from daemon.server import HttpServer
+from daemon.http.metrics import Metrics, TargetForecast
+from daemon.http.server import HttpServer
+from daemon.models.store import ModelStore
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 
@@ -56,11 +56,13 @@ def served() -> Iterator[str]:
 
 def test_the_page_carries_build_process_and_platform_metrics(served: str) -> None:
     headers, body = _get(served)
-    assert headers["Content-Type"] == CONTENT_TYPE_LATEST and "Content-Encoding" not in headers
+    assert headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert "Content-Encoding" not in headers
     text = body.decode()
     ((labels, value),) = samples(text, "promcast_build_info")
     build = build_info()
-    assert value == 1 and labels == {"version": build.version, "revision": build.revision, "python": build.python}
+    assert value == 1
+    assert labels == {"version": build.version, "revision": build.revision, "python": build.python}
     assert samples(text, "process_resident_memory_bytes")[0][1] > 0
     assert samples(text, "python_info")[0][0]["implementation"] == platform.python_implementation()
     assert len(samples(text, "promcast_forecast")) == 24
@@ -72,7 +74,8 @@ def test_gzip_when_the_scraper_asks_for_it(served: str) -> None:
     text = gzip.decompress(body).decode()
     assert len(samples(text, "promcast_forecast")) == 24
     plain_headers, plain = _get(served, **{"Accept-Encoding": "identity"})
-    assert "Content-Encoding" not in plain_headers and len(body) < len(plain)
+    assert "Content-Encoding" not in plain_headers
+    assert len(body) < len(plain)
 
 
 def test_openmetrics_when_the_scraper_asks_for_it(served: str) -> None:
@@ -80,7 +83,8 @@ def test_openmetrics_when_the_scraper_asks_for_it(served: str) -> None:
     headers, body = _get(served, Accept=accept)
     assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     text = body.decode()
-    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    assert text.endswith("# EOF\n")
+    assert text.count("# EOF") == 1
     families = {f.name: f for f in parse_openmetrics(text)}  # the strict parser: a malformed page raises
     assert len(families["promcast_forecast"].samples) == 24
     assert len(families["promcast_forecast_upper"].samples) == 24
@@ -95,7 +99,8 @@ def test_version_flag_names_the_build() -> None:
     assert proc.stdout.strip() == f"promcast {build.version} (revision {build.revision}, python {build.python})"
     if (REPO / ".git").exists():  # a checkout names its commit; an installed copy says "unknown"
         head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-        assert build.revision != "unknown" and head.stdout.startswith(build.revision)
+        assert build.revision != "unknown"
+        assert head.stdout.startswith(build.revision)
 
 
 class Counting:
@@ -136,4 +141,5 @@ def test_scrapes_never_trigger_work(tmp_path: Path) -> None:
             assert _get(base + "/readyz")[1].startswith(b'{"ready": true')
     finally:
         server.stop()
-    assert source.reads == reads and predicted == [], "a scrape read the source or ran the model"
+    assert source.reads == reads, "a scrape read the source or ran the model"
+    assert predicted == [], "a scrape read the source or ran the model"

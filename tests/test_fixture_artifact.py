@@ -1,7 +1,8 @@
-"""A tiny artifact checked into tests/fixtures guards the on-disk format: a change to it is never silent.
+"""Tiny artifacts checked into tests/fixtures guard the on-disk format: a change to it is never silent.
 
-If this fails after an intended format change, bump FORMAT_VERSION, teach load() the old format or say why
-not, and regenerate with `python -m tests.fixtures.make_fixture`.
+They are format 1 artifacts and stay so: they prove that an old artifact still loads (through
+``forecaster.artifact.migrate``). If this fails after an intended format change, bump FORMAT_VERSION and add the
+change's row to ``forecaster.artifact.MIGRATIONS`` rather than regenerate them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from forecaster import DEFAULT_MODEL, ArtifactError, Forecaster
-from forecaster.frozen import load_frozen
+from forecaster.numpy_runtime import load_frozen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,7 +23,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_checked_in_artifact_loads_and_predicts_as_recorded() -> None:
     expected = json.loads((FIXTURES / "gru_v1_expected.json").read_text())
     f = Forecaster.load(FIXTURES / "gru_v1")
-    assert f.model_name == "gru" and f.window == 24 and f.horizon == 12
+    assert f.model_name == "gru"
+    assert f.window == 24
+    assert f.horizon == 12
     out = f.predict_next_12(np.asarray(expected["input"]))
     np.testing.assert_allclose(out, expected["forecast"], rtol=1e-5, atol=1e-6)
 
@@ -32,10 +35,12 @@ def _default_expected() -> dict:
 
 
 @pytest.mark.parametrize(("runtime", "load"), [("torch", Forecaster.load), ("numpy", load_frozen)])
-def test_the_default_models_current_format_loads_through_both_runtimes(runtime: str, load) -> None:
+def test_the_default_models_format_1_artifact_loads_through_both_runtimes(runtime: str, load) -> None:
     expected = _default_expected()
     f = load(FIXTURES / "mlp_v1")
-    assert f.model_name == DEFAULT_MODEL and f.window == 24 and f.horizon == 12
+    assert f.model_name == DEFAULT_MODEL
+    assert f.window == 24
+    assert f.horizon == 12
     assert f.runtime == runtime
     recent = np.asarray(expected["input"])
     point, bounds = f.forecast_interval(recent, (0.8, 0.95))
@@ -46,7 +51,7 @@ def test_the_default_models_current_format_loads_through_both_runtimes(runtime: 
 
 
 @pytest.mark.parametrize("load", [Forecaster.load, load_frozen], ids=["torch", "numpy"])
-def test_a_hand_edited_meta_of_the_current_format_is_refused(load, tmp_path: Path) -> None:
+def test_a_hand_edited_meta_with_its_own_checksum_is_refused(load, tmp_path: Path) -> None:
     copy = tmp_path / "mlp"
     shutil.copytree(FIXTURES / "mlp_v1", copy)
     meta = json.loads((copy / "meta.json").read_text())

@@ -1,5 +1,5 @@
-"""A series that is never negative is not forecast below zero, bounds included (issue 15, item 17): a real AR
-model that extrapolates a falling series through zero, served by the daemon, read from its /metrics page."""
+"""A series that is never negative is not forecast below zero, bounds included: a real AR model that extrapolates a
+falling series through zero, served by the daemon, read from its /metrics page."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
+from daemon.models.store import ModelStore
 from daemon.settings import Settings, TargetSettings
-from daemon.store import ModelStore
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 
@@ -81,7 +81,8 @@ def _row(published: dict[str, dict], family: str, target: str, instance: str, le
 def test_a_series_never_negative_is_not_forecast_below_zero(page) -> None:
     published, point, bounds = page
     row = sorted([NEAR_ZERO, CROSSED]).index(NEAR_ZERO)
-    assert (point[row] < 0).any() and (bounds[0.95][0][row] < 0).any(), "the model itself goes below zero"
+    assert (point[row] < 0).any(), "the model itself goes below zero"
+    assert (bounds[0.95][0][row] < 0).any(), "the model itself goes below zero"
     got = _row(published, "promcast_forecast", "clipped", "near_zero", None)
     np.testing.assert_allclose(got, np.maximum(point[row], 0.0), rtol=1e-9)
     for level in LEVELS:
@@ -89,7 +90,9 @@ def test_a_series_never_negative_is_not_forecast_below_zero(page) -> None:
         hi = _row(published, "promcast_forecast_upper", "clipped", "near_zero", level)
         np.testing.assert_allclose(lo, np.maximum(bounds[level][0][row], 0.0), rtol=1e-9)
         np.testing.assert_allclose(hi, np.maximum(bounds[level][1][row], 0.0), rtol=1e-9)
-        assert (lo >= 0).all() and (lo <= got).all() and (got <= hi).all()
+        assert (lo >= 0).all()
+        assert (lo <= got).all()
+        assert (got <= hi).all()
 
 
 def test_a_series_that_was_negative_and_a_target_that_turns_it_off_keep_the_models_values(page) -> None:

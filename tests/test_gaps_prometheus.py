@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.app import Daemon
-from daemon.prometheus import PrometheusSource
+from daemon.models.store import ModelStore
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 

@@ -1,4 +1,4 @@
-"""The live safety net (issue 18): per series, the guard publishes a fallback while the model loses to it, and
+"""The live safety net: per series, the guard publishes a fallback while the model loses to it, and
 comes back when the model recovers; drift starts one retrain per cool-down."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from daemon.app import Daemon
-from daemon.guard import MODEL, Guard, GuardParams, fallback_forecasts
-from daemon.job import ForecastJob
-from daemon.metrics import Metrics
-from daemon.serving import ModelHolder
+from daemon.cycle.guard import MODEL, Guard, GuardParams, fallback_forecasts
+from daemon.cycle.job import ForecastJob
+from daemon.http.metrics import Metrics
+from daemon.models.serving import ModelHolder
+from daemon.models.store import ModelStore
 from daemon.settings import Settings, TargetSettings
-from daemon.store import ModelStore
 from forecaster import Forecaster
 
 from .support.http import samples
@@ -45,7 +45,8 @@ def test_the_guard_leaves_a_losing_model_and_comes_back_after_patience() -> None
     assert lost.index("naive") <= 8  # the weighted MAE crosses within a few scorings, then patience
     assert lost[lost.index("naive") :] == ["naive"] * (20 - lost.index("naive"))
     back = _scripted_errors(guard, 0.2, 1.0, 30, rng)
-    assert "naive" in back[:2] and back[-1] == MODEL  # patience holds it a while, then the model is back
+    assert "naive" in back[:2]
+    assert back[-1] == MODEL
     assert back[back.index(MODEL) :] == [MODEL] * (30 - back.index(MODEL))
 
 
@@ -106,7 +107,8 @@ def _run(job: ForecastJob, source: Scripted, steps: range) -> list[tuple[str, np
         result = job()
         assert result.ok, result.error
         fc = job.metrics.snapshot()[0]["t"]
-        assert fc.sources is not None and fc.replicas is not None
+        assert fc.sources is not None
+        assert fc.replicas is not None
         out.append((fc.sources[0], fc.values[0], float(fc.replicas[0]), fc.bounds[0.8][1][0]))
     return out
 
@@ -131,7 +133,9 @@ def test_a_drained_service_under_a_fixed_model_switches_to_naive_and_back(job) -
     page = metrics.exposition().decode()
     assert samples(page, "promcast_fallback_switches_total") == [({"target": "t"}, 2.0)]
     ((labels, value),) = samples(page, "promcast_forecast_source")
-    assert labels["source"] == MODEL and labels["instance"] == "a" and value == 1.0
+    assert labels["source"] == MODEL
+    assert labels["instance"] == "a"
+    assert value == 1.0
 
 
 def _drifting(tmp_path, **drift) -> tuple[ForecastJob, Scripted]:
@@ -145,7 +149,7 @@ def _drifting(tmp_path, **drift) -> tuple[ForecastJob, Scripted]:
 def test_drift_starts_one_retrain_per_cool_down(tmp_path) -> None:
     job, source = _drifting(tmp_path, cooldown_seconds=3600)
     started: list[tuple[datetime, str]] = []
-    job.on_drift = lambda target, why: started.append((source.now(), why))
+    job.life.on_drift = lambda target, why: started.append((source.now(), why))
     _run(job, source, range(380, 400))  # the learnt regime: no drift
     assert started == []
     _run(job, source, range(400, 600))  # 200 minutes drained: skill < 0 all along
@@ -162,7 +166,7 @@ def test_a_failed_drift_retrain_is_counted_and_forecasting_goes_on(tmp_path) -> 
     )
     daemon = Daemon(settings, source, [job.target])  # its retrain child reads Prometheus, which refuses: it fails
     threads: list[threading.Thread] = []
-    daemon.jobs["t"].on_drift = lambda target, why: threads.append(daemon.retrain_in_background(target, why))
+    daemon.jobs["t"].life.on_drift = lambda target, why: threads.append(daemon.retrain_in_background(target, why))
     for i in range(380, 430):
         source.at = START + i * STEP
         assert daemon.jobs["t"]().ok
@@ -176,8 +180,8 @@ def test_a_failed_drift_retrain_is_counted_and_forecasting_goes_on(tmp_path) -> 
 
 
 def test_the_shift_demo_drains_then_comes_back_higher() -> None:
-    from daemon.demo import SHIFT, SHIFT_LEVEL, DemoSource
     from daemon.settings import DemoSettings
+    from daemon.sources.demo import SHIFT, SHIFT_LEVEL, DemoSource
 
     shift, diurnal = DemoSource(DemoSettings(workload="shift"), STEP), DemoSource(DemoSettings(), STEP)
     diurnal._sim_start = shift._sim_start  # the same simulated clock: only the level factor differs
@@ -192,11 +196,94 @@ def test_the_shift_demo_drains_then_comes_back_higher() -> None:
 
 
 def test_the_replay_source_serves_nothing_after_its_clock() -> None:
-    from daemon.replay import ReplaySource
+    from daemon.sources.replay import ReplaySource
 
     series = pd.Series(np.arange(10.0), index=pd.date_range(START, periods=10, freq=STEP, tz="UTC"))
     source = ReplaySource(series)
     source.at = START + 4 * STEP
     target = TargetSettings(name="t", query="q", window=2, history=timedelta(hours=1))
     (got,) = source.fetch(target, START, START + 9 * STEP).values()
-    assert got.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and source.now() == START + 4 * STEP
+    assert got.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert source.now() == START + 4 * STEP
+
+
+def test_a_series_on_a_fallback_publishes_the_fallbacks_own_laplace_interval() -> None:
+    """Naive's MAE per step is 1, 2, 3 and not scored yet at step 4 (the widest scored, 3, stands in); its interval
+    is naive's point +- MAE x ln(1 / (1 - level)), at the adapted level (0.9 for the nominal 0.95)."""
+    other = (("instance", "b"),)
+    guard = Guard(4, GuardParams(window=2, margin=0.1, patience=1))
+    for _ in range(2):  # constant errors: the weighted MAE is exactly these
+        guard.update(KEY, {MODEL: np.full(4, 5.0), "naive": np.array([1.0, 2.0, 3.0, np.nan])})
+    assert guard.sources([KEY, other]) == ["naive", MODEL]
+    model = np.array([[50.0, 51.0, 52.0, 53.0], [60.0, 61.0, 62.0, 63.0]])
+    bounds = {0.8: (model - 1.0, model + 1.0), 0.95: (model - 2.0, model + 2.0)}
+    naive = np.array([[7.0] * 4, [9.0] * 4])
+    values, published, sources = guard.apply([KEY, other], model, bounds, {"naive": naive}, {0.8: 0.8, 0.95: 0.9})
+    assert sources == ["naive", MODEL]
+    np.testing.assert_array_equal(values, [[7.0] * 4, [60.0, 61.0, 62.0, 63.0]])
+    ln5, ln10 = 1.6094379124341003, 2.302585092994046  # ln(1 / (1 - 0.8)), ln(1 / (1 - 0.9))
+    mae = np.array([1.0, 2.0, 3.0, 3.0])
+    np.testing.assert_allclose(published[0.8][0][0], 7.0 - mae * ln5, rtol=1e-12)
+    np.testing.assert_allclose(published[0.8][1][0], 7.0 + mae * ln5, rtol=1e-12)
+    np.testing.assert_allclose(published[0.95][0][0], 7.0 - mae * ln10, rtol=1e-12)
+    np.testing.assert_allclose(published[0.95][1][0], 7.0 + mae * ln10, rtol=1e-12)
+    np.testing.assert_allclose(published[0.8][1][0], [8.6094379, 10.2188758, 11.8283137, 11.8283137], rtol=1e-7)
+    # the series still on the model keeps the model's bands
+    np.testing.assert_array_equal(published[0.8][1][1], model[1] + 1.0)
+    np.testing.assert_array_equal(published[0.95][0][1], model[1] - 2.0)
+
+
+HOUR = timedelta(hours=1)
+
+
+class _Hourly(Scripted):
+    """Scripted, one value an hour: a day is 24 steps, which a 24-step window holds."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        super().__init__(values)
+        self.index = pd.date_range(START, periods=len(values), freq=HOUR, tz="UTC")
+
+
+def _daily(n: int) -> np.ndarray:
+    """A clean daily cycle at one value an hour: a sine, plus a business-hours plateau it cannot be told from."""
+    hour = np.arange(n) % 24
+    return 10.0 + 5.0 * np.sin(2 * np.pi * hour / 24) + 3.0 * ((hour >= 9) & (hour < 17))
+
+
+def test_on_a_daily_workload_the_guard_publishes_seasonal_naive(tmp_path) -> None:
+    """A model of flat noise against a clean daily cycle: seasonal naive (the value one day before) is exact, so the
+    guard moves the series to it, and the published forecast is the value 24 hours before each target hour."""
+    rng = np.random.default_rng(0)
+    train = pd.Series(10.0 + rng.normal(0, 1.0, 600))
+    train.index = pd.date_range(START - 700 * HOUR, periods=600, freq=HOUR, tz="UTC")
+    target = TargetSettings(
+        name="t",
+        query="q",
+        step_seconds=3600,
+        window=24,
+        model="ar",
+        history=timedelta(days=10),
+        levels=[0.8],
+        guard={"window": 8, "margin": 0.1, "patience": 3},
+    )
+    assert target.day_steps == 24
+    store = ModelStore(tmp_path, "t")
+    store.publish(Forecaster("ar", window=24, step=HOUR, gate=None).fit(train))
+    values = _daily(200)
+    source = _Hourly(values)
+    metrics = Metrics(CollectorRegistry(), ["t"], clock=lambda: source.now().timestamp())
+    job = ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0)
+    published = {}
+    for i in range(48, 100):
+        source.at = START + i * HOUR
+        assert job().ok
+        fc = metrics.snapshot()[0]["t"]
+        assert fc.sources is not None
+        published[i] = (fc.sources[0], fc.values[0].copy())
+    assert published[48][0] == MODEL
+    assert [s for s, _ in list(published.values())[-20:]] == ["seasonal_naive"] * 20
+    for i in range(80, 100):
+        # step h of the forecast made at hour i is hour i + h; seasonal naive gives it hour i + h - 24's value
+        one_day_before = np.array([values[i + h - 24] for h in range(1, 13)])
+        np.testing.assert_array_equal(published[i][1], one_day_before)
+        assert not np.array_equal(published[i][1], np.full(12, values[i]))  # not naive's last value repeated

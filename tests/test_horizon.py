@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from daemon.cli import main
-from daemon.dashboard import TEMPLATE, h_variable, render
-from daemon.serving import validate_for_target
+from daemon.http.dashboard import TEMPLATE, h_variable, render
+from daemon.models.serving import validate_for_target
 from daemon.settings import ConfigError, TargetSettings, load_settings
 from forecaster import ArtifactError, Forecaster
 from forecaster.synthetic import make_workload
@@ -37,7 +37,8 @@ def test_demo_with_24_steps_publishes_every_step_and_passes_promtool(tmp_path) -
         assert steps == {str(h) for h in range(1, 25)}, family
     assert {s["level"] for s, _ in samples(text, "promcast_forecast_upper")} == {"0.8", "0.95"}
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
-    assert check.returncode == 0 and check.stdout.strip() == check.stderr.strip() == "", check.stdout + check.stderr
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.strip() == check.stderr.strip() == "", check.stdout + check.stderr
     # The model is kept apart from the 12-step demo's, and was trained for 24 steps.
     (meta,) = (tmp_path / "m").glob("demo-diurnal-60s-h24/demo/versions/*/meta.json")
     assert json.loads(meta.read_text())["horizon"] == 24
@@ -48,7 +49,8 @@ def test_dashboard_is_generated_for_the_horizon_and_step(tmp_path) -> None:
     assert main(["dashboard", "--horizon", "24", "--step", "300", "--out", str(out)]) == 0
     (h,) = [v for v in json.loads(out.read_text())["templating"]["list"] if v["name"] == "h"]
     assert [o["text"] for o in h["options"]] == [str(i) for i in range(1, 25)]
-    assert h["options"][0]["value"] == "5m" and h["options"][23]["value"] == "2h"
+    assert h["options"][0]["value"] == "5m"
+    assert h["options"][23]["value"] == "2h"
     assert h["query"].split(", ")[11] == "12 : 1h"
 
 

@@ -1,5 +1,5 @@
-"""The 0.8 and 0.95 bands stay distinct and nested however far the online adaptation moves them (issue 15,
-item 18): the quality tracker's adapted levels, the calibration's lookup, and the bands the daemon publishes."""
+"""The 0.8 and 0.95 bands stay distinct and nested however far the online adaptation moves them: the quality
+tracker's adapted levels, the calibration's lookup, and the bands the daemon publishes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.quality import LEVEL_RANGE, SEPARATION, QualityTracker
+from daemon.cycle.quality import LEVEL_RANGE, SEPARATION, QualityTracker
+from daemon.models.store import ModelStore
 from daemon.settings import Settings, TargetSettings
-from daemon.store import ModelStore
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 
@@ -75,8 +75,12 @@ def test_the_forecasters_bands_at_the_adapted_levels_differ_and_nest(ar: Forecas
     point, bounds = ar.predict_interval(windows, (lo_level, hi_level))
     lo80, hi80 = bounds[lo_level]
     lo95, hi95 = bounds[hi_level]
-    assert (lo95 <= lo80).all() and (lo80 <= point).all() and (point <= hi80).all() and (hi80 <= hi95).all()
-    assert (lo95 < lo80).all() and (hi80 < hi95).all(), "the two bands are one"
+    assert (lo95 <= lo80).all()
+    assert (lo80 <= point).all()
+    assert (point <= hi80).all()
+    assert (hi80 <= hi95).all()
+    assert (lo95 < lo80).all(), "the two bands are one"
+    assert (hi80 < hi95).all(), "the two bands are one"
 
 
 def test_two_levels_on_one_order_statistic_still_give_two_bands(ar: Forecaster) -> None:

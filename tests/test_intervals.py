@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecaster import Forecaster, TrainConfig
-from forecaster.windows import make_windows
+from forecaster.splits import make_windows
 
 LEVELS = (0.8, 0.95)
 
@@ -43,7 +43,10 @@ def test_wider_level_gives_wider_bounds_around_the_point(fitted: Forecaster) -> 
     np.testing.assert_allclose(point, fitted.predict_next_12(series))
     lo80, hi80 = bounds[0.8]
     lo95, hi95 = bounds[0.95]
-    assert (lo95 <= lo80).all() and (lo80 <= point).all() and (point <= hi80).all() and (hi80 <= hi95).all()
+    assert (lo95 <= lo80).all()
+    assert (lo80 <= point).all()
+    assert (point <= hi80).all()
+    assert (hi80 <= hi95).all()
 
 
 def test_calibration_travels_with_the_artifact(fitted: Forecaster, tmp_path) -> None:

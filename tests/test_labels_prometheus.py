@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.prometheus import PrometheusSource
+from daemon.models.store import ModelStore
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
@@ -90,7 +90,8 @@ def test_every_readme_recipe_answers_per_service(stack) -> None:
     got = prom.query(overlay, eval_time=time.time() + 12 * 60)
     assert {r["metric"]["service"] for r in got} == SERVICES
     peaks = {r["metric"]["service"]: float(r["value"][1]) for r in prom.query(peak)}
-    assert set(peaks) == SERVICES and all(r["metric"]["target"] == "api_rps" for r in prom.query(peak))
+    assert set(peaks) == SERVICES
+    assert all(r["metric"]["target"] == "api_rps" for r in prom.query(peak))
     # The capacity to provision: the larger of the forecast peak and the actual rate, per service.
     actual = {r["metric"]["service"]: float(r["value"][1]) for r in prom.query(QUERY)}
     capacity_got = {r["metric"]["service"]: float(r["value"][1]) for r in prom.query(capacity)}

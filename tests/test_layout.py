@@ -1,9 +1,12 @@
-"""The layout README's "Layout" section describes: the core stands alone, the daemon's modules form no import
-circle, benchmarks stand on the product, and each concept's table is the one its readers use."""
+"""The layout README's "Layout" section describes: the core stands alone, the daemon's rooms import only the rooms
+below them, its modules form no import circle, benchmarks stand on the product, and each concept's table is the one
+its readers use."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -12,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _imports(path: Path, package: str) -> set[str]:
     """Every module ``path`` imports, anywhere in the file (lazy and TYPE_CHECKING imports too), made absolute."""
-    module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    module = _name(path)
     here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -27,8 +30,14 @@ def _imports(path: Path, package: str) -> set[str]:
     return found
 
 
+def _name(path: Path) -> str:
+    """A file's module name; a package's ``__init__.py`` is the package."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _modules(package: str) -> dict[str, Path]:
-    return {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / package).rglob("*.py")}
+    return {_name(p): p for p in (ROOT / package).rglob("*.py")}
 
 
 def _graph(package: str) -> dict[str, set[str]]:
@@ -67,7 +76,7 @@ def test_the_core_imports_nothing_from_the_daemon() -> None:
 
 def test_the_daemon_modules_form_no_import_circle() -> None:
     graph = _graph("daemon")
-    assert "daemon.settings" in graph and graph["daemon.job"], "the scan sees the daemon's imports"
+    assert "daemon.settings" in graph["daemon.cycle.job"], "the scan sees the daemon's imports"
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -78,7 +87,9 @@ def test_the_cycle_finder_finds_a_circle() -> None:
 
 def test_benchmarks_stand_on_the_product() -> None:
     for module, path in _modules("benchmarks").items():
-        bad = sorted(i for i in _imports(path, "benchmarks") if i.split(".")[0] == "tests")
+        bad = sorted(
+            i for i in _imports(path, "benchmarks") if i.startswith("tests") and not i.startswith("tests.support")
+        )
         assert not bad, f"{module} imports {bad}"
 
 
@@ -92,6 +103,77 @@ def test_every_source_setting_has_its_builder() -> None:
 def test_the_daemon_stands_on_the_core_not_on_its_evaluation() -> None:
     for module, path in _modules("daemon").items():
         bad = sorted(
-            i for i in _imports(path, "daemon") if i.startswith("forecaster.evaluation") and module != "daemon.cli"
+            i
+            for i in _imports(path, "daemon")
+            if i.startswith("forecaster.evaluation") and module != "daemon.cli" and _room(module) != "offline"
         )
         assert not bad, f"{module} imports {bad}"
+
+
+# The daemon's rooms, bottom up: each may import its own modules and the rooms listed for it, nothing above.
+ROOMS: dict[str, set[str]] = {
+    "base": set(),  # types, clock, logs, build: what every room shares
+    "settings": {"base"},
+    "sources": {"base", "settings"},
+    "http": {"base", "settings"},
+    "models": {"base", "settings", "sources", "http"},
+    "cycle": {"base", "settings", "sources", "http", "models"},
+    "offline": {"base", "settings", "sources", "models", "cycle"},
+    "app": {"base", "settings", "sources", "http", "models", "cycle", "offline"},  # app, health, cli, __main__
+}
+TOP = {"daemon.app": "app", "daemon.cli": "app", "daemon.health": "app", "daemon.__main__": "app", "daemon": "base"}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    if module in TOP:
+        return TOP[module]
+    return parts[1] if parts[1] in ROOMS else "base"
+
+
+def test_each_room_imports_only_the_rooms_below_it() -> None:
+    graph = _graph("daemon")
+    bad = sorted(
+        f"{m} -> {d}" for m, deps in graph.items() for d in deps if _room(d) not in {_room(m), *ROOMS[_room(m)]}
+    )
+    assert not bad, bad
+
+
+def test_the_room_check_sees_a_wrong_import() -> None:
+    assert _room("daemon.cycle.job") == "cycle"
+    assert _room("daemon.settings.target") == "settings"
+    assert _room("daemon.types") == "base"
+    assert "cycle" not in ROOMS["models"]  # models may not import the cycle
+
+
+def test_every_daemon_module_lives_in_a_room() -> None:
+    loose = sorted(m for m in _modules("daemon") if m.count(".") == 1 and _room(m) == "base")
+    assert loose == ["daemon.build", "daemon.clock", "daemon.logs", "daemon.types"]
+
+
+def test_daemon_modules_stay_small_and_no_hub() -> None:
+    graph = _graph("daemon")
+    for module, path in _modules("daemon").items():
+        lines = len(path.read_text().splitlines())
+        assert lines <= 320, f"{module}: {lines} lines"
+        siblings = {d for d in graph[module] if d.rsplit(".", 1)[0] == module.rsplit(".", 1)[0]}
+        assert len(siblings) <= 8, f"{module} imports {len(siblings)} modules of its room: {sorted(siblings)}"
+        assert len(graph[module]) <= 14, f"{module} imports {len(graph[module])} daemon modules"
+
+
+def test_the_retrain_entry_points_load_no_module_of_the_cycle() -> None:
+    """``promcast train`` and the first-training child run as their own processes: they load the model store and
+    the training, never the live cycle."""
+    code = (
+        "import sys, daemon.cli, daemon.models.commands, daemon.models.retrain, daemon.models.training; "
+        "print(sorted(m for m in sys.modules if m.startswith(('daemon.cycle', 'daemon.http.server', 'daemon.app'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_wheel_leaves_the_development_tools_out() -> None:
+    """localprom starts a throw-away Prometheus for tests and benchmarks: it lives in tests/support, outside the
+    packages the wheel installs."""
+    assert not (ROOT / "daemon" / "localprom.py").exists()
+    assert (ROOT / "tests" / "support" / "localprom.py").is_file()

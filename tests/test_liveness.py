@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import MIN_IDLE_SECONDS, Daemon
-from daemon.prometheus import PrometheusSource
+from daemon.app import Daemon
+from daemon.health import MIN_IDLE_SECONDS
+from daemon.models.store import ModelStore
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
 
 from .support.fake_prometheus import FakePrometheus, sine_matrix
@@ -153,5 +154,6 @@ def test_a_first_training_past_train_timeout_seconds_is_stopped_and_named(tmp_pa
     assert result["error"].startswith("no model: cannot train the first model: TrainingFailed: "), result
     assert "ran past train_timeout_seconds (2 s) and was stopped" in result["error"], result
     store = ModelStore(tmp_path / "m" / "demo-diurnal-60s", "demo")
-    assert store.current_version() is None and store.versions() == []
+    assert store.current_version() is None
+    assert store.versions() == []
     assert not [p for p in (tmp_path / "m").rglob(".*") if p.name != ".lock"]

@@ -1,5 +1,5 @@
-"""Series that drop_labels sums together are counted per target and logged once per change (issue 15, item 13),
-against a real Prometheus: the daemon's own cycles read it, its /metrics page is scraped over HTTP."""
+"""Series that drop_labels sums together are counted per target and logged once per change, against a real
+Prometheus: the daemon's own cycles read it, its /metrics page is scraped over HTTP."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon.app import Daemon
-from daemon.prometheus import PrometheusSource
-from daemon.server import HttpServer
+from daemon.http.server import HttpServer
+from daemon.models.store import ModelStore
 from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
 
 from .support.http import fetch, samples
@@ -101,4 +101,5 @@ def test_series_summed_by_drop_labels_are_counted_and_logged_once_per_change(
         server.stop()
     merged = [e for e in logs if e["event"] == "series_merged"]
     assert [(e["log_level"], e["target"], e["merged"]) for e in merged] == [("warning", "load", 1), ("info", "load", 0)]
-    assert merged[0]["example"] == {"instance": "a"} and merged[0]["members"] == 2
+    assert merged[0]["example"] == {"instance": "a"}
+    assert merged[0]["members"] == 2

@@ -6,7 +6,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.metrics import Metrics, TargetForecast
+from daemon.http.metrics import Metrics, TargetForecast
 
 
 def _page(forecasts: dict[str, TargetForecast], now: float) -> dict[str, list]:
@@ -35,7 +35,8 @@ def test_awkward_labels_and_values_round_trip_through_the_text_format() -> None:
         for h in range(12):
             assert got[(path, h + 1)] == values[i, h]
     lower = page["promcast_forecast_lower"]
-    assert {s.labels["level"] for s in lower} == {"0.8"} and len(lower) == 24
+    assert {s.labels["level"] for s in lower} == {"0.8"}
+    assert len(lower) == 24
     assert sorted(s.value for s in page["promcast_recommended_replicas"]) == [3.0, 7.0]
 
 
@@ -44,12 +45,13 @@ def test_a_stale_snapshot_is_not_rendered_but_its_families_still_are_declared() 
     fresh = _page({"web": fc}, now=120.0)
     stale = _page({"web": fc}, now=131.0)
     assert len(fresh["promcast_forecast"]) == 12
-    assert stale["promcast_forecast"] == [] and stale["promcast_forecast_timestamp_seconds"] == []
+    assert stale["promcast_forecast"] == []
+    assert stale["promcast_forecast_timestamp_seconds"] == []
 
 
 def test_the_page_holds_exactly_the_families_of_the_table() -> None:
     from daemon.build import BuildInfo
-    from daemon.metrics import FAMILIES, ModelInfo
+    from daemon.http.metrics import FAMILIES, ModelInfo
 
     metrics = Metrics(CollectorRegistry(), ["web"], clock=lambda: 100.0, stamped=True)
     metrics.register_process(BuildInfo("0.1.0", "abc", "3.11"))

@@ -246,7 +246,9 @@ def test_null_detector_never_flags() -> None:
     values = noisy_flat(4)
     values[200] += 100.0
     flags = null_detector(values)
-    assert flags.dtype == bool and flags.shape == values.shape and not flags.any()
+    assert flags.dtype == bool
+    assert flags.shape == values.shape
+    assert not flags.any()
 
 
 def test_one_row_window() -> None:

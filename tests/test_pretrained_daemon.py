@@ -1,4 +1,4 @@
-"""The pretrained model in the daemon (issue 19): an empty model store forecasts from the first cycle with it, the
+"""The pretrained model in the daemon: an empty model store forecasts from the first cycle with it, the
 target's own model is trained in the background and promoted only past the pretrained champion, ``model:
 pretrained`` serves it for good, and an install without torch serves it and refuses to train."""
 
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource, demo_target
+from daemon.models.store import ModelStore
 from daemon.settings import DemoSettings, Settings, TargetSettings, load_settings
 from daemon.sources import make_source
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource, demo_target
 from forecaster import load_pretrained
 
 from .support.http import fetch, samples, wait_until
@@ -36,7 +36,8 @@ def test_an_empty_store_forecasts_on_the_first_cycle_with_the_pretrained_model(t
     (result,) = daemon.run_once()
     assert result.ok, result.error
     store = ModelStore(tmp_path, "demo")
-    assert result.version == store.current_version() and store.versions() == [result.version]
+    assert result.version == store.current_version()
+    assert store.versions() == [result.version]
     text = daemon.metrics.exposition().decode()
     ((labels, _),) = samples(text, "promcast_model_info")
     assert (labels["model"], labels["runtime"], labels["version"]) == ("pretrained", "numpy", result.version)
@@ -66,7 +67,8 @@ def test_model_pretrained_serves_it_for_good_and_never_trains(tmp_path, capsys) 
     settings = Settings(listen="127.0.0.1:0", model_dir=tmp_path, source="demo", targets=[target])
     daemon = Daemon(settings, make_source(settings), settings.targets)
     (result,) = daemon.run_once()
-    assert result.ok and result.version == "pretrained-" + load_pretrained().meta["weights_sha256"][:12]
+    assert result.ok
+    assert result.version == "pretrained-" + load_pretrained().meta["weights_sha256"][:12]
     assert daemon.metrics.snapshot()[1]["demo"].model == "pretrained"
     assert not (tmp_path / "demo").exists()  # the store plays no part
     assert daemon.retrain("demo") == -2
@@ -99,7 +101,8 @@ def test_the_own_model_trains_in_the_background_against_the_pretrained_champion(
         report = wait_until(store.latest_decision, timeout=240)  # the background retrain's decision
         first = samples(fetch(url + "/metrics")[1], "promcast_retrains_total")
         assert ({"target": "demo", "reason": "first"}, 1.0) in first
-        assert report["champion_version"] == pretrained and report["scores"]["champion"] is not None
+        assert report["champion_version"] == pretrained
+        assert report["scores"]["champion"] is not None
         assert report["trigger"] == "first"  # the daemon's own: never counted again as manual
         assert report["scored_on"]["champion"]["fit"] == "as trained"  # never refit: it never saw this target
         # What serves is what the gate decided: the own model if it beat the pretrained one, else the pretrained.
@@ -138,7 +141,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory):
 def test_an_install_without_torch_serves_the_pretrained_model_and_refuses_to_train(prometheus, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(NOTORCH)}
     cut = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
-    assert cut.returncode == 1 and "No module named 'torch'" in cut.stderr  # this interpreter lacks torch
+    assert cut.returncode == 1
+    assert "No module named 'torch'" in cut.stderr
     config = tmp_path / "promcast.yaml"
     config.write_text(
         json.dumps(
@@ -165,7 +169,8 @@ def test_an_install_without_torch_serves_the_pretrained_model_and_refuses_to_tra
 
         url = wait_until(started, timeout=60)
         got = wait_until(lambda: samples(fetch(url + "/metrics")[1], "promcast_forecast"), timeout=60)
-        assert {s["s"] for s, _ in got} == {"a", "b"} and len(got) == 24
+        assert {s["s"] for s, _ in got} == {"a", "b"}
+        assert len(got) == 24
         ((info, _),) = samples(fetch(url + "/metrics")[1], "promcast_model_info")
         assert (info["model"], info["runtime"]) == ("pretrained", "numpy")
         assert fetch(url + "/readyz")[0] == 200

@@ -170,7 +170,8 @@ def test_backfill_error_carries_promtool_stderr(tmp_path: Path, binaries: Promet
 def test_backfilled_history_is_queryable(server: PrometheusServer, backfilled: Backfilled) -> None:
     bf = backfilled
     n = bf.timestamps.size
-    assert server.startup_seconds is not None and server.startup_seconds < 30
+    assert server.startup_seconds is not None
+    assert server.startup_seconds < 30
 
     # Every sample of the 3 days, both series.  [3d1m] sidesteps range-boundary
     # inclusivity; evaluated at the last sample's time.
@@ -298,6 +299,7 @@ def test_query_range_point_limit(server: PrometheusServer, backfilled: Backfille
 def test_process_killed_on_context_exit(tmp_path: Path, binaries: PrometheusBinaries) -> None:
     with PrometheusServer(tmp_path, binaries=binaries) as prom:
         proc_port = prom.port
-        assert prom.running and port_is_open(proc_port)
+        assert prom.running
+        assert port_is_open(proc_port)
     assert not prom.running
     assert not port_is_open(proc_port)

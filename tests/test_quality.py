@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
 from daemon.settings import DemoSettings, Settings, TargetSettings
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 
 from .support.http import samples
 
@@ -74,7 +74,8 @@ def test_bands_coverage_skill_and_replicas_are_exported(replay) -> None:
         assert all(sign * (v - point[(s["series"], s["h"])]) >= 0 for s, v in got)
     for level in ("0.8", "0.95"):
         cov = daemon.registry.get_sample_value("promcast_interval_coverage_ratio", {"target": "demo", "level": level})
-        assert cov is not None and 0.0 <= cov <= 1.0
+        assert cov is not None
+        assert 0.0 <= cov <= 1.0
     # Skill is 1 - (sum over h of the model's MAE) / (sum over h of naive's MAE), from the published per-step gauges.
     mae = [
         daemon.registry.get_sample_value("promcast_forecast_error_mae", {"target": "demo", "h": str(h)})

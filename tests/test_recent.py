@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.prometheus import page_ranges
-from daemon.recent import RecentData
-from daemon.samples import as_samples
+from daemon.cycle.recent import RecentData
 from daemon.settings import TargetSettings
+from daemon.sources.prometheus import page_ranges
+from daemon.sources.samples import as_samples
 from daemon.types import SeriesKey, SourceUnavailable
 
 STEP = timedelta(minutes=1)
@@ -74,7 +74,8 @@ def test_short_reads_equal_full_reads_cycle_after_cycle(delay_steps: int) -> Non
         want = source.fetch(target, end - span, end)
         # A full read also returns series with no sample in the last max_gap steps, which the job skips as stale.
         stale = {k for k, s in want.items() if s.index[-1] < pd.Timestamp(end - target.max_gap * STEP)}
-        assert set(got) <= set(want) and set(want) - set(got) <= stale, i
+        assert set(got) <= set(want), i
+        assert set(want) - set(got) <= stale, i
         for key in got:
             full = as_samples(want[key])
             np.testing.assert_array_equal(got[key].times, full.times, err_msg=f"{dict(key)} at cycle {i}")
@@ -83,7 +84,8 @@ def test_short_reads_equal_full_reads_cycle_after_cycle(delay_steps: int) -> Non
     # samples 2 steps late, the gappy one too: its 3-step gap plus the delay leaves no sample in the last
     # max_gap + 2 steps for a cycle). Every other cycle read a few steps only.
     full = 3 + (delay_steps > 0)
-    assert reads.count("full") == full and reads.count("short") == len(reads) - full
+    assert reads.count("full") == full
+    assert reads.count("short") == len(reads) - full
 
 
 def test_a_long_pause_a_step_back_and_the_resync_read_the_full_span() -> None:
@@ -126,9 +128,11 @@ def test_page_ranges_cover_the_span_once_within_the_point_limit(points: int) -> 
     start, step = datetime(2026, 1, 1, tzinfo=timezone.utc), timedelta(minutes=1)
     end = start + 29 * step  # 30 grid points
     pages = page_ranges(start, end, step, points)
-    assert pages[0][0] == start and pages[-1][1] == end
+    assert pages[0][0] == start
+    assert pages[-1][1] == end
     for lo, hi in pages:
-        assert lo <= hi and (hi - lo) / step + 1 <= points
+        assert lo <= hi
+        assert (hi - lo) / step + 1 <= points
     for (_, hi), (lo, _) in itertools.pairwise(pages):
         assert lo == hi + step  # no step read twice, none skipped
     assert len(pages) == -(-30 // points)

@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.models.store import ModelStore
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from forecaster import ArtifactError, Forecaster, TrainConfig
 from forecaster.artifact import META_FILE, WEIGHTS_FILE, _meta_digest
 from forecaster.synthetic import make_workload
@@ -39,8 +39,9 @@ EDITS: list[tuple[str, Any]] = [
     ("model.hparams.bogus", 1), ("scaler", None), ("scaler", "standard"), ("scaler.scale", 0),
     ("scaler.scale", -1.0), ("scaler.scale", "NaN"), ("scaler.shift", "x"), ("scaler.kind", "robust"),
     ("step_seconds", "x"), ("step_seconds", None), ("intervals", 5), ("intervals", {"widths": "wide"}),
-    ("format_version", 2), ("format_version", "1"), ("weights_sha256", 0), ("tensors", {}), ("tensors", None),
-    ("gate", "x"), ("gate", None), ("gate", {"steps": 3}), ("gate.steps", 0), ("gate.steps", "12"),
+    ("format_version", 3), ("format_version", 0), ("format_version", "2"), ("format_version", None),
+    ("weights_sha256", 0), ("tensors", {}), ("tensors", None),
+    ("gate", "x"), ("gate", None), ("gate", {"steps": 3}), ("gate.steps", 0), ("gate.steps", "12"), ("gate.median", 1),
     ("gate.stride", 2.0), ("gate.eta", -1.0), ("gate.floor", 0), ("input_length", 9), ("input_length", "31"),
     ("serves", "ar"), ("serves", None), ("serves", True),
 ]  # fmt: skip
@@ -209,7 +210,8 @@ def test_a_running_daemon_keeps_its_model_through_every_corrupt_current(pair, tm
     try:
         assert daemon.run_once()[0].ok
         holder = daemon.holders["demo"]
-        assert holder.get() is not None and holder.get().version == good  # type: ignore[union-attr]
+        assert holder.get() is not None
+        assert holder.get().version == good
         for i, (what, spoil) in enumerate(CORRUPTIONS):
             version = f"{good}-bad{i:03d}"
             shutil.copytree(a, store.versions_dir / version)
@@ -217,13 +219,15 @@ def test_a_running_daemon_keeps_its_model_through_every_corrupt_current(pair, tm
             store.promote(version)
             daemon.reload_models()
             served = holder.get()
-            assert served is not None and served.version == good, what
+            assert served is not None, what
+            assert served.version == good, what
         rejected = daemon.registry.get_sample_value(
             "promcast_model_swaps_total", {"target": "demo", "result": "rejected"}
         )
         print(f"\ndaemon: {rejected:.0f} corrupt `current` artifacts rejected, still serving {good}")
         assert rejected == len(CORRUPTIONS)
         result = daemon.run_once()[0]
-        assert result.ok and result.version == good
+        assert result.ok
+        assert result.version == good
     finally:
         daemon.shutdown()

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from daemon.job import ForecastJob
-from daemon.metrics import Metrics
-from daemon.prometheus import group_series
-from daemon.serving import ModelHolder, ServedModel
+from daemon.cycle.job import ForecastJob
+from daemon.http.metrics import Metrics
+from daemon.models.serving import ModelHolder, ServedModel
+from daemon.models.store import ModelStore
 from daemon.settings import TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import group_series
 from daemon.types import SeriesKey
 from forecaster import Forecaster, TrainConfig
 from forecaster.gate import DEFAULT_GATE
@@ -83,7 +83,8 @@ def test_fit_and_predict_end_in_value_error_or_a_finite_forecast(case, model: st
             .fit(series)
             .predict_next_12(series)
         )
-        assert out.shape == (12,) and np.isfinite(out).all(), (kind, out)
+        assert out.shape == (12,), (kind, out)
+        assert np.isfinite(out).all(), (kind, out)
         pd.testing.assert_series_equal(series, before)
         return
     try:
@@ -95,7 +96,8 @@ def test_fit_and_predict_end_in_value_error_or_a_finite_forecast(case, model: st
         out = f.predict_next_12(series)
     except ValueError:
         return
-    assert out.shape == (12,) and np.isfinite(out).all(), (kind, out)
+    assert out.shape == (12,), (kind, out)
+    assert np.isfinite(out).all(), (kind, out)
     pd.testing.assert_series_equal(series, before)
 
 
@@ -130,7 +132,9 @@ def _job() -> tuple[ForecastJob, Canned]:
 
 
 JOB, SOURCE = _job()
-JOB.recent.resync_cycles = 0  # every cycle reads in full: each example is a new answer, not the last one's next steps
+JOB.reader.recent.resync_cycles = (
+    0  # every cycle reads in full: each example is a new answer, not the last one's next steps
+)
 
 
 def _text(v: float) -> str:
@@ -161,12 +165,14 @@ def test_prometheus_json_through_group_series_and_the_cycle(cases, junk: str, se
     )
     SOURCE.data = group_series(results, drop=["pod"])
     for series in SOURCE.data.values():
-        assert np.isfinite(series.to_numpy()).all() and series.index.is_monotonic_increasing
+        assert np.isfinite(series.to_numpy()).all()
+        assert series.index.is_monotonic_increasing
         assert not series.index.has_duplicates
     result = JOB.cycle()  # not __call__: an unexpected exception must surface here, not be swallowed
     assert result.ok, result
     assert (("app", "valid"),) in result.keys
-    assert result.forecasts is not None and np.isfinite(result.forecasts).all()
+    assert result.forecasts is not None
+    assert np.isfinite(result.forecasts).all()
     assert result.forecasts.shape == (len(result.keys), 12)
 
 
@@ -195,6 +201,7 @@ def test_the_imputed_ratio_counts_the_window_steps_without_a_raw_sample() -> Non
     values = pd.Series(10.0 + np.arange(60) % 7, index=index)
     source.data = {(("pod", "a"),): values.drop(index[-5:-3]), (("pod", "b"),): values}  # two steps missing in a
     result = job.cycle()
-    assert result.ok and len(result.keys) == 2
+    assert result.ok
+    assert len(result.keys) == 2
     ratio = job.metrics.registry.get_sample_value("promcast_input_imputed_ratio", {"target": "t"})
     assert ratio == pytest.approx(2 / (2 * WINDOW))

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from daemon.app import Daemon
+from daemon.models.store import ModelStore
 from daemon.settings import Settings, TargetSettings
-from daemon.store import ModelStore
 from forecaster import Forecaster
 
 from .support.http import fetch, wait_until
@@ -60,14 +60,14 @@ def _started(proc: subprocess.Popen[str], log: Path) -> str | None:
 
 
 def _training_child(pid: int) -> int | None:
-    """The pid of the daemon's `python -m daemon.training` child while it runs."""
+    """The pid of the daemon's `python -m daemon.models.training` child while it runs."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             children = (task / "children").read_text().split()
         except OSError:
             continue
         for child in children:
-            if _running(int(child)) and b"daemon.training" in _cmdline(int(child)):
+            if _running(int(child)) and b"daemon.models.training" in _cmdline(int(child)):
                 return int(child)
     return None
 
@@ -116,7 +116,8 @@ def test_sigterm_during_the_first_training_stops_it_publishes_nothing_and_exits_
     assert "training_stopped" in events, events
     assert not {"trained", "model_loaded", "cycle"} & set(events), events  # no model, so no forecast, ever
     store = ModelStore(models / "demo-diurnal-60s", "demo")  # the demo keeps each workload and step apart
-    assert store.current_version() is None and store.versions() == [], store.versions()
+    assert store.current_version() is None, store.versions()
+    assert store.versions() == [], store.versions()
     assert not _leftovers(models), _leftovers(models)
     print(f"\nSIGTERM during the first training: exit after {took:.2f}s")
 

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from daemon.cli import main
-from daemon.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
-from daemon.retrain_runner import child_env
-from daemon.serving import validate_for_target
+from daemon.models.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
+from daemon.models.retrain_runner import child_env
+from daemon.models.serving import validate_for_target
+from daemon.models.store import ModelStore, holdout_maes
 from daemon.settings import ConfigError, RetrainSettings, TargetSettings, load_settings
-from daemon.store import ModelStore, holdout_maes
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
@@ -79,7 +79,8 @@ def scores(challenger: float, naive: float, champion: float | None) -> dict:
 )
 def test_the_gate(s: dict, want: str, why: str) -> None:
     decision, reason = decide(s, margin=0.02)
-    assert decision == want and why in reason
+    assert decision == want
+    assert why in reason
 
 
 def test_holdout_is_the_most_recent_part_and_never_trained_on() -> None:
@@ -92,7 +93,9 @@ def test_holdout_is_the_most_recent_part_and_never_trained_on() -> None:
     # Every scored target lies at or after the cut; its inputs are the window just before it.
     a = history[A]
     first_targets = a[a.index >= h.cut].to_numpy()
-    assert h.series == 2 and h.inputs.shape == (len(h.targets), WINDOW) and h.targets.shape[1] == 12
+    assert h.series == 2
+    assert h.inputs.shape == (len(h.targets), WINDOW)
+    assert h.targets.shape[1] == 12
     np.testing.assert_allclose(h.targets[0], first_targets[:12])
     np.testing.assert_allclose(h.inputs[0], a[a.index < h.cut].to_numpy()[-WINDOW:])
 
@@ -100,17 +103,25 @@ def test_holdout_is_the_most_recent_part_and_never_trained_on() -> None:
 def test_promotes_into_an_empty_store_then_keeps_a_challenger_short_of_the_margin(store: ModelStore) -> None:
     rs = RetrainSettings()
     first = retrain(TARGET, FakeSource(), store, rs)
-    assert first.decision == "promote" and store.current_version() == first.version
+    assert first.decision == "promote"
+    assert store.current_version() == first.version
     report = store.decision_of(first.version)
-    assert report is not None and report["champion_error"] == "no current model"
-    assert set(report["scores"]) == {"challenger", "champion", "naive", "ar"} and report["scores"]["champion"] is None
-    assert report["holdout"]["windows"] > 0 and report["refit_on_holdout"] is False
+    assert report is not None
+    assert report["champion_error"] == "no current model"
+    assert set(report["scores"]) == {"challenger", "champion", "naive", "ar"}
+    assert report["scores"]["champion"] is None
+    assert report["holdout"]["windows"] > 0
+    assert report["refit_on_holdout"] is False
 
     second = retrain(TARGET, FakeSource(), store, RetrainSettings(margin=0.5))
-    assert second.decision == "keep" and second.version is None
-    assert store.current_version() == first.version and store.versions() == [first.version]
+    assert second.decision == "keep"
+    assert second.version is None
+    assert store.current_version() == first.version
+    assert store.versions() == [first.version]
     latest = store.latest_decision()
-    assert latest is not None and latest["decision"] == "keep" and latest["champion_version"] == first.version
+    assert latest is not None
+    assert latest["decision"] == "keep"
+    assert latest["champion_version"] == first.version
     maes = holdout_maes(store, first.version)
     assert maes["champion"] == latest["scores"]["champion"]["mae"]
     assert maes["challenger"] == latest["scores"]["challenger"]["mae"]
@@ -118,8 +129,10 @@ def test_promotes_into_an_empty_store_then_keeps_a_challenger_short_of_the_margi
 
 def test_dry_run_writes_nothing_and_a_held_lock_refuses_a_second_run(store: ModelStore) -> None:
     result = retrain(TARGET, FakeSource(), store, RetrainSettings(), dry_run=True)
-    assert result.decision == "promote" and result.version is None
-    assert store.versions() == [] and store.decisions() == []
+    assert result.decision == "promote"
+    assert result.version is None
+    assert store.versions() == []
+    assert store.decisions() == []
     with _locked(store), pytest.raises(RetrainBusy):
         retrain(TARGET, FakeSource(), store, RetrainSettings())
 
@@ -128,8 +141,10 @@ def test_an_unusable_champion_is_named_and_replaced(store: ModelStore) -> None:
     wrong = Forecaster("ar", window=WINDOW + 1, horizon=12, step="60s").fit(diurnal(300, "1min", seed=1))
     old = store.publish(wrong)
     result = retrain(TARGET, FakeSource(), store, RetrainSettings())
-    assert result.decision == "promote" and "no usable champion" in result.reason
-    assert "unusable" in result.report["champion_error"] and result.report["champion_version"] == old
+    assert result.decision == "promote"
+    assert "no usable champion" in result.reason
+    assert "unusable" in result.report["champion_error"]
+    assert result.report["champion_version"] == old
 
 
 def write_config(tmp_path: Path, **extra: object) -> Path:
@@ -177,10 +192,15 @@ def test_models_list_and_rollback(tmp_path: Path, capsys) -> None:
     assert main(["models", "list", *args, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["version"], r["current"]) for r in rows] == [(second, True), (first, False)]
-    assert rows[1]["holdout_mae"] > 0 and rows[1]["validation_mae"] > 0 and rows[0]["holdout_mae"] is None
-    assert main(["models", "rollback", *args]) == 0 and st.current_version() == first
-    assert main(["models", "rollback", *args, "--to", "nope"]) == 1 and st.current_version() == first
-    assert main(["models", "rollback", *args, "--to", second]) == 0 and st.current_version() == second
+    assert rows[1]["holdout_mae"] > 0
+    assert rows[1]["validation_mae"] > 0
+    assert rows[0]["holdout_mae"] is None
+    assert main(["models", "rollback", *args]) == 0
+    assert st.current_version() == first
+    assert main(["models", "rollback", *args, "--to", "nope"]) == 1
+    assert st.current_version() == first
+    assert main(["models", "rollback", *args, "--to", second]) == 0
+    assert st.current_version() == second
 
 
 def test_prune_keeps_the_newest_and_the_current(store: ModelStore) -> None:
@@ -189,7 +209,8 @@ def test_prune_keeps_the_newest_and_the_current(store: ModelStore) -> None:
     assert store.versions() == made[-3:]
     store.promote(made[2])  # the oldest one kept
     newer = [store.save(f), store.save(f)]
-    assert store.prune() == [made[3]] and store.versions() == [made[2], made[4], *newer]
+    assert store.prune() == [made[3]]
+    assert store.versions() == [made[2], made[4], *newer]
 
 
 def test_the_child_process_sees_the_daemons_settings_secrets_included(tmp_path: Path, monkeypatch) -> None:
@@ -199,8 +220,11 @@ def test_the_child_process_sees_the_daemons_settings_secrets_included(tmp_path: 
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PROMCAST_PROMETHEUS__BEARER_TOKEN")
     again = load_settings()
-    assert again.prometheus.bearer_token is not None and again.prometheus.bearer_token.get_secret_value() == "s3cret"
-    assert again.targets == settings.targets and again.retrain.margin == 0.1 and again.model_dir == settings.model_dir
+    assert again.prometheus.bearer_token is not None
+    assert again.prometheus.bearer_token.get_secret_value() == "s3cret"
+    assert again.targets == settings.targets
+    assert again.retrain.margin == 0.1
+    assert again.model_dir == settings.model_dir
 
 
 # A writer that publishes in a loop in forked children, each killed with SIGKILL after a random delay.
@@ -210,7 +234,7 @@ import os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)  # no thread pool in the parent: forking is safe
 from pathlib import Path
-from daemon.store import ModelStore, holdout_maes
+from daemon.models.store import ModelStore, holdout_maes
 from forecaster import Forecaster
 f, store = Forecaster.load(sys.argv[1]), ModelStore(Path(sys.argv[2]), "cpu", keep=3)
 rng = random.Random(int(sys.argv[3]))
@@ -233,7 +257,8 @@ def test_sigkill_at_random_points_of_a_write_always_leaves_a_loadable_current(tm
     st.publish(f)
     cmd = [sys.executable, "-c", KILLER, str(tmp_path / "seed"), str(tmp_path / "models"), "7"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     versions, leftovers = set(), 0
     try:
         for _ in range(50):

@@ -23,9 +23,9 @@ import pytest
 
 from daemon.app import Daemon
 from daemon.cli import main
-from daemon.prometheus import PrometheusSource
+from daemon.models.store import ModelStore
 from daemon.settings import load_settings
-from daemon.store import ModelStore
+from daemon.sources.prometheus import PrometheusSource
 from forecaster import Forecaster
 from forecaster.synthetic import diurnal
 
@@ -123,7 +123,9 @@ def test_train_promotes_and_the_daemon_swaps_without_missing_a_cycle(stack: Stac
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.startswith("promoted cpu version "), proc.stdout
         new = store(stack).current_version()
-        assert new is not None and new != before and new in proc.stdout
+        assert new is not None
+        assert new != before
+        assert new in proc.stdout
         trained = time.monotonic()
         wait_until(lambda: served_version(stack) == new, timeout=POLL + 2)
         print(f"train {trained - t0:.1f}s, swap seen {time.monotonic() - trained:.2f}s after: {proc.stdout.strip()}")
@@ -133,7 +135,9 @@ def test_train_promotes_and_the_daemon_swaps_without_missing_a_cycle(stack: Stac
     assert watch.widest_gap() < 1.75 * INTERVAL, sorted(watch.seen)
     assert swaps(stack, "accepted") == accepted + 1
     report = store(stack).decision_of(new)
-    assert report is not None and report["decision"] == "promote" and report["champion_version"] == before
+    assert report is not None
+    assert report["decision"] == "promote"
+    assert report["champion_version"] == before
     assert report["scores"]["challenger"]["mae"] < report["scores"]["champion"]["mae"]
     gauges = {s["role"]: v for s, v in samples(metrics(stack), "promcast_model_holdout_mae")}
     assert gauges["champion"] == pytest.approx(report["scores"]["challenger"]["mae"])
@@ -146,9 +150,12 @@ def test_a_challenger_that_cannot_beat_the_margin_is_kept_out(stack: Stack) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"kept cpu version {current}:"), proc.stdout
     report = store(stack).latest_decision()
-    assert report is not None and report["decision"] == "keep" and report["margin"] == 0.9
+    assert report is not None
+    assert report["decision"] == "keep"
+    assert report["margin"] == 0.9
     assert "<= margin 90.00%" in report["reason"]
-    assert store(stack).current_version() == current and served_version(stack) == current
+    assert store(stack).current_version() == current
+    assert served_version(stack) == current
 
 
 def test_a_challenger_no_better_than_naive_is_kept_out(stack: Stack, tmp_path: Path) -> None:
@@ -158,9 +165,11 @@ def test_a_challenger_no_better_than_naive_is_kept_out(stack: Stack, tmp_path: P
     worse = tmp_path / "naive.yaml"
     worse.write_text(json.dumps(config))
     proc = promcast("train", "--target", "cpu", "--config", str(worse))
-    assert proc.returncode == 0 and proc.stdout.startswith("kept cpu"), proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("kept cpu"), proc.stdout + proc.stderr
     report = store(stack).latest_decision()
-    assert report is not None and report["decision"] == "keep"
+    assert report is not None
+    assert report["decision"] == "keep"
     assert "does not beat naive" in report["reason"]
     assert store(stack).current_version() == current
 
@@ -186,7 +195,8 @@ def _wrong_window(path: Path) -> None:
 def test_a_broken_current_is_refused_and_the_old_model_keeps_serving(stack: Stack, spoil) -> None:
     st = store(stack)
     good = st.current_version()
-    assert good is not None and served_version(stack) == good
+    assert good is not None
+    assert served_version(stack) == good
     rejected = swaps(stack, "rejected")
     bad = st.new_version()
     shutil.copytree(st.versions_dir / good, st.versions_dir / bad)
@@ -207,12 +217,15 @@ def test_models_list_and_rollback_return_metrics_to_the_previous_version(stack: 
     st = store(stack)
     serve_naive(stack)
     previous, current = serve_naive(stack), serve_naive(stack)
-    assert st.current_version() == current and st.previous_version() == previous
+    assert st.current_version() == current
+    assert st.previous_version() == previous
     args = ["--target", "cpu", "--config", str(stack.config)]
     assert main(["models", "list", *args]) == 0
     listing = capsys.readouterr().out
     marked = [line for line in listing.splitlines() if line.startswith("*")]
-    assert len(marked) == 1 and current in marked[0] and previous in listing
+    assert len(marked) == 1
+    assert current in marked[0]
+    assert previous in listing
     assert main(["models", "rollback", *args]) == 0
     assert f"{current} -> {previous}" in capsys.readouterr().out
     wait_until(lambda: served_version(stack) == previous, timeout=POLL + 2)

@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from daemon.cli import main as cli_main
-from daemon.settings import ConfigError, load_settings
-from daemon.sharding import Shard, ordinal_of, resolve_index, shard_of
-from daemon.store import ModelStore
+from daemon.models.store import ModelStore
+from daemon.settings import ConfigError, load_settings, ordinal_of, resolve_index
+from daemon.sources.sharding import Shard, shard_for, shard_of
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 from forecaster.forecaster import default_training
@@ -52,7 +52,7 @@ def test_shard_of_is_a_stable_hash_not_pythons_salted_hash() -> None:
     assert shard_of((("instance", "a"),), 1_000_003) == 719521
     assert shard_of((("instance", "b"), ("job", "x")), 3) == 0
     assert shard_of((), 3) == 2
-    code = "from daemon.sharding import shard_of; print(shard_of((('instance', 'a'),), 1_000_003))"
+    code = "from daemon.sources.sharding import shard_of; print(shard_of((('instance', 'a'),), 1_000_003))"
     for seed in ("1", "2"):  # another process with another hash seed agrees
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -65,7 +65,8 @@ def test_shards_partition_the_series_evenly() -> None:
     parts = [Shard(i, 3).select(data) for i in range(3)]
     assert Counter(k for p in parts for k in p) == Counter(keys)  # each series in exactly one shard
     assert all(850 <= len(p) <= 1150 for p in parts), [len(p) for p in parts]
-    assert Shard().select(data) == data and all(Shard().owns(k) for k in keys)
+    assert Shard().select(data) == data
+    assert all(Shard().owns(k) for k in keys)
 
 
 @pytest.mark.parametrize(
@@ -109,11 +110,11 @@ def _settings(monkeypatch: pytest.MonkeyPatch, hostname: str | None, **env: str)
 
 
 def test_settings_default_from_the_statefulset_ordinal(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _settings(monkeypatch, None).shard == Shard(0, 1)
-    assert _settings(monkeypatch, "promcast-7d9f8b6c4-x2b9q").shard == Shard(0, 1)
-    assert _settings(monkeypatch, "promcast-2", PROMCAST_SHARD_COUNT="3").shard == Shard(2, 3)
+    assert shard_for(_settings(monkeypatch, None)) == Shard(0, 1)
+    assert shard_for(_settings(monkeypatch, "promcast-7d9f8b6c4-x2b9q")) == Shard(0, 1)
+    assert shard_for(_settings(monkeypatch, "promcast-2", PROMCAST_SHARD_COUNT="3")) == Shard(2, 3)
     s = _settings(monkeypatch, "promcast-2", PROMCAST_SHARD_COUNT="3", PROMCAST_SHARD_INDEX="0")
-    assert s.shard == Shard(0, 3)
+    assert shard_for(s) == Shard(0, 3)
 
 
 @pytest.mark.parametrize(
@@ -167,12 +168,14 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
 def test_statefulset_and_indexed_retrain_agree_on_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sts = _one(STS / "statefulset.yaml", "StatefulSet")
     headless = _one(STS / "service-headless.yaml", "Service")
-    assert sts["spec"]["serviceName"] == headless["metadata"]["name"] and headless["spec"]["clusterIP"] == "None"
+    assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
     base_service = _one(K8S / "service.yaml", "Service")  # the ServiceMonitor's Service scrapes every replica
     assert base_service["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
     job = _one(STS / "train-cronjob.yaml", "CronJob")["spec"]["jobTemplate"]["spec"]
-    assert job["completionMode"] == "Indexed" and job["completions"] == sts["spec"]["replicas"]
+    assert job["completionMode"] == "Indexed"
+    assert job["completions"] == sts["spec"]["replicas"]
     (daemon,) = sts["spec"]["template"]["spec"]["containers"]
     (train,) = job["template"]["spec"]["containers"]
     index_from = {
@@ -190,7 +193,7 @@ def test_statefulset_and_indexed_retrain_agree_on_shards(tmp_path: Path, monkeyp
         monkeypatch.setenv("PROMCAST_SHARD_INDEX", "2")
         monkeypatch.setenv("PROMCAST_SHARD_COUNT", env["PROMCAST_SHARD_COUNT"])
         settings = load_settings(tmp_path / "promcast.yaml")
-        assert settings.shard == Shard(2, sts["spec"]["replicas"])
+        assert shard_for(settings) == Shard(2, sts["spec"]["replicas"])
     assert train["args"][:3] == ["train", "--target", settings.targets[0].name]
 
 
@@ -211,7 +214,8 @@ def test_shard_rules_pass_promtool_and_match_the_prometheus_rule() -> None:
     promtool = require_prometheus().promtool
     for args in (["check", "rules", RULES.name], ["test", "rules", RULES.with_suffix(".test.yml").name]):
         proc = subprocess.run([promtool, *args], cwd=STS, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0 and "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "SUCCESS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     resource = _one(STS / "prometheusrule-shards.yaml", "PrometheusRule")
     assert resource["spec"]["groups"] == yaml_docs(RULES)[0]["groups"]
 
@@ -296,7 +300,8 @@ def test_three_shards_publish_every_series_exactly_once(tmp_path: Path) -> None:
             assert samples(text, "promcast_shard_series") == [({"target": "load"}, float(len(mine)))]
             errors = {lab["stage"]: v for lab, v in samples(text, "promcast_errors_total")}
             assert errors["input"] == errors["vanished"] == 0  # other shards' series are no errors
-        assert sorted(owners) == [f"s{i:03d}" for i in range(N_SERIES)] and set(owners.values()) == {1}
+        assert sorted(owners) == [f"s{i:03d}" for i in range(N_SERIES)]
+        assert set(owners.values()) == {1}
         _assert_mismatch_flagged(prom, logs[3])
 
 
@@ -309,4 +314,6 @@ def _assert_mismatch_flagged(prom: PrometheusServer, fourth_log: Path) -> None:
     (alert,) = prom.wait_for(rule["expr"], timeout=30)
     assert alert["metric"] == {"job": prom.job_name}
     started = [json.loads(line) for line in fourth_log.read_text().splitlines() if '"started"' in line]
-    assert started and started[0]["shard_index"] == 3 and started[0]["shard_count"] == 4
+    assert started
+    assert started[0]["shard_index"] == 3
+    assert started[0]["shard_count"] == 4

@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 
 from daemon.cli import main
-from daemon.demo import DEMO_QUERY, DemoSource
-from daemon.prometheus import PrometheusSource
-from daemon.retrain_runner import child_env
+from daemon.models.retrain_runner import child_env
+from daemon.models.store import ModelStore
 from daemon.settings import load_settings
 from daemon.sources import make_source
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource
+from daemon.sources.prometheus import PrometheusSource
 
 DEMO_TARGET = {"name": "demo", "query": DEMO_QUERY, "window": 24, "history": "P1D", "model": "ar"}
 
@@ -20,7 +20,8 @@ def test_the_setting_picks_the_source() -> None:
     assert isinstance(make_source(load_settings()), PrometheusSource)
     settings = load_settings(source="demo", demo={"step_seconds": 300})
     source = make_source(settings)
-    assert isinstance(source, DemoSource) and source.step.total_seconds() == 300
+    assert isinstance(source, DemoSource)
+    assert source.step.total_seconds() == 300
 
 
 def test_the_retrain_job_reads_the_configured_source(tmp_path, monkeypatch, capsys) -> None:
@@ -34,7 +35,9 @@ def test_the_retrain_job_reads_the_configured_source(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert out.startswith(("promoted demo", "kept demo")), out
     report = ModelStore(tmp_path, "demo").latest_decision()
-    assert report is not None and report["scores"]["challenger"]["mae"] > 0 and report["scores"]["naive"]["mae"] > 0
+    assert report is not None
+    assert report["scores"]["challenger"]["mae"] > 0
+    assert report["scores"]["naive"]["mae"] > 0
 
 
 def test_the_daemons_retrain_child_gets_the_source() -> None:
@@ -56,7 +59,7 @@ def _csv(tmp_path):
 
 
 def test_the_csv_source_replays_a_file_from_its_start_share(tmp_path) -> None:
-    from daemon.replay import ReplaySource
+    from daemon.sources.replay import ReplaySource
 
     path, index = _csv(tmp_path)
     source = make_source(load_settings(source="csv", csv={"path": str(path), "start": 0.5, "speed": 1.0}))
@@ -65,7 +68,8 @@ def test_the_csv_source_replays_a_file_from_its_start_share(tmp_path) -> None:
     assert first <= source.now() < first + timedelta(minutes=1)
     target = load_settings(targets=[{"name": "t", "query": "q", "window": 24, "history": "P1D"}]).targets[0]
     ((key, got),) = source.fetch(target, index[0].tz_localize("UTC"), index[-1].tz_localize("UTC")).items()
-    assert key == (("series", "load"),) and len(got) == 1500  # nothing after the replay's now
+    assert key == (("series", "load"),)
+    assert len(got) == 1500
 
 
 def test_the_csv_source_needs_its_path(tmp_path) -> None:
@@ -88,5 +92,6 @@ def test_the_daemon_forecasts_a_csv_through_the_one_factory(tmp_path, capsys) ->
     )
     assert main(["run", "--config", str(config), "--once", "--log-format", "json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
-    assert result["ok"] and len(result["forecasts"][0]["values"]) == 12
+    assert result["ok"]
+    assert len(result["forecasts"][0]["values"]) == 12
     assert result["forecasts"][0]["labels"] == {"series": "load"}

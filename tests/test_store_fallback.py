@@ -16,11 +16,11 @@ from structlog.testing import capture_logs
 
 from daemon.app import Daemon
 from daemon.cli import main
-from daemon.demo import DEMO_QUERY, DemoSource
-from daemon.metrics import Metrics
-from daemon.serving import ModelHolder
+from daemon.http.metrics import Metrics
+from daemon.models.serving import ModelHolder
+from daemon.models.store import ModelStore, StoreError
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore, StoreError
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from forecaster import Forecaster, TrainConfig
 from forecaster.artifact import WEIGHTS_FILE, read_artifact, write_artifact
 from forecaster.synthetic import make_workload
@@ -83,22 +83,27 @@ def test_a_corrupt_current_at_start_up_serves_the_newest_older_version_that_load
     store.promote(v3)  # v4 is newer than current: rolled back from, never a fallback
     with capture_logs() as logs:
         result = daemon.run_once()[0]
-    assert result.ok and result.version == v2, result.error
+    assert result.ok, result.error
+    assert result.version == v2, result.error
     ((info, _),) = samples(daemon.metrics.exposition().decode(), "promcast_model_info")
     assert info["version"] == v2
     assert gauge(daemon, "promcast_model_fallback", target="demo") == 1.0
     assert gauge(daemon, "promcast_errors_total", target="demo", stage="model") == 1.0
     (refused,) = events(logs, "model_refused")
-    assert refused["version"] == v3 and WEIGHTS_FILE in refused["error"]
+    assert refused["version"] == v3
+    assert WEIGHTS_FILE in refused["error"]
     (fallback,) = events(logs, "model_fallback")
-    assert fallback["version"] == v2 and fallback["current"] == v3 and fallback["cause"] == refused["error"]
+    assert fallback["version"] == v2
+    assert fallback["current"] == v3
+    assert fallback["cause"] == refused["error"]
 
     daemon.reload_models(only_changed=True)  # the poll does not retry the version it passed over
     assert gauge(daemon, "promcast_model_swaps_total", target="demo", result="rejected") == 0.0
     store.promote(v4)
     daemon.reload_models(only_changed=True)
     served = daemon.holders["demo"].get()
-    assert served is not None and served.version == v4
+    assert served is not None
+    assert served.version == v4
     assert gauge(daemon, "promcast_model_fallback", target="demo") == 0.0
     assert v1 in store.versions()
 
@@ -111,7 +116,8 @@ def test_a_current_that_is_no_link_is_reported_and_never_trained_over(good: Path
         store.current_version()
     with capture_logs() as logs:
         result = daemon.run_once()[0]
-    assert not result.ok and result.error is not None
+    assert not result.ok
+    assert result.error is not None
     assert result.error.startswith("no model: cannot load the current model: StoreError")
     assert "not a readable symlink" in result.error
     assert store.versions() == [], "nothing was trained over the broken current"
@@ -121,10 +127,13 @@ def test_a_current_that_is_no_link_is_reported_and_never_trained_over(good: Path
     v1 = put(store, good, "20240101T000000000000Z")  # a version appears: the next cycle falls back to it
     with capture_logs() as logs:
         result = daemon.run_once()[0]
-    assert result.ok and result.version == v1 and store.versions() == [v1]
+    assert result.ok
+    assert result.version == v1
+    assert store.versions() == [v1]
     assert gauge(daemon, "promcast_model_fallback", target="demo") == 1.0
     (refused,) = events(logs, "model_refused")
-    assert refused["version"] == "current" and "not a readable symlink" in refused["error"]
+    assert refused["version"] == "current"
+    assert "not a readable symlink" in refused["error"]
     with pytest.raises(StoreError, match="is a folder"):
         store.promote(v1)  # never replaced unseen: a person moves it away
     daemon.reload_models()  # SIGHUP: says why it did not reload, keeps serving
@@ -133,14 +142,16 @@ def test_a_current_that_is_no_link_is_reported_and_never_trained_over(good: Path
 
 def test_current_version_tells_no_link_from_a_broken_one(good: Path, tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "t")
-    assert store.current_version() is None and not store.has_current()
+    assert store.current_version() is None
+    assert not store.has_current()
     store.dir.mkdir()
     store.current_link.write_text("v1")  # a file, not a link
     with pytest.raises(StoreError, match="not a readable symlink"):
         store.current_version()
     store.current_link.unlink()
     os.symlink("versions/gone", store.current_link)  # dangling: names a version, which then fails to load
-    assert store.current_version() == "gone" and store.has_current()
+    assert store.current_version() == "gone"
+    assert store.has_current()
 
 
 def write_config(tmp_path: Path) -> list[str]:
@@ -158,15 +169,19 @@ def test_rollback_skips_versions_that_do_not_load_and_list_marks_them(good: Path
     assert main(["models", "list", *args, "--json"]) == 0
     rows = {r["version"]: r for r in json.loads(capsys.readouterr().out)}
     assert [rows[v]["loads"] for v in (v1, v2, v3)] == [True, False, True]
-    assert WEIGHTS_FILE in rows[v2]["error"] and rows[v1]["error"] is None
+    assert WEIGHTS_FILE in rows[v2]["error"]
+    assert rows[v1]["error"] is None
     assert main(["models", "list", *args]) == 0
     table = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in table if v2 in line] == ["!", "!"]  # its row, and the line with its cause
     assert main(["models", "rollback", *args]) == 0
     out = capsys.readouterr().out
-    assert f"skipped {v2}:" in out and f"{v3} -> {v1}" in out and store.current_version() == v1
+    assert f"skipped {v2}:" in out
+    assert f"{v3} -> {v1}" in out
+    assert store.current_version() == v1
     assert main(["models", "rollback", *args]) == 1  # nothing older than v1
-    assert main(["models", "rollback", *args, "--to", v2]) == 1 and store.current_version() == v1
+    assert main(["models", "rollback", *args, "--to", v2]) == 1
+    assert store.current_version() == v1
 
 
 @pytest.mark.parametrize("torch_fallback", [False, True])
@@ -183,12 +198,18 @@ def test_an_artifact_the_numpy_runtime_refuses_loads_through_torch_only_with_tor
         served = ModelHolder(store, target).load_serving(metrics)
     reason = "the NumPy mlp reads"
     if torch_fallback:  # served through torch, with a warning that gives the NumPy runtime's reason
-        assert served.version == old_format and served.forecaster.runtime == "torch"
+        assert served.version == old_format
+        assert served.forecaster.runtime == "torch"
         (warning,) = events(logs, "torch_fallback")
-        assert warning["log_level"] == "warning" and reason in warning["reason"] and warning["version"] == old_format
+        assert warning["log_level"] == "warning"
+        assert reason in warning["reason"]
+        assert warning["version"] == old_format
         assert not events(logs, "model_refused")
     else:  # refused with that reason; the older version serves
-        assert served.version == older and served.forecaster.runtime == "numpy"
+        assert served.version == older
+        assert served.forecaster.runtime == "numpy"
         (refused,) = events(logs, "model_refused")
-        assert refused["version"] == old_format and reason in refused["error"] and "torch_fallback" in refused["error"]
+        assert refused["version"] == old_format
+        assert reason in refused["error"]
+        assert "torch_fallback" in refused["error"]
         assert not events(logs, "torch_fallback")

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from daemon.app import Daemon
-from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.models.store import ModelStore
+from daemon.models.training import longest_history
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore
-from daemon.training import longest_history
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from daemon.types import SeriesKey
 from forecaster import Forecaster
 
@@ -62,7 +62,7 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
         import json, sys
         from pathlib import Path
         from daemon.app import Daemon
-        from daemon.demo import DEMO_QUERY, DemoSource
+        from daemon.sources.demo import DEMO_QUERY, DemoSource
         from daemon.settings import DemoSettings, Settings, TargetSettings
         target = TargetSettings(**json.loads({json.dumps(_SPEC)!r}))
         settings = Settings(listen="127.0.0.1:0", model_dir=Path({str(tmp_path)!r}) / "models")
@@ -75,8 +75,10 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert answer["ok"] and answer["version"] and answer["series"] == 2
-    # The child trains; the daemon serves the default model through NumPy (forecaster.frozen): about 180 MB of
+    assert answer["ok"]
+    assert answer["version"]
+    assert answer["series"] == 2
+    # The child trains; the daemon serves the default model through NumPy (forecaster.numpy_runtime): about 180 MB of
     # torch, and torch.optim's 71 MB more, never load in the daemon's process.
     assert answer["torch"] == [], f"the daemon process imported {answer['torch'][:5]}"
     store = ModelStore(tmp_path / "models", "demo")
@@ -87,7 +89,8 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
 def test_a_fit_the_child_refuses_is_a_counted_train_error_and_nothing_is_published(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path, _target(), NewMetric)
     result = daemon.run_once()[0]
-    assert not result.ok and str(result.error).startswith("no model: cannot train the first model: ValueError: ")
+    assert not result.ok
+    assert str(result.error).startswith("no model: cannot train the first model: ValueError: ")
     assert _errors(daemon, "train") == 1
     assert ModelStore(tmp_path / "models", "demo").current_version() is None
 
@@ -100,7 +103,8 @@ def test_a_child_that_dies_is_a_counted_error_and_the_next_cycle_tries_again(tmp
     assert _errors(daemon, "train") == 1
     (tmp_path / "models" / "demo").unlink()
     result = daemon.run_once()[0]
-    assert result.ok and result.version is not None
+    assert result.ok
+    assert result.version is not None
 
 
 class Recorded:
@@ -132,7 +136,8 @@ def test_first_start_reads_the_longest_series_in_chunks_that_respect_the_budget(
     assert list(got) == [(("pod", "p99"),)]
     pd.testing.assert_series_equal(got[(("pod", "p99"),)], longest, check_freq=False)
     # 40 series: chunks of 2000 // 40 = 50 steps, so no answer holds more than 40 x 50 samples.
-    assert max(source.answers) <= 2000 and len(source.answers) > 2 * 1440 // 50
+    assert max(source.answers) <= 2000
+    assert len(source.answers) > 2 * 1440 // 50
 
 
 def test_first_start_trains_on_this_replicas_series_only() -> None:
@@ -142,4 +147,5 @@ def test_first_start_trains_on_this_replicas_series_only() -> None:
     source = Recorded({(("pod", "a"),): full, (("pod", "b"),): full.iloc[-100:]})
     mine = lambda d: {k: v for k, v in d.items() if k == (("pod", "b"),)}  # noqa: E731
     got = longest_history(source, _target(), end, mine)
-    assert list(got) == [(("pod", "b"),)] and len(got[(("pod", "b"),)]) == 100
+    assert list(got) == [(("pod", "b"),)]
+    assert len(got[(("pod", "b"),)]) == 100

@@ -1,4 +1,4 @@
-"""The gate's verdict after fitting (``forecaster.gate.judge``): a gated model that loses to naive on its own
+"""The gate's verdict after fitting (``forecaster.verdict.judge``): a gated model that loses to naive on its own
 validation windows serves naive, with naive's own intervals, through both runtimes and the daemon, and says so
 (``meta.json``'s ``serves``, ``promcast_model_info{serves="naive"}``)."""
 
@@ -12,15 +12,16 @@ import numpy as np
 
 from daemon.app import Daemon
 from daemon.cli import main
-from daemon.demo import DEMO_QUERY, DemoSource
+from daemon.models.store import ModelStore
 from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.store import ModelStore
+from daemon.sources.demo import DEMO_QUERY, DemoSource
 from forecaster import Forecaster
-from forecaster.frozen import load_frozen
-from forecaster.gate import DEFAULT_GATE, judge
+from forecaster.gate import DEFAULT_GATE
+from forecaster.numpy_runtime import load_frozen
 from forecaster.protocol import inputs_at, targets_at
 from forecaster.synthetic import make_workload
 from forecaster.train import TrainConfig
+from forecaster.verdict import judge
 
 from .support.http import samples
 
@@ -58,7 +59,8 @@ def test_a_model_that_loses_to_naive_on_its_validation_windows_serves_naive(tmp_
 def test_a_model_that_beats_naive_serves_itself_and_an_ungated_one_is_never_judged() -> None:
     series = make_workload("diurnal", 3000, "5min", seed=1)
     f = Forecaster("mlp", window=48, training=TrainConfig(epochs=20, max_batches=16), hidden=16).fit(series)
-    assert f.meta["validation"]["mae"] < f.meta["validation"]["naive_mae"] and f.meta["serves"] == "model"
+    assert f.meta["validation"]["mae"] < f.meta["validation"]["naive_mae"]
+    assert f.meta["serves"] == "model"
     batch = inputs_at(series.to_numpy(), np.array([2000, 2500]), f.input_length)
     assert not np.allclose(f.predict(batch), np.repeat(batch[:, -1:], 12, axis=1))
     for unjudged in ({"gate": None}, {"verdict": False}):  # no gate; a gate, told to serve the network anyway
@@ -80,14 +82,17 @@ def test_the_daemon_publishes_naive_for_a_model_that_serves_naive_and_labels_it(
     version = ModelStore(settings.model_dir, "demo").publish(f)
     daemon = Daemon(settings, source, [target], model_poll_seconds=3600)
     (result,) = daemon.run_once()
-    assert result.ok and result.version == version and result.end is not None, result.error
+    assert result.ok, result.error
+    assert result.version == version, result.error
+    assert result.end is not None, result.error
     text = daemon.metrics.exposition().decode()
     ((info, _),) = samples(text, "promcast_model_info")
     assert (info["model"], info["serves"]) == ("mlp", "naive")
     data = source.fetch(target, result.end - 4 * step, result.end)
     for key, series in data.items():
         got = [v for s, v in samples(text, "promcast_forecast") if s["series"] == dict(key)["series"]]
-        assert len(got) == 12 and np.allclose(got, series.iloc[-1]), (key, got, series.iloc[-1])
+        assert len(got) == 12, (key, got, series.iloc[-1])
+        assert np.allclose(got, series.iloc[-1]), (key, got, series.iloc[-1])
     config = tmp_path / "promcast.yaml"
     config.write_text(json.dumps({"targets": [target.model_dump(mode="json")], "model_dir": str(settings.model_dir)}))
     capsys.readouterr()
@@ -105,13 +110,16 @@ def test_the_verdict_needs_a_loss_overall_and_in_most_quarters_of_the_validation
     assert judge(three, naive, FLOOR) == "naive"
     burst = naive * 0.95
     burst[300:] = naive[300:] * 1.5  # worse overall (1.09 x), from one stretch: better in three quarters
-    assert burst.mean() > naive.mean() and judge(burst, naive, FLOOR) == "model"
+    assert burst.mean() > naive.mean()
+    assert judge(burst, naive, FLOOR) == "model"
     half = naive * 1.05
     half[:200] = naive[:200] * 0.99  # worse overall, in two quarters of four only
-    assert half.mean() > naive.mean() and judge(half, naive, FLOOR) == "model"
+    assert half.mean() > naive.mean()
+    assert judge(half, naive, FLOOR) == "model"
     mostly = naive * 1.02
     mostly[:100] = naive[:100] * 0.5  # worse in three quarters, better overall
-    assert mostly.mean() < naive.mean() and judge(mostly, naive, FLOOR) == "model"
+    assert mostly.mean() < naive.mean()
+    assert judge(mostly, naive, FLOOR) == "model"
     assert judge(naive, naive, FLOOR) == "model"  # a tie keeps the model
     assert judge(naive[:19] * 2, naive[:19], FLOOR) == "model"  # too few windows to judge
     flat = np.zeros(400)  # naive is perfect on a flat stretch: no evidence against any model

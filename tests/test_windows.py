@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.quality import QualityTracker
-from daemon.windows import build_windows
+from daemon.cycle.quality import QualityTracker
+from daemon.cycle.windows import build_windows
 from forecaster.data import regularise
 
 STEP = timedelta(minutes=1)
@@ -35,7 +35,9 @@ def test_windows_equal_the_per_series_regularise_where_gaps_are_short() -> None:
         holes = rng.choice(np.arange(1, GRID - 1), size=6, replace=False)  # lone holes: each gap is one step
         data[(("i", f"{i:03d}"),)] = s.drop(s.index[holes])
     win = build_windows(data, END, STEP, W, MAX_GAP, GRID)
-    assert win.keys == sorted(data) and not win.skipped and not win.long_gap.any()
+    assert win.keys == sorted(data)
+    assert not win.skipped
+    assert not win.long_gap.any()
     for row, key in enumerate(win.keys):
         reg = regularise(data[key], STEP, MAX_GAP)
         np.testing.assert_array_equal(win.values[row], reg.values[-W:])
@@ -48,8 +50,10 @@ def test_a_gap_longer_than_max_gap_is_filled_flagged_and_counted() -> None:
     values = np.arange(GRID, dtype=float)
     gap = slice(GRID - 30, GRID - 10)  # 20 steps missing inside the window: an outage
     win = build_windows({(("s", "a"),): series(values, drop=gap)}, END, STEP, W, MAX_GAP, GRID)
-    assert win.keys == [(("s", "a"),)] and not win.skipped
-    assert win.long_gap.tolist() == [True] and win.filled.tolist() == [20]
+    assert win.keys == [(("s", "a"),)]
+    assert not win.skipped
+    assert win.long_gap.tolist() == [True]
+    assert win.filled.tolist() == [20]
     np.testing.assert_allclose(win.values[0], values[-W:])  # a straight line is filled back exactly
     assert win.imputed_ratio == pytest.approx(20 / W)
 
@@ -59,7 +63,8 @@ def test_a_lagging_series_is_forecast_from_its_own_last_sample() -> None:
     last = END - 3 * STEP
     win = build_windows({(("s", "late"),): series(values, last)}, END, STEP, W, MAX_GAP, GRID)
     assert win.origins.tolist() == [pd.Timestamp(last).value]
-    assert win.values[0, -1] == values[-1] and win.filled.tolist() == [0]
+    assert win.values[0, -1] == values[-1]
+    assert win.filled.tolist() == [0]
 
 
 def test_stale_short_and_non_finite_series_are_skipped_with_their_reason() -> None:
@@ -91,3 +96,42 @@ def test_quality_scores_each_series_against_its_own_origin() -> None:
     snap = q.snapshot()
     assert snap.mae == [0.0, 0.0]  # both series hit exactly at their own target times
     assert snap.naive_mae == [1.0, 2.0]  # naive: the last input, 0, against 1 and 2
+
+
+def _on_grid(last: datetime = END) -> pd.Series:
+    """GRID samples of 1.0, one on each grid point up to ``last``."""
+    return series(np.ones(GRID), last)
+
+
+def test_samples_that_share_a_step_are_averaged() -> None:
+    s = _on_grid().drop(END - 5 * STEP)  # the point END - 5 min gets two samples from inside its step instead
+    extra = pd.Series(
+        [3.0, 8.0], index=[END - 5 * STEP - timedelta(seconds=45), END - 5 * STEP - timedelta(seconds=15)]
+    )
+    win = build_windows({(("s", "a"),): pd.concat([s, extra]).sort_index()}, END, STEP, W, MAX_GAP, GRID)
+    expected = np.ones(W)
+    expected[W - 1 - 5] = (3.0 + 8.0) / 2
+    np.testing.assert_array_equal(win.values[0], expected)
+    assert win.filled.tolist() == [0]
+
+
+def test_an_off_grid_sample_belongs_to_the_grid_point_after_it() -> None:
+    """A sample 30 s after END - 20 min lies in the step that ends at END - 19 min: it is that point's value, and
+    END - 20 min, which has no sample, is interpolated between its neighbours."""
+    s = _on_grid().drop([END - 20 * STEP, END - 19 * STEP])
+    late = pd.Series([42.0], index=[END - 20 * STEP + timedelta(seconds=30)])
+    win = build_windows({(("s", "a"),): pd.concat([s, late]).sort_index()}, END, STEP, W, MAX_GAP, GRID)
+    expected = np.ones(W)
+    expected[W - 1 - 19] = 42.0
+    expected[W - 1 - 20] = (1.0 + 42.0) / 2  # halfway between END - 21 min (1.0) and END - 19 min (42.0)
+    np.testing.assert_array_equal(win.values[0], expected)
+    assert win.filled.tolist() == [1]
+
+
+def test_a_series_whose_last_sample_is_off_grid_has_its_origin_on_the_point_after_it() -> None:
+    s = _on_grid(END - 3 * STEP)
+    late = pd.Series([7.0], index=[END - 2 * STEP - timedelta(seconds=1)])  # 59 s after END - 3 min
+    win = build_windows({(("s", "a"),): pd.concat([s, late])}, END, STEP, W, MAX_GAP, GRID)
+    assert win.origins.tolist() == [pd.Timestamp(END - 2 * STEP).value]
+    assert win.values[0, -1] == 7.0
+    assert win.values[0, -2] == 1.0

@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import forecaster as core
 from ..data import RegularSeries, load_csv, regularise
-from ..gate import DEFAULT_GATE, Gate, below
+from ..gate import DEFAULT_GATE, Gate
 from ..models import BASELINES, MODELS
 from ..names import DEFAULT_HORIZON
 from ..protocol import Borders, Protocol, Task, error_metrics, make_task, season_for, window_for
-from ..scaling import make_scaler
+from ..scalers import make_scaler
+from ..verdict import below
 from .fitting import fit_and_forecast, plan_model
 from .peers import PEER_COLUMNS, PUBLISHED, REPRODUCED, best_peer, peers_of
 
@@ -30,7 +31,7 @@ TRACES = tuple(PUBLISHED)  # the 17 traces of ../shared/BENCHMARK.md, in its ord
 # BENCHMARK.md's z-MAE of the baselines, in TRACES order: the figures a run must reproduce.
 PEERS = {m: tuple(peers_of(t)[m] for t in TRACES) for m in REPRODUCED}
 PEERS_HORIZON = 12  # BENCHMARK.md's protocol forecasts 12 steps
-# Issue 16's targets for the default, over all of TRACES.
+# The default's accuracy targets, over all of TRACES.
 TARGET_WINS = 13  # below every peer on at least this many traces
 TARGET_GEOMEAN = 0.65  # geometric mean of MAE / naive at most this
 TARGET_GEOMEAN_VS_PEER = 0.90  # ... and at most this times the best full-column peer's
@@ -108,13 +109,13 @@ def run_trace(
             "z_mae_per_h": scores["mae_per_h"],
             "z_mse_per_h": scores["mse_per_h"],
             "fit_seconds": run.fit_seconds,
-            "serves": run.forecaster.serves,  # "naive" where it lost to naive on its validation windows (gate.judge)
+            "serves": run.forecaster.serves,  # "naive" where it lost to naive on its validation windows (the verdict)
         }
     return out
 
 
 def serves_naive(results: dict[str, Any], model: str) -> list[str]:
-    """The traces on which ``model``, fitted, serves naive (``forecaster.gate.judge``)."""
+    """The traces on which ``model``, fitted, serves naive (``forecaster.verdict.judge``)."""
     return [name for name, r in results.items() if r["models"].get(model, {}).get("serves") == "naive"]
 
 
@@ -174,7 +175,7 @@ def trace_table(results: dict[str, Any], models: list[str]) -> str:
 
 
 def targets(results: dict[str, Any], model: str) -> dict[str, Any]:
-    """Issue 16's four targets for ``model`` over the traces of ``results``, each with its figure and verdict."""
+    """The four accuracy targets for ``model`` over the traces of ``results``, each with its figure and verdict."""
     rows, ratios = [], []
     for name, r in results.items():
         peer, best = best_peer(name)
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             out["targets"] = targets(out["traces"], model)
             ran = len(out["traces"])
             scope = "" if ran == len(TRACES) else f" (on {ran} of the {len(TRACES)} traces only)"
-            print(f"Issue 16's targets for {model}{scope}:\n\n" + targets_table(out["targets"], model), end="\n\n")
+            print(f"Accuracy targets for {model}{scope}:\n\n" + targets_table(out["targets"], model), end="\n\n")
         else:
             print(f"horizon {args.horizon}: BENCHMARK.md's peers forecast {PEERS_HORIZON} steps; no peer comparison\n")
         print("Per horizon step, z-scale:\n\n" + horizon_table(out["traces"], models))

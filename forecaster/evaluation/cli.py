@@ -12,7 +12,7 @@ import pandas as pd
 from ..data import load_csv, regularise
 from ..names import BASELINES, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
 from ..protocol import day_steps, window_for
-from ..scaling import SCALERS
+from ..scalers import SCALERS
 from ..synthetic import WORKLOADS, make_workload
 
 __all__ = ["add_evaluate", "build_parser", "default_models", "main", "run_evaluate"]

@@ -89,10 +89,10 @@ PUBLISHED: dict[str, tuple[float | None, ...]] = {
 
 
 # fracast on the six traces where BENCHMARK.md has no figure for it, measured under BENCHMARK.md's protocol by
-# ``python -m benchmarks.fracast_peer`` in fracast's own environment (its docstring says how to make one), on the
-# 2-core machine on 3 December 2026. The same code reproduces BENCHMARK.md's figure where there is one
-# (nab_ec2_cpu_5f5533_5m: 0.1494). Issue 19's benchmarks of the pretrained model compare with fracast on all 17
-# through ``fracast_of``; ``peers_of`` and ``best_peer`` stay BENCHMARK.md's, as published.
+# ``python -m benchmarks.fracast_peer`` in fracast's own environment (its docstring says how to make one). The same
+# code reproduces BENCHMARK.md's figure where there is one (nab_ec2_cpu_5f5533_5m: 0.1494). The pretrained model's
+# benchmarks compare with fracast on all 17 through ``fracast_of``; ``peers_of`` and ``best_peer`` stay
+# BENCHMARK.md's, as published.
 MEASURED_HERE: dict[str, dict[str, float]] = {
     "fracast": {
         "nab_ec2_cpu_77c1ca_5m": 0.3640,

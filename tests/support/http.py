@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.app import Daemon
-from daemon.server import HttpServer
+from daemon.http.server import HttpServer
 
 __all__ = ["fetch", "samples", "scrape", "wait_until"]
 

@@ -1,11 +1,11 @@
-"""pytest's side of ``daemon.localprom``: the same server and writers, and a missing Prometheus that skips a test
+"""pytest's side of ``tests.support.localprom``: the same server and writers, and a missing Prometheus that skips a test
 (or fails it in CI)."""
 
 from __future__ import annotations
 
 import os
 
-from daemon.localprom import (
+from tests.support.localprom import (
     PrometheusBinaries,
     PrometheusError,
     PrometheusNotInstalled,

@@ -1,0 +1,205 @@
+"""`promcast train` and `promcast models list|rollback`: the retrain job and the model store from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from daemon.models.store import ModelStore, StoreError
+from daemon.settings import ConfigError, Settings, TargetSettings, load_settings
+from daemon.sources.sharding import shard_for
+
+__all__ = ["add_models", "add_train"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML or TOML settings file (PROMCAST_* variables override it)")
+    p.add_argument("--model-dir", help="folder of the model store")
+    p.add_argument("--target", required=True, metavar="NAME", help="a target named in the settings")
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="retrain one target; promote the challenger only if it wins on the holdout")
+    _common(p)
+    p.add_argument("--margin", type=float, help="relative MAE gain needed over the champion (default: settings)")
+    p.add_argument("--dry-run", action="store_true", help="score and print the decision; write nothing")
+    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument(
+        "--trigger",
+        choices=["manual", "cron", "drift", "first"],
+        default="manual",
+        # The daemon's own children pass their reason; anyone else leaves the default, so that the daemon counts
+        # the run as promcast_retrains_total{reason="manual"} when its report appears. Not for users: no help.
+        help=argparse.SUPPRESS,
+    )
+    p.set_defaults(func=run_train)
+
+
+def add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list a target's model versions, or roll back to one")
+    actions = p.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="versions, which is current, and their scores")
+    _common(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(func=run_list)
+    rb = actions.add_parser("rollback", help="point current at an earlier version (default: the one before)")
+    _common(rb)
+    rb.add_argument("--to", metavar="VERSION", help="the version to serve")
+    rb.set_defaults(func=run_rollback)
+
+
+def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSettings, ModelStore]:
+    settings = load_settings(args.config, model_dir=args.model_dir, **extra)
+    by_name = {t.name: t for t in settings.targets}
+    if args.target not in by_name:
+        raise ConfigError(f"no target {args.target!r} in the settings; have {sorted(by_name)}")
+    return settings, by_name[args.target], ModelStore(settings.model_dir, args.target, settings.retrain.keep)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from daemon.logs import configure_logging
+    from forecaster import PRETRAINED_MODEL
+    from forecaster.extras import require_torch
+
+    margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
+    settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
+    if target.model == PRETRAINED_MODEL:
+        print(f"nothing to train for {target.name}: it serves the pretrained model (model: {PRETRAINED_MODEL})")
+        return 0
+    require_torch("promcast train")  # before the retrain job imports the Forecaster, and torch with it
+
+    from daemon.models.retrain import ChampionUnreadable, RetrainBusy, retrain
+    from daemon.sources import make_source
+    from daemon.types import SourceUnavailable
+
+    rs = settings.retrain
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        source = make_source(settings)
+        result = retrain(
+            target, source, store, rs, dry_run=args.dry_run, shard=shard_for(settings), trigger=args.trigger
+        )
+    except (SourceUnavailable, RetrainBusy, ChampionUnreadable, StoreError, ValueError, OSError) as exc:
+        print(f"failed {target.name}: {exc}")
+        return 1
+    if result.decision == "promote":
+        what = "would promote" if args.dry_run else f"promoted {target.name} version {result.version}"
+        print(f"{what}: {result.reason}")
+    else:
+        print(f"kept {target.name} version {result.report['champion_version']}: {result.reason}")
+    return 0
+
+
+def _raw_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _row(store: ModelStore, target: TargetSettings, version: str, current: str | None) -> dict[str, Any]:
+    from daemon.models.serving import LOAD_ERRORS, load_version
+    from forecaster.artifact import read_meta
+
+    path = store.versions_dir / version
+    try:
+        meta = read_meta(path)  # migrated: every field of the current format is there
+    except LOAD_ERRORS:
+        meta = _raw_meta(path)  # what a broken artifact still says of itself
+    try:
+        load_version(store, target, version)
+        error = None
+    except LOAD_ERRORS as exc:
+        error = str(exc)
+    report = store.decision_of(version) or {}
+    holdout = ((report.get("scores") or {}).get("challenger") or {}).get("mae")
+    return {
+        "version": version,
+        "current": version == current,
+        "loads": error is None,
+        "error": error,
+        "model": (meta.get("model") or {}).get("name"),
+        "created": meta.get("trained_at"),
+        "validation_mae": (meta.get("validation") or {}).get("mae"),
+        "serves": meta.get("serves"),
+        "holdout_mae": holdout,
+        "decision": report.get("reason"),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.6g}"
+    return "-" if v is None else str(v)
+
+
+def _quiet_logs(settings: Settings) -> None:
+    """Log lines (a torch_fallback warning while versions are loaded) go to stderr, never into the listing."""
+    from daemon.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+
+
+def _current(store: ModelStore) -> tuple[str | None, str | None]:
+    """(the version ``current`` names, the reason it names none when it is broken)."""
+    try:
+        return store.current_version(), None
+    except StoreError as exc:
+        return None, str(exc)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Every version, newest first: ``*`` marks the current one, ``!`` one that does not load (its cause below)."""
+    settings, target, store = _load(args)
+    _quiet_logs(settings)
+    current, broken = _current(store)
+    rows = [_row(store, target, v, current) for v in reversed(store.versions())]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ("version", "model", "serves", "created", "validation_mae", "holdout_mae")
+    mark = {(True, True): "*", (True, False): "*!", (False, True): "", (False, False): "!"}
+    table = [["", *cols]] + [[mark[r["current"], r["loads"]], *(_fmt(r[c]) for c in cols)] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for r in rows:
+        if not r["loads"]:
+            print(f"! {r['version']} does not load: {r['error']}")
+    if broken is not None:
+        print(f"! current: {broken}")
+    if not rows:
+        print(f"no versions in {store.versions_dir}")
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    """Point ``current`` at ``--to``, or at the newest older version that loads (skipping those that do not)."""
+    from daemon.models.serving import LOAD_ERRORS, load_version, newest_loadable
+
+    settings, target, store = _load(args)
+    _quiet_logs(settings)
+    current, broken = _current(store)
+    try:
+        if args.to:
+            if args.to not in store.versions():
+                raise StoreError(f"{store.dir}: no version {args.to!r}; have {store.versions()}")
+            version = load_version(store, target, args.to).version  # never point at a bad one
+        else:
+            served, refused = newest_loadable(store, target, store.older_versions(current))
+            for skipped, cause in refused:
+                print(f"skipped {skipped}: {cause}")
+            if served is None:
+                print(f"failed {target.name}: no loadable version before {current or broken}")
+                return 1
+            version = served.version
+        store.promote(version)
+    except LOAD_ERRORS as exc:
+        print(f"failed {target.name}: {exc}")
+        return 1
+    print(f"rolled back {target.name}: {current or 'a broken current'} -> {version}")
+    return 0

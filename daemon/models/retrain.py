@@ -1,0 +1,229 @@
+"""The retrain job and its promotion: fit a challenger on history minus a recent holdout, score it against the
+champion and the baselines on that holdout, and promote it only if it wins; every run leaves a JSON decision report.
+
+Holdout: the most recent ``retrain.holdout_ratio`` of the history read is never trained on. Each scored window
+takes its inputs from just before its origin (they may reach back into the training part) and its ``horizon`` targets
+from the holdout. Challenger, champion, naive and AR all forecast exactly the same windows.
+
+The champion is scored on data it never trained on too (``champion.py``): as it is when its training ended
+before the holdout, else through its recipe fitted on the training part. The report's ``scored_on`` says what
+every candidate was trained on and how the champion was scored.
+
+AR is scored and reported beside naive, but the promotion requires beating naive only (``decide`` says why).
+
+The scored challenger is the one promoted: it is not refit on the holdout, so the model that serves is the very
+model whose score passed the promotion rule. The holdout is recent, but serving still reads the latest window as input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daemon.clock import align, origin
+from daemon.logs import get_logger
+from daemon.models.champion import ChampionUnreadable, score_champion, training_period
+from daemon.models.store import ModelStore
+from daemon.models.training import fit_target, training_series
+from daemon.settings import RetrainSettings, TargetSettings
+from daemon.sources import Source
+from daemon.sources.sharding import Shard
+from daemon.types import SeriesKey
+from forecaster import ArtifactError, Forecaster
+from forecaster.data import regularise
+from forecaster.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
+from forecaster.verdict import at_most, below
+
+__all__ = ["ChampionUnreadable", "Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
+
+log = get_logger("promcast.retrain")
+
+
+class RetrainBusy(Exception):
+    """Another retrain run holds this target's lock."""
+
+
+@dataclass(frozen=True)
+class Holdout:
+    cut: pd.Timestamp  # the first held-out step; nothing at or after it is trained on
+    inputs: np.ndarray  # (N, window)
+    targets: np.ndarray  # (N, horizon)
+    series: int
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    decision: str  # "promote" or "keep"
+    reason: str
+    version: str | None  # the promoted version
+    report: dict[str, Any]
+
+
+def split_holdout(
+    history: dict[SeriesKey, pd.Series], target: TargetSettings, end: dt.datetime, rs: RetrainSettings
+) -> tuple[dict[SeriesKey, pd.Series], Holdout]:
+    """The training part of every series (before the cut) and the holdout windows of every series."""
+    cut = pd.Timestamp(align(end - rs.holdout_ratio * target.history, target.step))
+    train = {k: s[s.index < cut] for k, s in history.items() if (s.index < cut).any()}
+    xs, ys, used = [], [], 0
+    for series in history.values():
+        reg = regularise(series, target.step, target.max_gap)
+        first = int(reg.index.searchsorted(cut))
+        every = origin_stride(max(len(reg.values) - first, 1), rs.max_holdout_windows)
+        origins = rolling_origins(first, len(reg.values), target.horizon, every, min_history=target.input_length)
+        if len(origins) == 0:
+            continue
+        x, y = inputs_at(reg.values, origins, target.input_length), targets_at(reg.values, origins, target.horizon)
+        ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)  # drop windows crossing a long gap
+        xs.append(x[ok])
+        ys.append(y[ok])
+        used += bool(ok.any())
+    inputs = np.concatenate(xs) if xs else np.empty((0, target.input_length))
+    if len(inputs) == 0:
+        raise ValueError(
+            f"no holdout window of {target.input_length} + {target.horizon} points after {cut}; read more history"
+        )
+    return train, Holdout(cut, inputs, np.concatenate(ys), used)
+
+
+def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
+    inputs = h.inputs[:, -f.input_length :]  # a baseline reads its window; the gated model reads more
+    pred = f.predict(inputs)  # in passes of f.block rows: a gated model's memory stays bounded
+    if not np.isfinite(pred).all():
+        raise ArtifactError("non-finite forecasts on the holdout")
+    m = error_metrics(pred, h.targets)
+    return {"mae": m["mae"], "mse": m["mse"]}
+
+
+def _baseline(name: str, target: TargetSettings, train: dict[SeriesKey, pd.Series]) -> Forecaster:
+    f = Forecaster(name, window=target.window, horizon=target.horizon, step=target.step, max_gap=target.max_gap)
+    return f.fit(training_series(train), step=target.step)
+
+
+def decide(scores: dict[str, Any], margin: float) -> tuple[str, str]:
+    """Promote if the challenger beats naive and beats a usable champion by ``margin`` (relative MAE), or ties naive
+    (it serves naive) and beats by ``margin`` a champion that loses to naive.
+
+    AR's score is reported, not required: the promotion picks between champion and challenger and cannot serve AR,
+    so an AR bar would keep a stale champion that the challenger beats."""
+    ch, naive = scores["challenger"]["mae"], scores["naive"]["mae"]
+    champion = scores.get("champion")
+    if champion is None:
+        if below(ch, naive):
+            return "promote", f"no usable champion; challenger MAE {ch:.6g} beats naive MAE {naive:.6g}"
+        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
+    best = champion["mae"]
+    gain = (best - ch) / best if best > 0 else -np.inf
+    versus = f"challenger MAE {ch:.6g} vs champion MAE {best:.6g}: gain {gain:.2%}"
+    if not below(ch, naive):
+        # A challenger that ties naive (it serves naive: the verdict after fitting) replaces only a champion that loses
+        # to naive by the margin; one that does no better than naive is otherwise kept out.
+        if at_most(ch, naive) and gain > margin:
+            return "promote", f"challenger MAE {ch:.6g} ties naive MAE {naive:.6g}; {versus} > margin {margin:.2%}"
+        return "keep", f"challenger MAE {ch:.6g} does not beat naive MAE {naive:.6g}"
+    if gain > margin:
+        return "promote", f"{versus} > margin {margin:.2%}"
+    return "keep", f"{versus} <= margin {margin:.2%}"
+
+
+@contextmanager
+def _locked(store: ModelStore) -> Iterator[None]:
+    store.dir.mkdir(parents=True, exist_ok=True)
+    with open(store.dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RetrainBusy(f"{store.dir}: another retrain run is in progress") from exc
+        yield  # the lock goes with the file descriptor, also when the process is killed
+
+
+def _scores(
+    target: TargetSettings, store: ModelStore, train: dict[SeriesKey, pd.Series], h: Holdout, challenger: Forecaster
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Every candidate's holdout scores (champion None when unusable), who the champion was, and what each
+    scored model was trained on."""
+    champion_version, champion, champion_on = score_champion(
+        store, target, train, h.cut, challenger, lambda f: _score(f, h), h.inputs[-1]
+    )
+    naive, ar = _baseline("naive", target, train), _baseline("ar", target, train)
+    scores = {
+        "challenger": _score(challenger, h),
+        "champion": champion if isinstance(champion, dict) else None,
+        "naive": _score(naive, h),
+        "ar": _score(ar, h),
+    }
+    who = {"champion_version": champion_version, "champion_error": None if isinstance(champion, dict) else champion}
+    part = "the training part (before the holdout)"
+    scored_on = {
+        k: {"fit": part, "training": training_period(m.meta)}
+        for k, m in (("challenger", challenger), ("naive", naive), ("ar", ar))
+    }
+    return scores, who, scored_on | {"champion": champion_on}
+
+
+def retrain(
+    target: TargetSettings,
+    source: Source,
+    store: ModelStore,
+    rs: RetrainSettings,
+    dry_run: bool = False,
+    shard: Shard | None = None,
+    trigger: str = "manual",
+) -> RetrainResult:
+    """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data), RetrainBusy, or
+    StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted)."""
+    with _locked(store):
+        t0, run = time.perf_counter(), store.new_version()
+        end = origin(source.now(), target.step)
+        history = source.fetch(target, end - target.history, end)
+        if shard is not None:  # a sharded replica's retrain job sees only its own series
+            history = shard.select(history)
+        train, h = split_holdout(history, target, end, rs)
+        challenger = fit_target(target, train)
+        scores, who, scored_on = _scores(target, store, train, h, challenger)
+        decision, reason = decide(scores, rs.margin)
+        if scored_on["champion"] is not None:
+            reason += f"; champion scored {scored_on['champion']['fit']}"
+        report = {
+            "target": target.name,
+            "run": run,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "decision": decision,
+            "reason": reason,
+            "margin": rs.margin,
+            "dry_run": dry_run,
+            "trigger": trigger,  # who started it: the daemon (cron, drift, first) or anyone else (manual)
+            "scores": scores,
+            "scored_on": scored_on,
+            **who,
+            "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
+            | {"windows": len(h.inputs), "series": h.series},
+            "training": challenger.meta.get("training", {}) | {"validation": challenger.meta.get("validation")},
+            "serves": challenger.serves,  # "naive": the challenger lost to naive on its validation (the verdict)
+            "refit_on_holdout": False,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "version": run if decision == "promote" and not dry_run else None,
+        }
+        if report["version"] is not None:
+            store.publish(challenger, version=run, decision=report)
+        if not dry_run:
+            store.write_decision(run, report)
+        maes = {k: round(v["mae"], 6) for k, v in scores.items() if v}
+        log.info(
+            "retrain",
+            target=target.name,
+            decision=decision,
+            reason=reason,
+            version=report["version"],
+            mae=maes,
+            serves=challenger.serves,
+        )
+        return RetrainResult(decision, reason, report["version"], report)

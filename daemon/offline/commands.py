@@ -1,0 +1,183 @@
+"""The offline replays' commands: ``promcast backtest`` (daemon.offline.backtest) and ``promcast bursts``
+(daemon.offline.bursts). Each writes its report through daemon.offline.report and prints the paths written and a
+summary; a bad setting exits 2 naming it, a failure of the replay (a missing file, a series too short) exits 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from daemon.settings import BurstSettings, ConfigError
+from forecaster.data import RegularSeries, load_csv, regularise
+from forecaster.names import DEFAULT_MODEL, MODEL_NAMES
+
+if TYPE_CHECKING:
+    from daemon.offline.backtest import Backtest
+
+__all__ = ["add_backtest", "add_bursts", "run_backtest_command", "run_bursts_command"]
+
+# The replays load only when their command runs: `promcast train` and `promcast run` parse these flags too.
+_BURSTS = BurstSettings()
+
+
+def add_backtest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "backtest", help="replay a series through the forecaster and scaling policies: would it have scaled in time?"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", help="CSV of timestamp,value to replay")
+    src.add_argument("--config", help="settings file whose --target's history is read through its source")
+    p.add_argument("--target", help="with --config: the target to replay")
+    p.add_argument("--since", help="with --config: how far back to read, e.g. 14d or PT20H (default: its history)")
+    p.add_argument("--value-column", help="with --input: the value column (default 'value')")
+    p.add_argument("--out", required=True, help="folder for report.md, metrics.json and the plots")
+    p.add_argument("--capacity-per-replica", type=float, help="load one replica serves (default: mean load / 5)")
+    p.add_argument("--target-utilization", type=float, help="share of the capacity planned for (default 1)")
+    p.add_argument("--startup-steps", type=int, default=1, help="steps before a new replica serves (default 1)")
+    p.add_argument("--scale-in-steps", type=int, help="scale-in stabilisation window in steps (default: 5 minutes)")
+    p.add_argument("--min-replicas", type=int, help="default 1")
+    p.add_argument("--max-replicas", type=int, help="default 100")
+    p.add_argument("--level", type=float, default=0.95, help="level of the upper bound the forecast policy uses")
+    p.add_argument("--model", help=f"model of the registry (default {DEFAULT_MODEL}, or the target's)")
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (for tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_backtest_command)
+
+
+def run_backtest_command(args: argparse.Namespace) -> int:
+    try:
+        return _backtest(args)
+    except (OSError, ValueError) as exc:  # a missing file, a series too short: said in one line, exit 1
+        print(f"promcast backtest: {exc}", file=sys.stderr)
+        return 1
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from daemon.offline import backtest_report
+    from daemon.offline.backtest import run_backtest
+    from daemon.offline.report import write_report
+
+    name, reg, own = _series(args)
+    result = run_backtest(name, reg, _backtest_settings(args, reg, own))
+    for path in write_report(Path(args.out), backtest_report.backtest_report(result)):
+        print(path)
+    print(backtest_report.summary(result))
+    return 0
+
+
+def _series(args: argparse.Namespace) -> tuple[str, RegularSeries, dict[str, Any]]:
+    """The series to replay, its name, and the target's own settings (with --config)."""
+    if args.input:
+        if args.target or args.since:
+            raise ConfigError("--target and --since go with --config, not --input")
+        raw = load_csv(args.input, args.value_column).groupby(level=0, sort=True).mean()
+        return Path(args.input).stem, regularise(raw, None, max_gap=None), {}
+    if not args.target:
+        raise ConfigError("--config needs --target NAME: the target to replay")
+    from daemon.models.training import longest_history
+    from daemon.settings import load_settings
+    from daemon.sources import make_source
+
+    settings = load_settings(args.config)
+    target = next((t for t in settings.targets if t.name == args.target), None)
+    if target is None:
+        raise ConfigError(f"--target {args.target!r}: no such target in {args.config}")
+    if args.since:
+        try:
+            target = type(target).model_validate({**target.model_dump(), "history": args.since})
+        except ValidationError as exc:
+            raise ConfigError(f"--since {args.since!r}: {exc.errors()[0]['msg']}") from exc
+    source = make_source(settings)
+    history = longest_history(source, target, source.now())
+    ((key, raw),) = history.items()
+    own = {
+        "model": target.model,
+        "window": target.window,
+        "horizon": target.horizon,
+        "capacity_per_replica": target.capacity_per_replica,
+        "target_utilization": target.target_utilization,
+        "min_replicas": target.min_replicas,
+        "max_replicas": target.max_replicas,
+    }
+    name = f"{target.name} {dict(key)}"
+    return name, regularise(raw, target.step, max_gap=None), own
+
+
+def _backtest_settings(args: argparse.Namespace, reg: RegularSeries, own: dict[str, Any]) -> Backtest:
+    """The flags over the target's own settings over the defaults; ConfigError names a bad one."""
+    from daemon.cycle.autoscale import Scaling
+    from daemon.offline.backtest import Backtest, default_capacity, default_scale_in
+
+    capacity = args.capacity_per_replica if args.capacity_per_replica is not None else own.get("capacity_per_replica")
+    if capacity is None:
+        capacity = default_capacity(reg)
+        if not capacity > 0:
+            raise ConfigError("--capacity-per-replica: the mean load is not positive; give the capacity")
+    scale_in = args.scale_in_steps if args.scale_in_steps is not None else default_scale_in(reg.step)
+    pick = {k: v for k, v in own.items() if k in ("target_utilization", "min_replicas", "max_replicas")}
+    flags = {
+        "target_utilization": args.target_utilization,
+        "min_replicas": args.min_replicas,
+        "max_replicas": args.max_replicas,
+    }
+    pick.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        scaling = Scaling(capacity, startup_steps=args.startup_steps, scale_in_steps=scale_in, **pick)
+        shape = {"window": own["window"], "horizon": own["horizon"]} if own else {}
+        model = args.model or own.get("model", DEFAULT_MODEL)
+        return Backtest(scaling, args.level, model, fast=args.fast, seed=args.seed, **shape)
+    except ValueError as exc:
+        raise ConfigError(f"backtest: {exc}") from exc
+
+
+def add_bursts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bursts", help="flag the actual values of a CSV that break the forecast; NAB-score them")
+    p.add_argument("--input", required=True, help="CSV of timestamp,value")
+    p.add_argument("--value-column", help="the value column (default 'value')")
+    p.add_argument("--out", required=True, help="folder for metrics.json, bursts.csv, report.md and bursts.png")
+    p.add_argument("--labels", help="JSON mapping a CSV's file stem to its [start, end] windows (NAB's format)")
+    p.add_argument("--threshold", type=float, default=_BURSTS.threshold, help="band widths (default 1)")
+    p.add_argument("--persistence", type=int, default=_BURSTS.persistence, help="steps running (default 2)")
+    p.add_argument("--spike", type=float, default=_BURSTS.spike, help="band widths of a one-step burst (10)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES))
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (for tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_bursts_command)
+
+
+def run_bursts_command(args: argparse.Namespace) -> int:
+    from daemon.cycle.bursts import BurstParams
+    from daemon.offline import bursts_report
+    from daemon.offline.bursts import run_bursts
+    from daemon.offline.report import write_report
+
+    try:
+        params = BurstParams(args.threshold, args.persistence, args.spike)
+    except ValueError as exc:
+        print(f"promcast bursts: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stem = Path(args.input).stem
+        windows = None
+        if args.labels:
+            labels = json.loads(Path(args.labels).read_text())
+            if stem not in labels:
+                print(f"promcast bursts: {args.labels} has no windows for {stem!r}", file=sys.stderr)
+                return 2
+            windows = labels[stem]
+        raw = load_csv(args.input, args.value_column).groupby(level=0, sort=True).mean()
+        result = run_bursts(
+            stem, regularise(raw, None, max_gap=None), params, windows, args.model, args.fast, args.seed
+        )
+        for path in write_report(Path(args.out), bursts_report.bursts_report(result)):
+            print(path)
+    except (OSError, ValueError) as exc:
+        print(f"promcast bursts: {exc}", file=sys.stderr)
+        return 1
+    print(bursts_report.summary(result))
+    return 0
