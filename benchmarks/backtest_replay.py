@@ -6,7 +6,9 @@ default fitted on the first 80 %, a forecast at every step of the last 20 %, a s
 capacity per replica set so that the mean load of the fitted part needs 5 replicas, the HPA's 5-minute scale-in
 stabilisation. One table per interval level (the same level on every trace: nothing is tuned per trace).
 
-    python -m benchmarks.backtest_replay [--data ../shared/data] [--json out.json]
+    python -m benchmarks.backtest_replay [--data ../shared/data] [--traces NAME ...] [--fast] [--json out.json]
+
+``--fast`` fits a tiny network for a few epochs: a smoke test of the code, not a figure to cite.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from daemon.cycle.autoscale import Autoscaler, Scaling, needed, replay_metrics
-from daemon.offline.backtest import (
+from promcast.daemon.cycle.autoscale import Autoscaler, Scaling, needed, replay_metrics
+from promcast.daemon.offline.backtest import (
     Backtest,
     BacktestResult,
     PolicyMetrics,
@@ -30,8 +32,8 @@ from daemon.offline.backtest import (
     default_scale_in,
     run_backtest,
 )
-from daemon.offline.report import document
-from forecaster.evaluation.benchmark import default_data_dir, load_trace
+from promcast.daemon.offline.report import document
+from promcast.forecaster.evaluation.benchmark import default_data_dir, load_trace
 
 TRACES = (
     "nasa_http_requests_1m",
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--traces", nargs="*", default=list(TRACES))
     p.add_argument("--json", type=Path, help="write every trace's metrics here")
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
     args = p.parse_args(argv)
     missing = [t for t in args.traces if not (args.data / f"{t}.csv").exists()]
     if missing:
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.traces:
         reg = load_trace(args.data, name)
         s = Scaling(default_capacity(reg), startup_steps=STARTUP_STEPS, scale_in_steps=default_scale_in(reg.step))
-        r = results[name] = run_backtest(name, reg, Backtest(s))
+        r = results[name] = run_backtest(name, reg, Backtest(s, fast=args.fast))
         headroom[name] = _reactive_with_headroom(r, s)
         print(f"{name}: {r.replay.steps} steps, fitted in {r.model.fit_seconds:.1f} s", file=sys.stderr)
     levels = list(next(iter(results.values())).levels)

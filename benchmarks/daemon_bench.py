@@ -5,7 +5,7 @@
 Needs Debian's prometheus and promtool (scripts/bootstrap --prometheus installs them). Prints figures;
 asserts nothing. Cycles, a full-span query, windowing, inference and publishing (rendering /metrics) are timed apart, in
 process: the first cycle reads the full span, the later ones only the steps since (daemon/cycle/recent.py). The
-memory figures come from real `promcast run` processes (``python -m daemon run``) against the same
+memory figures come from real `promcast run` processes (``python -m promcast run``) against the same
 Prometheus, forecasting every 2 s and scraped every 2 s, read from /proc/<pid>/status.
 """
 
@@ -30,14 +30,14 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from daemon.app import Daemon
-from daemon.cycle.windows import build_windows
-from daemon.logs import configure_logging
-from daemon.models.store import ModelStore
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import DEFAULT_WINDOW, Forecaster
-from forecaster.synthetic import bursty
+from promcast.daemon.app import Daemon
+from promcast.daemon.cycle.windows import build_windows
+from promcast.daemon.logs import configure_logging
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import DEFAULT_WINDOW, Forecaster
+from promcast.forecaster.synthetic import bursty
 from tests.support.localprom import (
     PrometheusServer,
     backfill,
@@ -122,7 +122,7 @@ def _vm(pid: int, field: str) -> int:
 def daemon_process(
     tmp: Path, prom_url: str, target: dict[str, Any], env: dict[str, str] | None = None, log_level: str = "warning"
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A real `promcast run` (``python -m daemon run``) on one target against ``prom_url``, with its model store
+    """A real `promcast run` (``python -m promcast run``) on one target against ``prom_url``, with its model store
     in tmp/models (and ``env`` for its environment); yields the process and its /metrics URL, and stops it on
     exit."""
     port = free_port()
@@ -135,7 +135,7 @@ def daemon_process(
         "log_level": log_level,
     }
     (tmp / "promcast.json.yaml").write_text(json.dumps(config))
-    cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / "promcast.json.yaml")]
+    cmd = [sys.executable, "-m", "promcast", "run", "--config", str(tmp / "promcast.json.yaml")]
     with open(tmp / "daemon.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
-from forecaster.evaluation.peers import peers_of
-from forecaster.forwards import repeat_last
-from forecaster.protocol import Protocol, error_metrics, inputs_at, make_task
+from promcast.forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+from promcast.forecaster.evaluation.peers import peers_of
+from promcast.forecaster.forwards import repeat_last
+from promcast.forecaster.protocol import Protocol, error_metrics, inputs_at, make_task
 
 CONTEXT = 2048  # BENCHMARK.md: each origin's last 2,048 points
 BATCH = 256

@@ -1,15 +1,16 @@
 """Variants of the recent-skill gate on the 17 shared traces, run by hand: the variants that did not make the default.
 
-    .venv/bin/python -m benchmarks.gate_study [--data DIR]
+    .venv/bin/python -m benchmarks.gate_study [--data DIR] [--traces NAME ...] [--fast]
 
 Under BENCHMARK.md's protocol, on every trace, it fits the production default's network once with the gate off
 (``forecaster.gate``), and AR on the peers' window, then forecasts every test origin and the ``LEAD`` points
 before the test part, one origin per step. Each variant of the gating rule is then scored from those cached
 forecasts at the protocol's origins, using only what lies before each origin, exactly as the gate would. The
-first rows reproduce ``python -m forecaster.evaluation.benchmark`` (the network alone, ``--gate none``, to four
+first rows reproduce ``python -m promcast.forecaster.evaluation.benchmark`` (the network alone, ``--gate none``, to four
 decimals; the gated rows within 0.001 of its geometric mean: the study does not apply the validation verdict,
 which serves naive on ``bitbrains_vm234_cpu_5m`` in the benchmark). Prints one table; asserts nothing. Needs
-``../shared/data``.
+``../shared/data``. ``--traces`` and ``--fast`` (a tiny network, a few epochs) make a smoke test of the code, not
+figures to cite.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forecaster.evaluation.benchmark import NO_SEASON_AR_WINDOW, TRACES, default_data_dir, load_trace
-from forecaster.evaluation.fitting import fit_and_forecast, plan_model
-from forecaster.evaluation.peers import best_peer, peers_of
-from forecaster.gate import DEFAULT_GATE, median_level
-from forecaster.names import DEFAULT_MODEL, DEFAULT_WINDOW
-from forecaster.protocol import Protocol, inputs_at, make_task, season_for, targets_at, window_for
+from promcast.forecaster.evaluation.benchmark import NO_SEASON_AR_WINDOW, TRACES, default_data_dir, load_trace
+from promcast.forecaster.evaluation.fitting import fit_and_forecast, plan_model
+from promcast.forecaster.evaluation.peers import best_peer, peers_of
+from promcast.forecaster.gate import DEFAULT_GATE, median_level
+from promcast.forecaster.names import DEFAULT_MODEL, DEFAULT_WINDOW
+from promcast.forecaster.protocol import Protocol, inputs_at, make_task, season_for, targets_at, window_for
 
 H = 12
 LEAD = 64  # cached origins before the test part: the farthest a variant looks back
@@ -53,13 +54,13 @@ class Cache:
         return targets_at(self.z, self.origins, H)
 
 
-def build(data: Path, name: str) -> Cache:
+def build(data: Path, name: str, fast: bool = False) -> Cache:
     reg = load_trace(data, name)
     season, window = season_for(reg.step), window_for(reg.step)
     task = make_task(reg.values, reg.start, reg.step, Protocol(), None, DEFAULT_WINDOW + LEAD)
     first = task.borders.val_end - LEAD - H
     every = np.arange(first, task.borders.n - H + 1)
-    net_run = fit_and_forecast(plan_model(DEFAULT_MODEL, DEFAULT_WINDOW, season, gate=None), task, {})
+    net_run = fit_and_forecast(plan_model(DEFAULT_MODEL, DEFAULT_WINDOW, season, fast, gate=None), task, {})
     f = net_run.forecaster
     x = f._scaler.transform(inputs_at(task.values, every, DEFAULT_WINDOW))  # type: ignore[union-attr]
     with torch.inference_mode():
@@ -203,15 +204,17 @@ VARIANTS: dict[str, Rule] = {
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gate_study", description=__doc__)
     p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
     args = p.parse_args(argv)
     data = args.data or default_data_dir()
-    missing = [t for t in TRACES if not (data / f"{t}.csv").is_file()]
+    missing = [t for t in args.traces if not (data / f"{t}.csv").is_file()]
     if missing:
         print(f"gate_study: the shared traces are not in {data} (missing {', '.join(missing)})")
         return 2
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    caches = {t: build(data, t) for t in TRACES}
+    caches = {t: build(data, t, args.fast) for t in args.traces}
     print(f"fitted and cached {len(caches)} traces in {time.perf_counter() - t0:.0f} s\n")
     print("| variant | geo. mean ÷ naive | below naive | below every peer | worst ÷ best peer |")
     print("|---|---|---|---|---|")
@@ -224,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             below, wins = below + (mae < naive), wins + (mae < best)
             worst = max(worst, (mae / best, t))
         geo = float(np.exp(np.mean(np.log(ratios))))
-        print(f"| {label} | {geo:.3f} | {below} of 17 | {wins} of 17 | {worst[0]:.3f} ({worst[1]}) |")
+        n = len(caches)
+        print(f"| {label} | {geo:.3f} | {below} of {n} | {wins} of {n} | {worst[0]:.3f} ({worst[1]}) |")
     return 0
 
 

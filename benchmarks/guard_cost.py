@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.guard import Guard, fallback_forecasts
-from daemon.cycle.quality import QualityTracker
-from daemon.types import SeriesKey
+from promcast.daemon.cycle.guard import Guard, fallback_forecasts
+from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.types import SeriesKey
 
 H = 12
 STEP = pd.Timedelta("60s")

@@ -6,6 +6,9 @@ guard off), and of naive, over every origin of the replay and every step ahead; 
 most naive's MAE on every trace, and within 2 % of the model's where the model beats naive.
 
     python -m benchmarks.guard_replay [--data ../shared/data] [--traces NAME ...] [--json guard_replay.json]
+
+``--fast`` (a tiny network, a few epochs) and ``--origins N`` (only the first N origins of the replay) make a smoke
+test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry
 
-from daemon.clock import align
-from daemon.cycle.job import ForecastJob
-from daemon.http.metrics import Metrics
-from daemon.logs import configure_logging
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore
-from daemon.settings import TargetSettings
-from daemon.sources.replay import ReplaySource
-from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
-from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
-from forecaster.verdict import at_most, below
+from promcast.daemon.clock import align
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import configure_logging
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources.replay import ReplaySource
+from promcast.forecaster import DEFAULT_MODEL, DEFAULT_WINDOW, Forecaster
+from promcast.forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+from promcast.forecaster.forecaster import FAST_TRAINING, fast_hparams
+from promcast.forecaster.verdict import at_most, below
 
 TRAIN = 0.8
 H = 12
@@ -43,14 +47,18 @@ def _job(target: TargetSettings, source: ReplaySource, store: ModelStore) -> For
     return ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0)
 
 
-def replay(name: str, data: Path, guard: dict[str, Any] | None = None) -> dict[str, Any]:
+def replay(
+    name: str, data: Path, guard: dict[str, Any] | None = None, fast: bool = False, limit: int | None = None
+) -> dict[str, Any]:
+    """The replay of one trace; ``fast``: a tiny network trained briefly; ``limit``: at most that many origins."""
     reg = load_trace(data, name)
     step = reg.step.to_pytimedelta()
     start = pd.Timestamp(align(reg.start.to_pydatetime(), step))  # the replay's grid sits on step boundaries
     series = pd.Series(reg.values, index=pd.date_range(start, periods=len(reg.values), freq=reg.step))
     cut = int(len(series) * TRAIN)
     t0 = time.perf_counter()
-    f = Forecaster(DEFAULT_MODEL, window=DEFAULT_WINDOW, step=step).fit(series.iloc[:cut])
+    tiny: dict[str, Any] = {"training": FAST_TRAINING, **fast_hparams(DEFAULT_MODEL)} if fast else {}
+    f = Forecaster(DEFAULT_MODEL, window=DEFAULT_WINDOW, step=step, **tiny).fit(series.iloc[:cut])
     fit_s = time.perf_counter() - t0
     base = {"name": "t", "query": name, "step_seconds": step.total_seconds(), "window": DEFAULT_WINDOW,
             "history": step * len(series)}  # fmt: skip
@@ -61,7 +69,7 @@ def replay(name: str, data: Path, guard: dict[str, Any] | None = None) -> dict[s
         store.publish(f)
         source = ReplaySource(series)
         jobs = {"guard": _job(guarded, source, store), "model": _job(alone, source, store)}
-        origins = range(cut, len(series) - H)
+        origins = range(cut, len(series) - H if limit is None else min(len(series) - H, cut + limit))
         pred = {k: np.full((len(origins), H), np.nan) for k in jobs}
         on_fallback = 0
         t0 = time.perf_counter()
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--guard", default="{}", help="guard settings, e.g. '{\"margin\": 0.2}' (default: the target default)"
     )
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
+    p.add_argument("--origins", type=int, help="replay only the first N origins of each trace (default: all)")
     args = p.parse_args(argv)
     data = args.data or default_data_dir()
     missing = [n for n in args.traces if not (data / f"{n}.csv").is_file()]
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("json", "error")  # the cycles' log lines would drown the table
     results = {}
     for name in args.traces:
-        results[name] = replay(name, data, json.loads(args.guard))
+        results[name] = replay(name, data, json.loads(args.guard), args.fast, args.origins)
         print(f"{name}: done ({results[name]['fit_seconds']} s fit, {results[name]['replay_seconds']} s replay)",
               file=sys.stderr)  # fmt: skip
     print(table(results))

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from daemon.app import Daemon
-from daemon.logs import configure_logging
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DemoSource, demo_target
-from daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.app import Daemon
+from promcast.daemon.logs import configure_logging
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DemoSource, demo_target
+from promcast.daemon.types import SeriesKey, SourceUnavailable
 
 
 class OutageDemo(DemoSource):

@@ -1,7 +1,7 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
     python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N]
-        [--periods P ...] [--json F]
+        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
@@ -13,7 +13,8 @@ same windows; fracast as ../shared/BENCHMARK.md publishes it, and on the six tra
 ``benchmarks.fracast_peer`` measured it (``forecaster.evaluation.peers.fracast_of``). ``--mixed N`` and
 ``--mixups N`` change how many of those the corpus holds (``0 0``: the first shipped recipe; ``--mixups 0``: the
 one after it); ``--periods`` with no value leaves out the seasonal feature (the recipe before it). Prints figures;
-asserts nothing.
+asserts nothing. ``--traces`` (the folds cut from those alone), ``--epochs`` and ``--mixed 0 --mixups 0`` make a
+smoke test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -29,20 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from forecaster import load_pretrained
-from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
-from forecaster.evaluation.peers import fracast_of
-from forecaster.forwards import repeat_last
-from forecaster.numpy_runtime import load_frozen
-from forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, PERIODS, pretrain
-from forecaster.protocol import Protocol, error_metrics, make_task
+from promcast.forecaster import load_pretrained
+from promcast.forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
+from promcast.forecaster.evaluation.peers import fracast_of
+from promcast.forecaster.forwards import repeat_last
+from promcast.forecaster.numpy_runtime import load_frozen
+from promcast.forecaster.pretrain import EXCLUDED, MIXED, MIXUPS, PERIODS, pretrain
+from promcast.forecaster.protocol import Protocol, error_metrics, make_task
 
 
-def _z_maes(models: dict[str, Any], data: Path) -> dict[str, dict[str, float]]:
+def _z_maes(models: dict[str, Any], data: Path, traces: list[str]) -> dict[str, dict[str, float]]:
     """Per trace: each model's z-MAE and naive's over the benchmark's test windows."""
     length = max(m.input_length for m in models.values())
     out: dict[str, dict[str, float]] = {}
-    for name in TRACES:
+    for name in traces:
         reg = load_trace(data, name)
         task = make_task(reg.values, reg.start, reg.step, Protocol(), None, length)
         inputs, targets = task.inputs(length), task.scaler.transform(task.targets())
@@ -62,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--periods", type=int, nargs="*", default=list(PERIODS), help="the mlp's candidate seasons; none: no feature"
     )
+    p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
+    p.add_argument("--epochs", type=int, help="at most this many epochs (default: early stopping decides)")
     args = p.parse_args(argv)
-    if not all((args.data / f"{t}.csv").exists() for t in TRACES):
-        print(f"pretrained_unseen: {args.data} lacks some of the 17 traces", file=sys.stderr)
+    if not all((args.data / f"{t}.csv").exists() for t in args.traces):
+        print(f"pretrained_unseen: {args.data} lacks some of the {len(args.traces)} traces", file=sys.stderr)
         return 2
-    shareable = [t for t in TRACES if t not in EXCLUDED]
+    shareable = [t for t in args.traces if t not in EXCLUDED]
     folds = {"A": shareable[0::2], "B": shareable[1::2]}
     t0 = time.perf_counter()
     models: dict[str, Any] = {"shipped": load_pretrained()}
@@ -80,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                 mixed=args.mixed,
                 mixups=args.mixups,
                 periods=args.periods,
+                epochs=args.epochs,
             )
             print(f"fold {fold}: {report['corpus']} in {report['seconds']:.0f} s", file=sys.stderr)
             models[fold] = load_frozen(Path(tmp) / fold / "artifact")
-        maes = _z_maes(models, args.data)
+        maes = _z_maes(models, args.data, args.traces)
     rows: dict[str, dict[str, float]] = {}
     for name, m in maes.items():
         if name in folds["A"]:

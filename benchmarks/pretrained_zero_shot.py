@@ -10,14 +10,16 @@ window where their errors have opposite signs): where it is above a peer, the ex
 peer, not the gate's choice. A few seconds, no fitting.
 
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
+        [--traces NAME ...] [--fast]
     python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
     python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000
-    python -m benchmarks.pretrained_zero_shot --experts [--data ../shared/data]
+    python -m benchmarks.pretrained_zero_shot --experts [--data ../shared/data] [--traces NAME ...]
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned
 (``Forecaster.fine_tune`` on the trace's train part, stopped early on its validation part: the rows the fitted
-default sees).
+default sees). ``--traces`` and ``--fast`` (the fitted default a tiny network, it and the fine-tuning a few epochs)
+make a smoke test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
-from forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
-from forecaster.evaluation.peers import fracast_of
-from forecaster.forwards import repeat_last
-from forecaster.gate import median_level
-from forecaster.numpy_runtime import ArrayForecaster, load_frozen
-from forecaster.protocol import Borders, Protocol, error_metrics, make_task
+from promcast.forecaster import DEFAULT_MODEL, PRETRAINED, Forecaster, load_pretrained
+from promcast.forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace, run_trace
+from promcast.forecaster.evaluation.peers import fracast_of
+from promcast.forecaster.forecaster import FAST_TRAINING
+from promcast.forecaster.forwards import repeat_last
+from promcast.forecaster.gate import median_level
+from promcast.forecaster.numpy_runtime import ArrayForecaster, load_frozen
+from promcast.forecaster.protocol import Borders, Protocol, error_metrics, make_task
 
 CARD_SECTION = "## Zero-shot accuracy (no fitting on the trace)"
 LEVELS = (0.8, 0.95)
@@ -92,7 +95,7 @@ def compare_blocks(blocks: list[int], rounds: int = 3) -> int:
 EXPERTS = ("gated", "network", "naive", "median")
 
 
-def compare_experts(data: Path) -> int:
+def compare_experts(data: Path, traces: list[str]) -> int:
     """Per trace, z-MAE over the test windows of the shipped model gated, of each expert its gate weighs, and of the
     best expert of each window in hindsight; the geometric means of MAE / naive and the counts below fracast."""
     gated = load_pretrained()
@@ -102,7 +105,7 @@ def compare_experts(data: Path) -> int:
     below: dict[str, int] = dict.fromkeys(ratios, 0)
     print("| trace | " + " | ".join(EXPERTS) + " | best of network, naive, median in hindsight | fracast |")
     print("|---|" + "---:|" * (len(EXPERTS) + 2))
-    for name in TRACES:
+    for name in traces:
         reg = load_trace(data, name)
         task = make_task(reg.values, reg.start, reg.step, Protocol(), None, gated.input_length)
         inputs, targets = task.inputs(gated.input_length), task.scaler.transform(task.targets())
@@ -156,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only score the gate's experts (network, naive, window median) and the best of them in hindsight",
     )
+    p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
+    p.add_argument("--fast", action="store_true", help="tiny fitted network, few epochs of fine-tuning (a smoke test)")
     args = p.parse_args(argv)
     if args.latency:
         return compare_latency(args.latency)
@@ -163,18 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         if min(args.blocks) < 1:
             p.error("--blocks: each size is at least 1 series")
         return compare_blocks(args.blocks)
-    if not all((args.data / f"{t}.csv").exists() for t in TRACES):
-        print(f"pretrained_zero_shot: {args.data} lacks some of the 17 traces", file=sys.stderr)
+    if not all((args.data / f"{t}.csv").exists() for t in args.traces):
+        print(f"pretrained_zero_shot: {args.data} lacks some of the {len(args.traces)} traces", file=sys.stderr)
         return 2
     if args.experts:
-        return compare_experts(args.data)
+        return compare_experts(args.data, args.traces)
     model = load_pretrained()
     base = Forecaster.load(PRETRAINED)  # torch: fine-tuning trains
     rows: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
-    for name in TRACES:
+    for name in args.traces:
         reg = load_trace(args.data, name)
-        fitted = run_trace(reg, ["naive", DEFAULT_MODEL], {})
+        fitted = run_trace(reg, ["naive", DEFAULT_MODEL], {}, args.fast)
         length = max(fitted["input_lengths"].values())
         task = make_task(reg.values, reg.start, reg.step, Protocol(), None, length)
         assert len(task.origins) == fitted["origins"], name  # the same test windows
@@ -185,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         cover = {lv: float(np.mean((lo <= actual) & (actual <= hi))) for lv, (lo, hi) in bands.items()}
         b = Borders.from_fractions(len(reg.values), Protocol())
         # The protocol's validation rows, as the fitted default's:
-        tuned = base.fine_tune(reg.values[: b.val_end], step=reg.step, val_ratio=(b.val_end - b.train_end) / b.val_end)
+        val_ratio, training = (b.val_end - b.train_end) / b.val_end, FAST_TRAINING if args.fast else None
+        tuned = base.fine_tune(reg.values[: b.val_end], step=reg.step, training=training, val_ratio=val_ratio)
         rows[name] = {
             "pretrained": z,
             "fine_tuned": error_metrics(task.scaler.transform(tuned.predict(inputs)), targets)["mae"],

@@ -1,7 +1,7 @@
 """A serving install without torch beside one with the training extra: install size, time to the first forecasts
 from an empty model store, and resident memory.
 
-    .venv/bin/python -m benchmarks.serving_install [SERIES [HOURS]]   # default 100 series of a week
+    .venv/bin/python -m benchmarks.serving_install [SERIES [HOURS]] [--reads N]   # default 100 series of a week
 
 Install size: the files (RECORD) of every distribution in the closure of promcast's requirements, without and with
 the ``train`` extra, as this virtual environment holds them.
@@ -12,18 +12,18 @@ Then, for each mode, SERIES series of HOURS hours at 1 minute are backfilled int
   sitecustomize makes ``import torch`` fail as in an install that never had it): the pretrained model serves;
 - ``with torch``: the pretrained model serves at once and the target's own model trains in a child behind it;
 - ``train first``: ``first_model: train``, the behaviour before the pretrained model: no forecast until it trained.
-Each prints the seconds to forecasts for every series, the daemon's VmRSS (median of 10 reads, 1 s apart, once
-they are out) and VmHWM, and for the modes that train, the training child's peak (VmHWM, read every 0.2 s) and
-what the gate decided. Prints figures; asserts nothing.
+Each prints the seconds to forecasts for every series, the daemon's VmRSS (median of ``--reads`` reads, default 10,
+1 s apart, once they are out) and VmHWM, and for the modes that train, the training child's peak (VmHWM, read every
+0.2 s) and what the gate decided. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata as md
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -105,7 +105,7 @@ def _events(tmp: Path, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def run_mode(mode: str, series: int, hours: int, limit: float = 900.0) -> dict[str, Any]:
+def run_mode(mode: str, series: int, hours: int, limit: float = 900.0, reads: int = 10) -> dict[str, Any]:
     target: dict[str, Any] = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": f"PT{hours}H"}
     env = dict(os.environ)
     if mode == "serving, no torch":
@@ -127,7 +127,7 @@ def run_mode(mode: str, series: int, hours: int, limit: float = 900.0) -> dict[s
                 time.sleep(0.2)
             seconds = time.monotonic() - t0
             rss = []
-            for _ in range(10):
+            for _ in range(reads):
                 rss.append(_vm(proc.pid, "VmRSS"))
                 child = max(child, _children_peak(proc.pid))
                 time.sleep(1.0)
@@ -147,16 +147,19 @@ def run_mode(mode: str, series: int, hours: int, limit: float = 900.0) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    series = int(args[0]) if args else 100
-    hours = int(args[1]) if len(args) > 1 else 168
+    p = argparse.ArgumentParser(prog="python -m benchmarks.serving_install", description=__doc__.splitlines()[0])
+    p.add_argument("series", nargs="?", type=int, default=100, help="series backfilled (default 100)")
+    p.add_argument("hours", nargs="?", type=int, default=168, help="hours of each, at 1 min (default a week)")
+    p.add_argument("--reads", type=int, default=10, help="VmRSS reads, 1 s apart, once the forecasts are out")
+    args = p.parse_args(argv)
+    series, hours = args.series, args.hours
     ensure_prometheus_installed()
     serving, training, extra = install_sizes()
     print(f"install: serving {serving:.0f} MiB, with the train extra {training:.0f} MiB")
     print(f"  the extra adds: {', '.join(extra)}")
     print(f"{series} series of {hours} h at 1 min, an empty model store, one `promcast run` per mode:")
     for mode in ("serving, no torch", "with torch", "train first"):
-        r = run_mode(mode, series, hours)
+        r = run_mode(mode, series, hours, reads=args.reads)
         line = (
             f"  {mode:18s} first forecasts {r['first_forecasts_s']:6.1f} s; daemon VmRSS {r['rss_mib']:4.0f} MiB, "
             f"VmHWM {r['hwm_mib']:4.0f} MiB; training child peak {r['child_hwm_mib']:4.0f} MiB"

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from daemon.app import Daemon
-from daemon.logs import configure_logging
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from daemon.types import SeriesKey
+from promcast.daemon.app import Daemon
+from promcast.daemon.logs import configure_logging
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.types import SeriesKey
 
 
 class SteppedDemo:

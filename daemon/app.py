@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -13,19 +13,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
-from daemon.build import build_info
-from daemon.clock import first_cycle
-from daemon.cycle.job import CycleResult, ForecastJob
-from daemon.health import health, readiness
-from daemon.http.metrics import Metrics
-from daemon.http.server import HttpServer
-from daemon.logs import get_logger
-from daemon.models.retrain_runner import run_train_process
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore, StoreError, holdout_maes
-from daemon.settings import Settings, TargetSettings, cron_trigger
-from daemon.sources import Source
-from daemon.sources.sharding import shard_for
+from promcast.daemon.build import build_info
+from promcast.daemon.clock import first_cycle
+from promcast.daemon.cycle.job import CycleResult, ForecastJob
+from promcast.daemon.health import health, readiness
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.http.server import HttpServer
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.retrain_runner import run_train_process
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore, StoreError, holdout_maes
+from promcast.daemon.settings import Settings, TargetSettings, cron_trigger
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.sharding import shard_for
 
 __all__ = ["Daemon"]
 
@@ -74,7 +74,7 @@ class Daemon:
             job.life.on_drift = self.retrain_in_background
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
-        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self._started_at = time.monotonic()  # reset by start(): /healthz counts idle time from it until a cycle
         self._reload = threading.Event()
@@ -92,7 +92,7 @@ class Daemon:
         return health(self.targets, self.jobs, self.settings.health_max_idle_cycles, self.speed, self._started_at)
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """/readyz: every target serves a fresh forecast (daemon.health)."""
+        """/readyz: every target serves a fresh forecast (promcast.daemon.health)."""
         return readiness(self.targets, self.jobs, self.metrics, self.source.now().timestamp())
 
     # ---- models ------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Daemon:
             self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness, self.health
         )
         self.server.start()
-        wall, now = datetime.now(timezone.utc), self.source.now()
+        wall, now = datetime.now(UTC), self.source.now()
         for t in self.targets:
             # Cycles fire settle_seconds after each boundary of the interval on the source's clock, whatever the
             # start time; the source's clock runs ``speed`` times faster than the scheduler's. One more cycle runs
@@ -186,7 +186,7 @@ class Daemon:
             )
         self.scheduler.add_job(
             self.reload_models,
-            IntervalTrigger(seconds=self.model_poll_seconds, timezone=timezone.utc),
+            IntervalTrigger(seconds=self.model_poll_seconds, timezone=UTC),
             kwargs={"only_changed": True},
             id="models:poll",
             max_instances=1,

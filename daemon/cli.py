@@ -7,13 +7,13 @@ import json
 import sys
 from typing import Any
 
-from daemon.http.dashboard import add_dashboard
-from daemon.models.commands import add_models, add_train
-from daemon.offline.commands import add_backtest, add_bursts
-from daemon.settings import ConfigError, Settings, TargetSettings, load_settings
-from forecaster.cli import add_predict
-from forecaster.evaluation.cli import add_evaluate
-from forecaster.extras import TrainingUnavailable, missing_torch
+from promcast.daemon.http.dashboard import add_dashboard
+from promcast.daemon.models.commands import add_models, add_train
+from promcast.daemon.offline.commands import add_backtest, add_bursts
+from promcast.daemon.settings import ConfigError, Settings, TargetSettings, load_settings
+from promcast.forecaster.cli import add_predict
+from promcast.forecaster.evaluation.cli import add_evaluate
+from promcast.forecaster.extras import TrainingUnavailable, missing_torch
 
 __all__ = ["main"]
 
@@ -22,7 +22,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML settings file (PROMCAST_* variables override it)")
     p.add_argument("--listen", help="HOST:PORT of /metrics, /healthz and /readyz")
     p.add_argument("--model-dir", help="folder of the model store")
-    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument("--log-format", choices=["auto", "json", "console"], help="log lines; auto: JSON unless a terminal")
     p.add_argument("--once", action="store_true", help="run one cycle per target, print the forecasts, exit")
 
 
@@ -87,7 +87,7 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from daemon.sources.demo import demo_target
+    from promcast.daemon.sources.demo import demo_target
 
     flags = {
         "workload": args.workload,
@@ -115,8 +115,8 @@ def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
     (and limited) only where a target's model has no NumPy forward."""
     from threadpoolctl import threadpool_limits
 
-    from forecaster.catalog import CATALOG
-    from forecaster.extras import TRAIN_EXTRA, torch_available
+    from promcast.forecaster.catalog import CATALOG
+    from promcast.forecaster.extras import TRAIN_EXTRA, torch_available
 
     threadpool_limits(threads)
     needs = [t for t in targets if t.model in CATALOG and CATALOG[t.model].numpy is None]  # never "pretrained"
@@ -133,12 +133,18 @@ def _limit_threads(threads: int, targets: list[TargetSettings]) -> None:
 
 
 def _serve(settings: Settings, speed: float, once: bool) -> int:
-    from daemon.app import Daemon
-    from daemon.logs import configure_logging
-    from daemon.sources import make_source
+    from promcast.daemon.app import Daemon
+    from promcast.daemon.logs import configure_logging
+    from promcast.daemon.sources import make_source
 
     configure_logging(settings.log_format, settings.log_level)
     _limit_threads(settings.torch_threads, settings.targets)
+    try:  # a store the daemon cannot write is a setting to fix before the first cycle, not a failure of each
+        settings.model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"invalid settings:\n  model_dir: cannot create {settings.model_dir}: {exc.strerror}"
+        ) from exc
     daemon = Daemon(settings, make_source(settings), settings.targets, speed=speed)
     if once:
         results = daemon.run_once()
@@ -163,7 +169,7 @@ class _Version(argparse.Action):
     """``--version``: the build is read only when asked for (it may run git), never at import time."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        from daemon.build import build_info
+        from promcast.daemon.build import build_info
 
         print(build_info().line())
         parser.exit()

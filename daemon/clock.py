@@ -9,7 +9,7 @@ forecasts ``origin + h * step``.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["align", "first_cycle", "origin"]
 
@@ -17,7 +17,7 @@ __all__ = ["align", "first_cycle", "origin"]
 def align(moment: datetime, step: timedelta) -> datetime:
     """The last step boundary at or before ``moment``."""
     s = step.total_seconds()
-    return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=timezone.utc)
+    return datetime.fromtimestamp(math.floor(moment.timestamp() / s) * s, tz=UTC)
 
 
 def origin(now: datetime, step: timedelta) -> datetime:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from daemon.cycle.job import ForecastJob
-from daemon.http.metrics import Metrics
-from daemon.settings import TargetSettings
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.settings import TargetSettings
 
 __all__ = ["MIN_IDLE_SECONDS", "health", "readiness"]
 

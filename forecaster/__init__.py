@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import __version__
 from .artifact import ArtifactError
 from .names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES, PRETRAINED_MODEL
 from .predictor import NotFittedError, Predictor
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .forecaster import Forecaster

@@ -1,6 +1,6 @@
 """Core benchmark: per model, predict_next_12 latency, a 1,000-series batch, and fit time on 20,000 points.
 
-    python -m forecaster.bench [--models mlp gru ...] [--points 20000] [--repeats 300]
+    python -m promcast.forecaster.bench [--models mlp gru ...] [--points 20000] [--repeats 300]
 
 Prints a markdown table; figures, never asserts. Models with a NumPy forward (forecaster.numpy_runtime) get a
 second row: the same fitted model, saved and loaded as the daemon serves it, without torch. Targets for
@@ -82,7 +82,7 @@ def bench_model(name: str, points: int, window: int, repeats: int) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m forecaster.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m promcast.forecaster.bench", description=__doc__)
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=[DEFAULT_MODEL, "ar", "naive", "gru"])
     p.add_argument("--points", type=int, default=20_000)
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW)

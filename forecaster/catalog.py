@@ -113,20 +113,23 @@ class ModelSpec:
 
 
 _SPECS = (
-    ModelSpec("naive", NaiveConfig, "forecaster.models.naive:NaiveNet", forwards.naive, baseline=True),
+    ModelSpec("naive", NaiveConfig, "promcast.forecaster.models.naive:NaiveNet", forwards.naive, baseline=True),
     ModelSpec(
-        "seasonal_naive", SeasonalConfig, "forecaster.models.seasonal:SeasonalNaiveNet", forwards.seasonal_naive,
+        "seasonal_naive",
+        SeasonalConfig,
+        "promcast.forecaster.models.seasonal:SeasonalNaiveNet",
+        forwards.seasonal_naive,
         baseline=True,
     ),
-    ModelSpec("ar", ARConfig, "forecaster.models.ar:ARNet", forwards.ar, baseline=True),
-    ModelSpec("nlinear", NLinearConfig, "forecaster.models.linear:NLinearNet", forwards.nlinear),
+    ModelSpec("ar", ARConfig, "promcast.forecaster.models.ar:ARNet", forwards.ar, baseline=True),
+    ModelSpec("nlinear", NLinearConfig, "promcast.forecaster.models.linear:NLinearNet", forwards.nlinear),
     ModelSpec(
-        "mlp", MLPConfig, "forecaster.models.mlp:MLPNet", forwards.mlp,
+        "mlp", MLPConfig, "promcast.forecaster.models.mlp:MLPNet", forwards.mlp,
         training=MappingProxyType({"epochs": 60, "patience": 6, "loss": "mae", "refit": True, "max_batches": 32}),
     ),
-    ModelSpec("lstm", RNNConfig, "forecaster.models.rnn:LSTMNet"),
-    ModelSpec("gru", RNNConfig, "forecaster.models.rnn:GRUNet"),
-    ModelSpec("transformer", TransformerConfig, "forecaster.models.transformer:TransformerNet"),
+    ModelSpec("lstm", RNNConfig, "promcast.forecaster.models.rnn:LSTMNet"),
+    ModelSpec("gru", RNNConfig, "promcast.forecaster.models.rnn:GRUNet"),
+    ModelSpec("transformer", TransformerConfig, "promcast.forecaster.models.transformer:TransformerNet"),
 )  # fmt: skip
 
 CATALOG: Mapping[str, ModelSpec] = MappingProxyType({s.name: s for s in _SPECS})

@@ -61,8 +61,11 @@ def load_csv(path: str | Path, value_column: str | None = None, time_column: str
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(f"{path}: non-numeric value {frame[vcol].iloc[row]!r} in column {vcol!r} at row {row + 2}")
+    # Numbers are Unix seconds, as Prometheus and promtool write them; anything else parses as a date and time.
+    numeric = pd.api.types.is_numeric_dtype(frame[tcol])
     try:
-        index = pd.DatetimeIndex(pd.to_datetime(frame[tcol], utc=False))
+        stamps = pd.to_datetime(frame[tcol], unit="s") if numeric else pd.to_datetime(frame[tcol], utc=False)
+        index = pd.DatetimeIndex(stamps)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: column {tcol!r} does not parse as timestamps: {exc}") from exc
     return pd.Series(values.to_numpy(dtype=np.float64), index=index, name=str(vcol))

@@ -291,7 +291,7 @@ class Forecaster(Predictor):
             "step_seconds": self.step.total_seconds() if self.step is not None else None,
             "max_gap": self.max_gap,
             "scaler": self._scaler.to_dict() if self._scaler else None,
-            "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "training": {
                 "start": start.isoformat(),
                 "end": end.isoformat(),
@@ -326,11 +326,11 @@ class Forecaster(Predictor):
     # ---- prediction ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _predict_scaled(self, z: np.ndarray) -> np.ndarray:
-        return self._model(self._tensor(z)).double().cpu().numpy()  # (N, H)
+        return self._model.in_passes(self._model, self._tensor(z)).double().cpu().numpy()  # (N, H)
 
     @torch.inference_mode()
     def _scout_scaled(self, z: np.ndarray) -> np.ndarray:
-        return self._model.scout(self._tensor(z)).double().cpu().numpy()  # (N, H)
+        return self._model.in_passes(self._model.scout, self._tensor(z)).double().cpu().numpy()  # (N, H)
 
     def _tensor(self, z: np.ndarray) -> torch.Tensor:
         # Where the model is: the training device while fit scores validation windows, the CPU once frozen.

@@ -4,8 +4,8 @@
 predicts through NumPy. The default model (``mlp``), ``nlinear`` and the baselines have such a forward;
 the recurrent and attention models do not, and ``load_frozen`` loads those through torch. An artifact that
 the NumPy runtime refuses goes to torch only when the caller asks (``torch_fallback``), never silently. A
-process that only serves the default model never imports torch (about 180 MB of resident memory, README.md
-and BENCHMARKS.md). ``tests/test_frozen.py`` holds each forward to the torch model's output.
+process that only serves the default model never imports torch (docs/benchmarks.md measures what that saves).
+``tests/test_numpy_runtime.py`` holds each forward to the torch model's output.
 
 The forwards are ``forecaster.forwards``'; ``forecaster.catalog`` says which model has one, and which
 hyperparameters it reads.

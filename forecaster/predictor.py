@@ -213,15 +213,16 @@ class Predictor:
         return self.predict_next(12, recent)
 
     def predict_interval(
-        self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95)
+        self, windows: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95), *, point: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
         """Point forecasts (N, H) and, per level, split-conformal (lower, upper) bounds, in original units.
+        ``point``: what ``predict(windows)`` already returned, so that the windows are not forecast twice.
 
         Like ``predict``, raises ValueError rather than return a non-finite value."""
         scaler = self._require_fitted()
         if self._calibration is None:
             raise ValueError("this model has no interval calibration (it was fitted without validation windows)")
-        point = self.predict(windows)
+        point = self.predict(windows) if point is None else point
         arr = np.asarray(windows, dtype=np.float64)
         shift, scale = row_scales(scaler, arr)  # as predict scaled each row
         recent = arr[:, -self.window :]  # the model's own window, as calibrated

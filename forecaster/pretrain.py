@@ -1,6 +1,6 @@
 """Train the pretrained global model that ships in ``forecaster/pretrained/``:
 
-    python -m forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
+    python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
 
 The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
 reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
@@ -135,7 +135,7 @@ def _synthetic(
 ) -> tuple[Part, np.ndarray]:
     """One synthetic series of the corpus: its first ``train_share`` trains, the rest validates."""
     values = make_workload(kind, points, step, seed=seed).to_numpy(dtype=np.float64)
-    source = f"forecaster.synthetic.make_workload({kind!r}, {points}, {step!r}, seed={seed})"
+    source = f"promcast.forecaster.synthetic.make_workload({kind!r}, {points}, {step!r}, seed={seed})"
     n = len(values)
     return Part(name, source, pd.Timedelta(step).total_seconds(), n, n, int(n * train_share), windows), values
 
@@ -237,7 +237,9 @@ def pretrain(
     train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups)
     t0 = time.perf_counter()
     corpus = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
-    f.fit_windows(train_xy, val_xy, {"corpus": corpus, "command": f"python -m forecaster.pretrain --seed {seed}"})
+    f.fit_windows(
+        train_xy, val_xy, {"corpus": corpus, "command": f"python -m promcast.forecaster.pretrain --seed {seed}"}
+    )
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     f.save(out / "artifact")
@@ -311,7 +313,7 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
             "`periods`: the calendar seasons whose seasonal-naive forecast, weighted by their autocorrelation in the "
             "window, it also reads.",
             f"- Weights: `artifact/weights.safetensors`, sha256: {digest}",
-            "- Made by: `python -m forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
+            "- Made by: `python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
             f"--seed {seed}` "
             f"({seconds:.0f} s of training on a 2-core CPU; {f.meta['training']['epochs_run']} epochs).",
             f"- Corpus: {len(parts)} series; at most {MAX_WINDOWS} training windows "

@@ -1,7 +1,7 @@
 """The rolling-origin protocol: chronological borders, rolling origins, test windows, and scores per horizon step.
 
-Shared by the evaluation (`forecaster.evaluation`) and the retrain's promotion (`daemon.models.retrain`), so that
-both score exactly the same windows the same way.
+Shared by the evaluation (`forecaster/evaluation/`) and the retrain's promotion (`daemon/models/retrain.py`), so
+that both score exactly the same windows the same way.
 """
 
 from __future__ import annotations

@@ -72,12 +72,31 @@ def _batches(n: int, size: int, rng: torch.Generator, limit: int) -> Iterator[to
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, size: int) -> float:
+def _evaluate(model: ForecastModel, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, size: int) -> float:
     model.eval()
     total = 0.0
     for lo in range(0, len(X), size):
-        total += float(loss_fn(model(X[lo : lo + size]), y[lo : lo + size])) * len(X[lo : lo + size])
+        pred = model.in_passes(model, X[lo : lo + size])  # a model of large activations: in smaller passes
+        total += float(loss_fn(pred, y[lo : lo + size])) * len(X[lo : lo + size])
     return total / max(1, len(X))
+
+
+def _step(model: ForecastModel, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> float:
+    """Accumulate the gradient of one batch's mean loss; returns that loss. A batch larger than the model's
+    ``pass_rows(training=True)`` goes through in equal parts, each part's loss weighed by its share of the batch,
+    so that the backward pass keeps one part's activations, not the batch's."""
+    rows = model.pass_rows(training=True)
+    if rows is None or len(X) <= rows:
+        loss = model.training_loss(X, y, loss_fn)
+        loss.backward()
+        return loss.item()
+    parts = -(-len(X) // rows)
+    total = 0.0
+    for xs, ys in zip(X.tensor_split(parts), y.tensor_split(parts), strict=True):
+        loss = model.training_loss(xs, ys, loss_fn) * (len(xs) / len(X))
+        loss.backward()
+        total += loss.item()
+    return total
 
 
 def train(
@@ -119,11 +138,10 @@ def train(
         for idx in _batches(len(Xt), config.batch_size * model.batch_multiplier, rng, config.max_batches):
             idx = idx.to(device)
             opt.zero_grad(set_to_none=True)
-            loss = model.training_loss(Xt[idx], yt[idx], loss_fn)
-            loss.backward()
+            loss = _step(model, Xt[idx], yt[idx], loss_fn)
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             opt.step()
-            total, count = total + loss.item() * len(idx), count + len(idx)
+            total, count = total + loss * len(idx), count + len(idx)
         train_losses.append(total / count)
         # Without validation windows there is no early stopping: all epochs run and the last weights stay.
         val_losses.append(_evaluate(model, Xv, yv, loss_fn, 4096) if has_val else train_losses[-1])

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import structlog
 
-from forecaster import TrainConfig
-from forecaster.synthetic import bursty, diurnal
+from promcast.forecaster import TrainConfig
+from promcast.forecaster.synthetic import bursty, diurnal
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecaster import Forecaster
+from promcast.forecaster import Forecaster
 
 
 def test_ar_recovers_ar2_coefficients() -> None:

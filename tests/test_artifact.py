@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster import ArtifactError, Forecaster, TrainConfig
-from forecaster.artifact import META_FILE, WEIGHTS_FILE
+from promcast.forecaster import ArtifactError, Forecaster, TrainConfig
+from promcast.forecaster.artifact import META_FILE, WEIGHTS_FILE
 
 
 @pytest.fixture

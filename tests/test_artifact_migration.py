@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecaster import PRETRAINED, ArtifactError, Forecaster, TrainConfig
-from forecaster.artifact import FORMAT_VERSION, META_FILE, MIGRATIONS, _meta_digest, migrate
-from forecaster.numpy_runtime import load_frozen
-from forecaster.synthetic import diurnal
+from promcast.forecaster import PRETRAINED, ArtifactError, Forecaster, TrainConfig
+from promcast.forecaster.artifact import FORMAT_VERSION, META_FILE, MIGRATIONS, _meta_digest, migrate
+from promcast.forecaster.numpy_runtime import load_frozen
+from promcast.forecaster.synthetic import diurnal
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOL = {"rtol": 1e-5, "atol": 1e-6}  # as tests/test_fixture_artifact.py: the goldens were recorded on another host

@@ -11,19 +11,19 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.cli import main
-from daemon.cycle.autoscale import Autoscaler, Scaling, needed, recommend, replay_metrics, scaling_for
-from daemon.cycle.job import ForecastJob
-from daemon.http.metrics import Metrics
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore
-from daemon.offline.backtest import Backtest, run_backtest
-from daemon.offline.backtest_report import backtest_report
-from daemon.offline.report import document, write_report
-from daemon.settings import TargetSettings
-from forecaster import Forecaster
-from forecaster.data import regularise
-from forecaster.synthetic import bursty
+from promcast.daemon.cli import main
+from promcast.daemon.cycle.autoscale import Autoscaler, Scaling, needed, recommend, replay_metrics, scaling_for
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.offline.backtest import Backtest, run_backtest
+from promcast.daemon.offline.backtest_report import backtest_report
+from promcast.daemon.offline.report import document, write_report
+from promcast.daemon.settings import TargetSettings
+from promcast.forecaster import Forecaster
+from promcast.forecaster.data import regularise
+from promcast.forecaster.synthetic import bursty
 
 from .support.http import samples
 from .support.scripted import START, STEP, Scripted
@@ -232,8 +232,8 @@ def test_the_forecast_policy_scales_on_the_models_own_upper_bound() -> None:
     """The forecast policy's replay is the autoscaler following ``recommend`` on the model's own calibrated upper
     bound at the level: the model fitted again here on the first 80 % (2,400 of 3,000 points), as the backtest
     fits it. Naive's split-conformal bands give another replay."""
-    from forecaster import DEFAULT_MODEL, DEFAULT_WINDOW
-    from forecaster.offline import fit_first_part
+    from promcast.forecaster import DEFAULT_MODEL, DEFAULT_WINDOW
+    from promcast.forecaster.offline import fit_first_part
 
     reg = regularise(_bursty(), None, max_gap=None)
     capacity = float(np.mean(reg.values)) / 5

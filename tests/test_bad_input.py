@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster import Forecaster, NotFittedError
+from promcast.forecaster import Forecaster, NotFittedError
 
 
 @pytest.fixture

@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.cli import main
-from daemon.cycle.bursts import BurstDetector, BurstParams, excess, flags, step_scores
-from daemon.cycle.job import ForecastJob
-from daemon.cycle.quality import QualityTracker
-from daemon.http.metrics import Metrics
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore
-from daemon.offline.bursts import run_bursts
-from daemon.offline.report import document
-from daemon.settings import TargetSettings
-from daemon.types import SeriesKey
-from forecaster import Forecaster
-from forecaster.data import load_csv, regularise
+from promcast.daemon.cli import main
+from promcast.daemon.cycle.bursts import BurstDetector, BurstParams, excess, flags, step_scores
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.offline.bursts import run_bursts
+from promcast.daemon.offline.report import document
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
+from promcast.forecaster.data import load_csv, regularise
 
 from .support.http import samples
 from .support.scripted import KEY, START, STEP, Scripted

@@ -9,17 +9,17 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from daemon.types import SeriesKey
+from promcast.daemon.app import Daemon
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.daemon.types import SeriesKey
 
 from .support.http import fetch, samples, wait_until
 
@@ -40,7 +40,7 @@ def once_refused(tmp_path_factory: pytest.TempPathFactory) -> subprocess.Complet
     env.update({"PROMCAST_PROMETHEUS__RETRIES": "1", "PROMCAST_PROMETHEUS__BACKOFF_SECONDS": "0"})
     # It trains first (no pretrained model first): the model's absence has a cause, the refused history read.
     env["PROMCAST_TARGETS"] = json.dumps([{"name": "cpu", "query": "up", "first_model": "train"}])
-    cmd = [sys.executable, "-m", "daemon", "run", "--once", "--prometheus-url", _refusing_url()]
+    cmd = [sys.executable, "-m", "promcast", "run", "--once", "--prometheus-url", _refusing_url()]
     cmd += ["--model-dir", str(models)]  # stderr is a pipe: log_format auto means JSON
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
 
@@ -99,7 +99,7 @@ class Buggy:
     """A source with a bug: it raises what no stage of the cycle expects."""
 
     def now(self) -> datetime:
-        return datetime(2026, 1, 2, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, tzinfo=UTC)
 
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         raise RuntimeError("a bug in the source")

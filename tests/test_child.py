@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from daemon.models.child import GRACE_SECONDS, run_child
+from promcast.daemon.models.child import GRACE_SECONDS, run_child
 
 from .support.http import wait_until
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from daemon.cli import main
+from promcast.daemon.cli import main
 
 from .support.http import fetch, wait_until
 
@@ -102,7 +102,7 @@ def test_invalid_demo_flags_exit_2_naming_the_setting(flag, value, setting, tmp_
 def _start(args: list[str], tmp_path) -> tuple[subprocess.Popen[str], str]:
     """Start the daemon with its log in a file (a pipe nobody drains would fill and block it)."""
     env = {**os.environ, "PROMCAST_LOG_FORMAT": "json"}
-    cmd = [sys.executable, "-m", "daemon", *args, "--listen", "127.0.0.1:0", "--model-dir", str(tmp_path / "m")]
+    cmd = [sys.executable, "-m", "promcast", *args, "--listen", "127.0.0.1:0", "--model-dir", str(tmp_path / "m")]
     log = tmp_path / "daemon.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stderr=fh, text=True, env=env)

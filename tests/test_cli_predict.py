@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from daemon.cli import main
-from forecaster import Forecaster
+from promcast.daemon.cli import main
+from promcast.forecaster import Forecaster
 
 
 def test_predict_json(seasonal: pd.Series, tmp_path, capsys) -> None:

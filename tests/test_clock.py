@@ -3,18 +3,18 @@ epoch in UTC, strictly after now; to the millisecond."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from daemon.clock import first_cycle, origin
+from promcast.daemon.clock import first_cycle, origin
 
 MS = timedelta(milliseconds=1)
 S = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 # A boundary of every interval used here: 2026-03-01 12:00:00 UTC is 1,772,366,400 s after the epoch, a multiple
 # of 420 s (7 minutes, an interval that does not divide an hour) and so of 60 s and 15 s.
-BOUNDARY = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+BOUNDARY = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_the_boundary_is_a_multiple_of_each_interval_since_the_epoch() -> None:

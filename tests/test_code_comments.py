@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("daemon", "forecaster", "tests", "benchmarks")
+CHECKERS = {"test_code_comments.py", "test_docs.py"}  # their examples of bad prose are the point
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 HISTORY = {
     "an issue number": re.compile(r"\b[Ii]ssues? #?\d+"),
@@ -47,7 +48,7 @@ def test_product_comments_hold_no_history(package: str) -> None:
     bad = {
         str(path.relative_to(ROOT)): hits
         for path in sorted((ROOT / package).rglob("*.py"))
-        if path != Path(__file__).resolve() and (hits := findings(path.read_text()))
+        if path.name not in CHECKERS and (hits := findings(path.read_text()))
     }
     assert not bad, bad
 

@@ -4,17 +4,17 @@ publication, and an overlay that is exact at any second of the step, checked aga
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from forecaster import Forecaster
-from forecaster.synthetic import diurnal
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.forecaster import Forecaster
+from promcast.forecaster.synthetic import diurnal
 
 from .support.prometheus_server import PrometheusServer, require_prometheus
 
@@ -62,7 +62,7 @@ def test_cycles_run_at_the_boundary_plus_settle_and_the_overlay_is_exact_at_any_
                 q = f'promcast_forecast_at_origin{{series="s0", h="2"}} offset {2 * STEP:g}s'
                 (got,) = prom.query(q, eval_time=at)
                 (stamp,) = prom.query(f"timestamp({q})", eval_time=at)
-                when = datetime.fromtimestamp(origin, timezone.utc)
+                when = datetime.fromtimestamp(origin, UTC)
                 want = source.fetch(target, when, when)[(("series", "s0"),)].iloc[-1]  # naive: the origin's value
                 assert float(stamp["value"][1]) == pytest.approx(origin), second
                 assert float(got["value"][1]) == pytest.approx(want, rel=1e-6), second  # float32 inference
@@ -76,7 +76,7 @@ class JumpyDemo(DemoSource):
 
     def __init__(self, settings: DemoSettings, step: timedelta, jumps: dict[int, timedelta]) -> None:
         super().__init__(settings, step)
-        self.clock = datetime(2026, 1, 5, 0, 0, 30, tzinfo=timezone.utc)
+        self.clock = datetime(2026, 1, 5, 0, 0, 30, tzinfo=UTC)
         self.jumps, self.reads = jumps, 0
 
     def now(self) -> datetime:
@@ -103,7 +103,7 @@ def test_the_first_forecast_after_a_long_training_starts_at_the_fresh_end(tmp_pa
     d, _ = jumpy_daemon(tmp_path, {2: timedelta(seconds=150)}, trained=False)
     (result,) = d.run_once()
     assert result.ok, result.error
-    assert result.end == datetime(2026, 1, 5, 0, 3, tzinfo=timezone.utc)  # not 00:00, when the cycle began
+    assert result.end == datetime(2026, 1, 5, 0, 3, tzinfo=UTC)  # not 00:00, when the cycle began
     fc = d.metrics.snapshot()[0]["demo"]
     assert fc.origin == result.end.timestamp()
     assert np.all(fc.origins == fc.origin)
@@ -113,7 +113,7 @@ def test_a_cycle_that_ends_past_the_next_boundary_is_run_again_on_fresh_data(tmp
     d, _ = jumpy_daemon(tmp_path, {1: timedelta(seconds=60)}, trained=True)  # the first read takes a step
     (result,) = d.run_once()
     assert result.ok, result.error
-    assert result.end == datetime(2026, 1, 5, 0, 1, tzinfo=timezone.utc)
+    assert result.end == datetime(2026, 1, 5, 0, 1, tzinfo=UTC)
     assert d.metrics.snapshot()[0]["demo"].origin == result.end.timestamp()
     assert d.registry.get_sample_value("promcast_errors_total", {"target": "demo", "stage": "late"}) == 0
 

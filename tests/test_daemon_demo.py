@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.app import Daemon
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.types import SeriesKey, SourceUnavailable
 
 from .support.deploy import require_tool
 from .support.http import fetch, samples, wait_until

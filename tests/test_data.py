@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster import Forecaster, TrainConfig
-from forecaster.data import load_csv, regularise
-from forecaster.scalers import make_scaler, scaler_from_dict
-from forecaster.splits import chronological_split, make_windows, split_windows
+from promcast.forecaster import Forecaster, TrainConfig
+from promcast.forecaster.data import load_csv, regularise
+from promcast.forecaster.scalers import make_scaler, scaler_from_dict
+from promcast.forecaster.splits import chronological_split, make_windows, split_windows
 
 from .conftest import shared_data
 
@@ -136,3 +136,12 @@ def test_load_csv_reads_a_named_column_of_etth1() -> None:
     s = load_csv(shared_data("ETTh1.csv"), value_column="OT")
     assert len(s) == 17420
     assert regularise(s).step == pd.Timedelta("1h")
+
+
+def test_load_csv_reads_unix_seconds_as_prometheus_writes_them(tmp_path) -> None:
+    """1,700,000,000 s after the epoch is 2023-11-14 22:13:20 UTC; a minute later, 22:14:20."""
+    path = tmp_path / "s.csv"
+    path.write_text("timestamp,value\n1700000000,1\n1700000060.0,2\n")
+    s = load_csv(path)
+    assert s.index[0] == pd.Timestamp("2023-11-14 22:13:20")
+    assert s.index[1] - s.index[0] == pd.Timedelta(minutes=1)

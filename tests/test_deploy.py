@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from daemon.cli import build_parser
-from daemon.settings import DEFAULT_PORT, Settings, TargetSettings, load_settings
+from promcast import __version__
+from promcast.daemon.cli import build_parser
+from promcast.daemon.settings import DEFAULT_PORT, Settings, TargetSettings, load_settings
 
 from .support.deploy import DEPLOY, require_module, require_tool, yaml_docs
 from .support.prometheus_server import require_prometheus
@@ -146,6 +147,7 @@ def test_kustomization_lists_every_manifest_and_names_the_image() -> None:
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
     assert listed == on_disk, "every manifest but the Secret example belongs in the base"
     (image,) = kust["images"]
+    assert image["newTag"] == __version__, "the image tag follows the package version"
     for kind, path in (("Deployment", "deployment.yaml"), ("CronJob", "cronjob.yaml")):
         assert {c["image"] for c in _pod(_one(K8S / path, kind))["containers"]} == {image["name"]}
 

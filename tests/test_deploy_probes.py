@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from daemon.settings import load_settings
+from promcast.daemon.settings import load_settings
 
 from .support.deploy import DEPLOY, yaml_docs
 

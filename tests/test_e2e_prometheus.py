@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from daemon.settings import PrometheusSettings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import Forecaster
-from forecaster.numpy_runtime import load_frozen
+from promcast.daemon.settings import PrometheusSettings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import Forecaster
+from promcast.forecaster.numpy_runtime import load_frozen
 
 from .support.e2e import INTERVAL, MAX_AGE_CYCLES, Stack, running_stack
 from .support.http import fetch, samples, wait_until

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.evaluation import cli
-from forecaster.evaluation.fitting import plan_model
-from forecaster.evaluation.measures import (
+from promcast.forecaster.evaluation import cli
+from promcast.forecaster.evaluation.fitting import plan_model
+from promcast.forecaster.evaluation.measures import (
     best_shift,
     convergence,
     lag_per_horizon,
@@ -21,7 +21,7 @@ from forecaster.evaluation.measures import (
     stability,
     worst_windows,
 )
-from forecaster.protocol import (
+from promcast.forecaster.protocol import (
     Borders,
     Protocol,
     error_metrics,
@@ -34,7 +34,7 @@ from forecaster.protocol import (
     targets_at,
     window_for,
 )
-from forecaster.scalers import Scaler
+from promcast.forecaster.scalers import Scaler
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -139,8 +139,8 @@ def test_worst_windows_are_distinct_events() -> None:
 @pytest.fixture(scope="module")
 def fast_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("evaluate")
-    argv = ["evaluate", "--synthetic", "diurnal", "--points", "1500", "--step", "10min", "--fast", "--out", str(out)]
-    assert cli.main(argv) == 0
+    argv = ["evaluate", "--synthetic", "diurnal", "--points", "1500", "--step", "10min", "--fast", "--seeds", "3"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
     return out
 
 
@@ -179,6 +179,67 @@ def test_fast_evaluate_metrics_hold_every_model_with_12_steps(fast_report: Path)
     assert "coverage 0.95" in (fast_report / "report.md").read_text()
 
 
+def test_evaluate_says_its_plan_first_then_one_line_a_stage_off_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["evaluate", "--synthetic", "diurnal", "--points", "600", "--step", "10min", "--fast", "--models", "mlp"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()  # stderr is no terminal here
+    assert "\r" not in captured.err  # no progress bar: it redraws itself with carriage returns
+    plan, *stages = captured.err.splitlines()
+    assert plan.startswith("promcast evaluate: plan: 1 network (mlp; tiny) and 3 baselines (naive, seasonal_naive, ar)")
+    assert "1 seed per network; mlp at most 3 epochs of 10 batches" in plan
+    assert "input window 24" in plan
+    assert plan.endswith("test windows of 12 steps; 4 fits")
+    assert stages == [
+        "promcast evaluate [1/9] fitting naive",
+        "promcast evaluate [2/9] scoring naive",
+        "promcast evaluate [3/9] fitting seasonal_naive",
+        "promcast evaluate [4/9] scoring seasonal_naive",
+        "promcast evaluate [5/9] fitting ar",
+        "promcast evaluate [6/9] scoring ar",
+        "promcast evaluate [7/9] fitting mlp seed 1 of 1",
+        "promcast evaluate [8/9] scoring mlp",
+        "promcast evaluate [9/9] writing report",
+    ]
+    assert captured.out == f"wrote {tmp_path / 'report.md'} and {tmp_path / 'metrics.json'}\n"  # the result only
+
+
+def test_evaluate_by_default_leaves_the_transformer_out_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promcast.forecaster.evaluation import evaluate
+
+    def stop(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("stopped before the work")
+
+    monkeypatch.setattr(evaluate, "run_work", stop)  # the plan only
+    assert cli.main(["evaluate", "--synthetic", "diurnal", "--points", "1200", "--out", str(tmp_path)]) == 1
+    plan = capsys.readouterr().err.splitlines()[0]
+    assert "4 networks (mlp, lstm, gru, lstm_1step)" in plan
+    assert "1 seed per network; mlp at most " in plan  # the production default trains as it ships
+    assert "; lstm, gru at most 10 epochs of 4 batches;" in plan
+    assert plan.endswith("left out: transformer (--full or --models adds it)")
+
+
+def test_evaluate_full_runs_every_network_with_three_seeds_and_its_own_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promcast.forecaster.evaluation import evaluate
+
+    def stop(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("stopped before the work")
+
+    monkeypatch.setattr(evaluate, "run_work", stop)
+    argv = ["evaluate", "--synthetic", "diurnal", "--points", "1200", "--full", "--out", str(tmp_path)]
+    assert cli.main(argv) == 1
+    plan = capsys.readouterr().err.splitlines()[0]
+    assert "5 networks (mlp, lstm, gru, transformer, lstm_1step)" in plan
+    assert "3 seeds per network; mlp at most " in plan
+    assert "; lstm, gru, transformer at most 50 epochs of all batches;" in plan
+    assert plan.endswith("; 16 fits")  # the baselines once, 4 networks 3 times, the single-step LSTM once
+
+
 def test_evaluate_rejects_a_bad_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["evaluate", "--synthetic", "bursty", "--window", "week", "--out", str(tmp_path)]
     assert cli.main(argv) == 1
@@ -190,8 +251,8 @@ def test_evaluate_fits_every_model_with_the_scaler_asked_for(tmp_path: Path) -> 
     args = ["evaluate", "--synthetic", "diurnal", "--points", "600", "--step", "10min", "--fast", "--seeds", "1"]
     assert cli.main([*args, "--models", "mlp", "ar", "--scaler", "minmax", "--out", str(out)]) == 0
     assert json.loads((out / "metrics.json").read_text())["config"]["scaler"] == "minmax"
-    from forecaster.evaluation.evaluate import EvalConfig, evaluate
-    from forecaster.synthetic import diurnal
+    from promcast.forecaster.evaluation.evaluate import EvalConfig, evaluate
+    from promcast.forecaster.synthetic import diurnal
 
     series = diurnal(600, "10min", seed=0)
     config = EvalConfig(models=("naive", "mlp"), windows=(24,), seeds=1, fast=True, scaler="minmax")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster.evaluation import benchmark, peers
+from promcast.forecaster.evaluation import benchmark, peers
 
 from .conftest import shared_data
 

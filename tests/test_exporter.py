@@ -18,15 +18,15 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from daemon.app import Daemon
-from daemon.build import build_info
-from daemon.http.metrics import Metrics, TargetForecast
-from daemon.http.server import HttpServer
-from daemon.models.store import ModelStore
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from daemon.types import SeriesKey
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.build import build_info
+from promcast.daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.http.server import HttpServer
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
 
 from .support.http import samples
 
@@ -93,7 +93,7 @@ def test_openmetrics_when_the_scraper_asks_for_it(served: str) -> None:
 
 
 def test_version_flag_names_the_build() -> None:
-    proc = subprocess.run([sys.executable, "-m", "daemon", "--version"], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "promcast", "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     build = build_info()
     assert proc.stdout.strip() == f"promcast {build.version} (revision {build.revision}, python {build.python})"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster import DEFAULT_MODEL, ArtifactError, Forecaster
-from forecaster.numpy_runtime import load_frozen
+from promcast.forecaster import DEFAULT_MODEL, ArtifactError, Forecaster
+from promcast.forecaster.numpy_runtime import load_frozen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -3,22 +3,22 @@ falling series through zero, served by the daemon, read from its /metrics page."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import Settings, TargetSettings
-from daemon.types import SeriesKey
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import Settings, TargetSettings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
 
 from .support.http import samples, scrape
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 W = 24
 LEVELS = (0.8, 0.95)
 

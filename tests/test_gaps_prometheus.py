@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import Forecaster
-from forecaster.synthetic import diurnal
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import Forecaster
+from promcast.forecaster.synthetic import diurnal
 
 from .support.prometheus_server import PrometheusServer, backfill, require_prometheus, write_openmetrics
 

@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecaster import Forecaster
-from forecaster.artifact import migrate
-from forecaster.catalog import CATALOG
-from forecaster.gate import DEFAULT_GATE, Gate, gate_from_dict
-from forecaster.models import MODELS
-from forecaster.numpy_runtime import load_frozen
-from forecaster.protocol import inputs_at, targets_at
-from forecaster.synthetic import REGIME_CHANGES, make_workload
-from forecaster.train import TrainConfig
+from promcast.forecaster import Forecaster
+from promcast.forecaster.artifact import migrate
+from promcast.forecaster.catalog import CATALOG
+from promcast.forecaster.gate import DEFAULT_GATE, Gate, gate_from_dict
+from promcast.forecaster.models import MODELS
+from promcast.forecaster.numpy_runtime import load_frozen
+from promcast.forecaster.protocol import inputs_at, targets_at
+from promcast.forecaster.synthetic import REGIME_CHANGES, make_workload
+from promcast.forecaster.train import TrainConfig
 
 WINDOW = 288  # one day of 5-minute steps, the production default
 DAYS = 10
@@ -119,7 +119,7 @@ def test_the_gate_follows_whichever_was_right_just_before_the_origin() -> None:
 def test_a_gate_in_meta_json_must_be_whole(tmp_path) -> None:
     import json
 
-    from forecaster.artifact import ArtifactError
+    from promcast.forecaster.artifact import ArtifactError
 
     f = _fitted("nlinear", DEFAULT_GATE)
     path = f.save(tmp_path / "m")
@@ -127,7 +127,7 @@ def test_a_gate_in_meta_json_must_be_whole(tmp_path) -> None:
     assert meta["gate"] == DEFAULT_GATE.to_dict()
     assert meta["input_length"] == f.input_length
     assert Forecaster.load(path).input_length == f.input_length
-    from forecaster.artifact import write_artifact
+    from promcast.forecaster.artifact import write_artifact
 
     broken = dict(meta, gate={"steps": 3})
     arrays = {k: v.detach().numpy() for k, v in f._model.state_dict().items()}

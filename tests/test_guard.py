@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemon.app import Daemon
-from daemon.cycle.guard import MODEL, Guard, GuardParams, fallback_forecasts
-from daemon.cycle.job import ForecastJob
-from daemon.http.metrics import Metrics
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore
-from daemon.settings import Settings, TargetSettings
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.cycle.guard import MODEL, Guard, GuardParams, fallback_forecasts
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import Settings, TargetSettings
+from promcast.forecaster import Forecaster
 
 from .support.http import samples
 from .support.scripted import KEY, START, STEP, Scripted
@@ -180,8 +180,8 @@ def test_a_failed_drift_retrain_is_counted_and_forecasting_goes_on(tmp_path) -> 
 
 
 def test_the_shift_demo_drains_then_comes_back_higher() -> None:
-    from daemon.settings import DemoSettings
-    from daemon.sources.demo import SHIFT, SHIFT_LEVEL, DemoSource
+    from promcast.daemon.settings import DemoSettings
+    from promcast.daemon.sources.demo import SHIFT, SHIFT_LEVEL, DemoSource
 
     shift, diurnal = DemoSource(DemoSettings(workload="shift"), STEP), DemoSource(DemoSettings(), STEP)
     diurnal._sim_start = shift._sim_start  # the same simulated clock: only the level factor differs
@@ -196,7 +196,7 @@ def test_the_shift_demo_drains_then_comes_back_higher() -> None:
 
 
 def test_the_replay_source_serves_nothing_after_its_clock() -> None:
-    from daemon.sources.replay import ReplaySource
+    from promcast.daemon.sources.replay import ReplaySource
 
     series = pd.Series(np.arange(10.0), index=pd.date_range(START, periods=10, freq=STEP, tz="UTC"))
     source = ReplaySource(series)

@@ -9,12 +9,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from daemon.cli import main
-from daemon.http.dashboard import TEMPLATE, h_variable, render
-from daemon.models.serving import validate_for_target
-from daemon.settings import ConfigError, TargetSettings, load_settings
-from forecaster import ArtifactError, Forecaster
-from forecaster.synthetic import make_workload
+from promcast.daemon.cli import main
+from promcast.daemon.http.dashboard import TEMPLATE, h_variable, render
+from promcast.daemon.models.serving import validate_for_target
+from promcast.daemon.settings import ConfigError, TargetSettings, load_settings
+from promcast.forecaster import ArtifactError, Forecaster
+from promcast.forecaster.synthetic import make_workload
 
 from .support.deploy import require_tool
 from .support.http import fetch, samples, wait_until

@@ -4,19 +4,19 @@ tracker's adapted levels, the calibration's lookup, and the bands the daemon pub
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.cycle.quality import LEVEL_RANGE, SEPARATION, QualityTracker
-from daemon.models.store import ModelStore
-from daemon.settings import Settings, TargetSettings
-from daemon.types import SeriesKey
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.cycle.quality import LEVEL_RANGE, SEPARATION, QualityTracker
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import Settings, TargetSettings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
 
 from .support.http import samples, scrape
 
@@ -93,7 +93,7 @@ def test_two_levels_on_one_order_statistic_still_give_two_bands(ar: Forecaster) 
     np.testing.assert_array_equal(widths[0.985], cal.width(0.985))  # the narrower one reads the grid as before
 
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 class Spiking:

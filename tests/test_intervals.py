@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster import Forecaster, TrainConfig
-from forecaster.splits import make_windows
+from promcast.forecaster import Forecaster, TrainConfig
+from promcast.forecaster.splits import make_windows
 
 LEVELS = (0.8, 0.95)
 

@@ -31,9 +31,11 @@ def _imports(path: Path, package: str) -> set[str]:
 
 
 def _name(path: Path) -> str:
-    """A file's module name; a package's ``__init__.py`` is the package."""
+    """A file's module name as installed; a package's ``__init__.py`` is the package. daemon/ and forecaster/ are
+    promcast.daemon and promcast.forecaster."""
     parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(("promcast", *parts) if parts[0] in ("daemon", "forecaster") else parts)
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -70,13 +72,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_core_imports_nothing_from_the_daemon() -> None:
     for module, path in _modules("forecaster").items():
-        bad = sorted(i for i in _imports(path, "forecaster") if i.split(".")[0] in ("daemon", "tests", "benchmarks"))
+        bad = sorted(
+            i
+            for i in _imports(path, "forecaster")
+            if i.startswith(("promcast.daemon", "daemon", "tests", "benchmarks"))
+        )
         assert not bad, f"{module} imports {bad}"
 
 
 def test_the_daemon_modules_form_no_import_circle() -> None:
     graph = _graph("daemon")
-    assert "daemon.settings" in graph["daemon.cycle.job"], "the scan sees the daemon's imports"
+    assert "promcast.daemon.settings" in graph["promcast.daemon.cycle.job"], "the scan sees the daemon's imports"
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -94,8 +100,8 @@ def test_benchmarks_stand_on_the_product() -> None:
 
 
 def test_every_source_setting_has_its_builder() -> None:
-    from daemon.settings import Settings
-    from daemon.sources import SOURCES
+    from promcast.daemon.settings import Settings
+    from promcast.daemon.sources import SOURCES
 
     assert set(typing.get_args(Settings.model_fields["source"].annotation)) == set(SOURCES)
 
@@ -105,7 +111,9 @@ def test_the_daemon_stands_on_the_core_not_on_its_evaluation() -> None:
         bad = sorted(
             i
             for i in _imports(path, "daemon")
-            if i.startswith("forecaster.evaluation") and module != "daemon.cli" and _room(module) != "offline"
+            if i.startswith("promcast.forecaster.evaluation")
+            and module != "promcast.daemon.cli"
+            and _room(module) != "offline"
         )
         assert not bad, f"{module} imports {bad}"
 
@@ -121,14 +129,20 @@ ROOMS: dict[str, set[str]] = {
     "offline": {"base", "settings", "sources", "models", "cycle"},
     "app": {"base", "settings", "sources", "http", "models", "cycle", "offline"},  # app, health, cli, __main__
 }
-TOP = {"daemon.app": "app", "daemon.cli": "app", "daemon.health": "app", "daemon.__main__": "app", "daemon": "base"}
+TOP = {
+    "promcast.daemon.app": "app",
+    "promcast.daemon.cli": "app",
+    "promcast.daemon.health": "app",
+    "promcast.daemon.reference": "app",
+    "promcast.daemon": "base",
+}
 
 
 def _room(module: str) -> str:
-    parts = module.split(".")
+    parts = module.split(".")  # promcast.daemon.<room>.<module>
     if module in TOP:
         return TOP[module]
-    return parts[1] if parts[1] in ROOMS else "base"
+    return parts[2] if parts[2] in ROOMS else "base"
 
 
 def test_each_room_imports_only_the_rooms_below_it() -> None:
@@ -140,15 +154,15 @@ def test_each_room_imports_only_the_rooms_below_it() -> None:
 
 
 def test_the_room_check_sees_a_wrong_import() -> None:
-    assert _room("daemon.cycle.job") == "cycle"
-    assert _room("daemon.settings.target") == "settings"
-    assert _room("daemon.types") == "base"
+    assert _room("promcast.daemon.cycle.job") == "cycle"
+    assert _room("promcast.daemon.settings.target") == "settings"
+    assert _room("promcast.daemon.types") == "base"
     assert "cycle" not in ROOMS["models"]  # models may not import the cycle
 
 
 def test_every_daemon_module_lives_in_a_room() -> None:
-    loose = sorted(m for m in _modules("daemon") if m.count(".") == 1 and _room(m) == "base")
-    assert loose == ["daemon.build", "daemon.clock", "daemon.logs", "daemon.types"]
+    loose = sorted(m for m in _modules("daemon") if m.count(".") == 2 and _room(m) == "base")
+    assert loose == ["promcast.daemon.build", "promcast.daemon.clock", "promcast.daemon.logs", "promcast.daemon.types"]
 
 
 def test_daemon_modules_stay_small_and_no_hub() -> None:
@@ -165,11 +179,21 @@ def test_the_retrain_entry_points_load_no_module_of_the_cycle() -> None:
     """``promcast train`` and the first-training child run as their own processes: they load the model store and
     the training, never the live cycle."""
     code = (
-        "import sys, daemon.cli, daemon.models.commands, daemon.models.retrain, daemon.models.training; "
-        "print(sorted(m for m in sys.modules if m.startswith(('daemon.cycle', 'daemon.http.server', 'daemon.app'))))"
+        "import sys, promcast.daemon.cli, promcast.daemon.models.commands, promcast.daemon.models.retrain, "
+        "promcast.daemon.models.training; live = ('promcast.daemon.cycle', 'promcast.daemon.http.server', "
+        "'promcast.daemon.app'); print(sorted(m for m in sys.modules if m.startswith(live)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_code_imports_the_repository_folders_by_their_own_names() -> None:
+    """daemon/ and forecaster/ are promcast.daemon and promcast.forecaster: imported under both names, a module
+    would load twice, with two copies of its state."""
+    for package in ("daemon", "forecaster", "tests", "benchmarks"):
+        for module, path in _modules(package).items():
+            bad = sorted(i for i in _imports(path, package) if i.split(".")[0] in ("daemon", "forecaster"))
+            assert not bad, f"{module} imports {bad}"
 
 
 def test_the_wheel_leaves_the_development_tools_out() -> None:

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.health import MIN_IDLE_SECONDS
-from daemon.models.store import ModelStore
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.health import MIN_IDLE_SECONDS
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import Forecaster
 
 from .support.fake_prometheus import FakePrometheus, sine_matrix
 from .support.http import fetch, wait_until
@@ -140,7 +140,7 @@ def test_a_first_training_past_train_timeout_seconds_is_stopped_and_named(tmp_pa
     cmd = [
         sys.executable,
         "-m",
-        "daemon",
+        "promcast",
         "demo",
         "--once",
         "--first-model",

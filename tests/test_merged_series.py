@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.app import Daemon
-from daemon.http.server import HttpServer
-from daemon.models.store import ModelStore
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.http.server import HttpServer
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import Forecaster
 
 from .support.http import fetch, samples
 from .support.prometheus_server import PrometheusServer, backfill, require_prometheus, write_openmetrics
@@ -31,14 +31,14 @@ HOURS = 6
 class AtClock(PrometheusSource):
     """The real source, read at a moment the test sets: the cycles walk through the backfilled history."""
 
-    moment = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    moment = datetime(2000, 1, 1, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.moment
 
 
 def _at(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.http.metrics import Metrics, TargetForecast
 
 
 def _page(forecasts: dict[str, TargetForecast], now: float) -> dict[str, list]:
@@ -50,8 +50,8 @@ def test_a_stale_snapshot_is_not_rendered_but_its_families_still_are_declared() 
 
 
 def test_the_page_holds_exactly_the_families_of_the_table() -> None:
-    from daemon.build import BuildInfo
-    from daemon.http.metrics import FAMILIES, ModelInfo
+    from promcast.daemon.build import BuildInfo
+    from promcast.daemon.http.metrics import FAMILIES, ModelInfo
 
     metrics = Metrics(CollectorRegistry(), ["web"], clock=lambda: 100.0, stamped=True)
     metrics.register_process(BuildInfo("0.1.0", "abc", "3.11"))

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster import MODELS, Forecaster, TrainConfig
-from forecaster.synthetic import diurnal
+from promcast.forecaster import MODELS, Forecaster, TrainConfig
+from promcast.forecaster.synthetic import diurnal
 
 HPARAMS = {
     "seasonal_naive": {"period": 36},

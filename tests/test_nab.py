@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.evaluation.nab import (
+from promcast.forecaster.evaluation.nab import (
     PROFILES,
     Profile,
     ksigma_detector,

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConfig
-from forecaster.artifact import read_artifact, write_artifact
-from forecaster.catalog import CATALOG
-from forecaster.forwards import _CHUNK, seasonal_features
-from forecaster.models import BASELINES
-from forecaster.names import BASELINES as NAMED_BASELINES
-from forecaster.numpy_runtime import ArrayForecaster, gelu, load_frozen
+from promcast.forecaster import MODEL_NAMES, MODELS, ArtifactError, Forecaster, TrainConfig
+from promcast.forecaster.artifact import read_artifact, write_artifact
+from promcast.forecaster.catalog import CATALOG
+from promcast.forecaster.forwards import _CHUNK, seasonal_features
+from promcast.forecaster.models import BASELINES
+from promcast.forecaster.names import BASELINES as NAMED_BASELINES
+from promcast.forecaster.numpy_runtime import ArrayForecaster, gelu, load_frozen
 
 WINDOW = 24
 CASES = {
@@ -195,7 +195,7 @@ def test_serving_the_default_model_never_imports_torch(seasonal: pd.Series, fast
     script = textwrap.dedent(
         f"""
         import json, sys
-        from forecaster.numpy_runtime import load_frozen
+        from promcast.forecaster.numpy_runtime import load_frozen
         model = load_frozen({str(path)!r})
         out = model.predict_next_12({recent!r})
         print(json.dumps({{"forecast": out.tolist(), "torch": "torch" in sys.modules}}))

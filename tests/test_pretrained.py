@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.cli import main
-from forecaster import PRETRAINED, load_pretrained
-from forecaster.artifact import WEIGHTS_FILE
-from forecaster.protocol import Borders, Protocol
+from promcast.daemon.cli import main
+from promcast.forecaster import PRETRAINED, load_pretrained
+from promcast.forecaster.artifact import WEIGHTS_FILE
+from promcast.forecaster.protocol import Borders, Protocol
 
 from .conftest import shared_data
 
@@ -31,7 +31,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError("torch is blocked in this test")
 sys.meta_path.insert(0, Block())
 import numpy as np
-from forecaster import load_pretrained
+from promcast.forecaster import load_pretrained
 m = load_pretrained()
 w = np.array(json.loads(open(sys.argv[1]).read())["input"])
 point, bands = m.forecast_interval(w)
@@ -100,7 +100,7 @@ def _check_mixups(parts: list[dict]) -> None:
 
 
 def test_the_mixups_are_cut_from_training_rows_only() -> None:
-    from forecaster.pretrain import MIXUPS, build_corpus
+    from promcast.forecaster.pretrain import MIXUPS, build_corpus
 
     data = shared_data("nab_ec2_cpu_24ae8d_5m.csv").parent  # skips, saying why, without ../shared/data
     traces = ["nab_ec2_cpu_24ae8d_5m", "nab_ec2_cpu_53ea38_5m"]  # 2,822 training rows each, segments of 2,400
@@ -122,7 +122,7 @@ def test_promcast_predict_serves_the_pretrained_model_at_any_step(tmp_path, caps
 
 
 def test_fine_tuning_starts_from_the_pretrained_weights_and_learns_the_series() -> None:
-    from forecaster import Forecaster, TrainConfig
+    from promcast.forecaster import Forecaster, TrainConfig
 
     t = np.arange(3000)
     values = 100 + 30 * ((t % 40) < 10) + np.random.default_rng(3).normal(0, 1, 3000)  # a pulse every 40 steps
@@ -146,7 +146,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights_and_learns_the_series() 
 
 def test_the_mixed_workload_gives_a_new_shape_for_every_seed() -> None:
     """The pretraining corpus's mixed series: one seed, one series; another seed, another shape."""
-    from forecaster.synthetic import make_workload
+    from promcast.forecaster.synthetic import make_workload
 
     a, again = make_workload("mixed", 2400, "5min", seed=7), make_workload("mixed", 2400, "5min", seed=7)
     pd.testing.assert_series_equal(a, again)
@@ -162,7 +162,7 @@ def test_the_mixed_workload_gives_a_new_shape_for_every_seed() -> None:
 
 def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
     """benchmarks/pretrained_unseen.py's premise: a corpus built on some traces holds no window of the others."""
-    from forecaster.pretrain import MIXED, MIXUPS, SYNTHETIC, build_corpus
+    from promcast.forecaster.pretrain import MIXED, MIXUPS, SYNTHETIC, build_corpus
 
     data = shared_data("nab_ec2_cpu_24ae8d_5m.csv").parent  # skips, saying why, without ../shared/data
     train, _val, parts = build_corpus(data, 300, 288, 12, 0, traces=["nab_ec2_cpu_24ae8d_5m"])
@@ -179,9 +179,9 @@ def test_pretrain_can_hold_traces_out_of_its_corpus() -> None:
 
 
 def test_the_pretrained_model_reads_the_seasons_and_is_no_larger_than_the_default() -> None:
-    from forecaster.artifact import read_artifact
-    from forecaster.models import build_model
-    from forecaster.pretrain import PERIODS, matched_hidden
+    from promcast.forecaster.artifact import read_artifact
+    from promcast.forecaster.models import build_model
+    from promcast.forecaster.pretrain import PERIODS, matched_hidden
 
     def size(**hp: object) -> int:
         return sum(p.numel() for p in build_model("mlp", 288, 12, **hp).parameters())
@@ -216,7 +216,7 @@ def test_the_pretrained_model_forecasts_its_golden_window() -> None:
 
 
 def test_the_pretrained_model_beats_naive_on_a_daily_cycle_it_never_saw() -> None:
-    from forecaster.synthetic import diurnal
+    from promcast.forecaster.synthetic import diurnal
 
     model = load_pretrained()
     n = model.input_length

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import DemoSettings, Settings, TargetSettings, load_settings
-from daemon.sources import make_source
-from daemon.sources.demo import DEMO_QUERY, DemoSource, demo_target
-from forecaster import load_pretrained
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings, load_settings
+from promcast.daemon.sources import make_source
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource, demo_target
+from promcast.forecaster import load_pretrained
 
 from .support.http import fetch, samples, wait_until
 from .support.prometheus_server import PrometheusServer, backfill, require_prometheus, write_openmetrics
@@ -75,7 +75,7 @@ def test_model_pretrained_serves_it_for_good_and_never_trains(tmp_path, capsys) 
     assert daemon.registry.get_sample_value("promcast_retrains_total", {"target": "demo", "reason": "cron"}) == 0
     config = tmp_path / "promcast.yaml"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
-    from daemon.cli import main
+    from promcast.daemon.cli import main
 
     assert main(["train", "--target", "demo", "--config", str(config)]) == 0
     assert "nothing to train for demo: it serves the pretrained model" in capsys.readouterr().out
@@ -158,7 +158,7 @@ def test_an_install_without_torch_serves_the_pretrained_model_and_refuses_to_tra
     log = tmp_path / "daemon.log"
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config)], env=env, stderr=err, text=True
+            [sys.executable, "-m", "promcast", "run", "--config", str(config)], env=env, stderr=err, text=True
         )
     try:
 
@@ -183,7 +183,7 @@ def test_an_install_without_torch_serves_the_pretrained_model_and_refuses_to_tra
         proc.wait(timeout=30)
     assert load_settings(config).targets[0].name == "cpu"
     done = subprocess.run(
-        [sys.executable, "-m", "daemon", "train", "--target", "cpu", "--config", str(config)],
+        [sys.executable, "-m", "promcast", "train", "--target", "cpu", "--config", str(config)],
         env=env,
         capture_output=True,
         text=True,

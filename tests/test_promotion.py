@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.clock import align
-from daemon.models.retrain import ChampionUnreadable, retrain, split_holdout
-from daemon.models.store import ModelStore, StoreError
-from daemon.models.training import fit_target, training_series
-from daemon.settings import RetrainSettings
-from forecaster import Forecaster
-from forecaster.artifact import WEIGHTS_FILE
+from promcast.daemon.clock import align
+from promcast.daemon.models.retrain import ChampionUnreadable, retrain, split_holdout
+from promcast.daemon.models.store import ModelStore, StoreError
+from promcast.daemon.models.training import fit_target, training_series
+from promcast.daemon.settings import RetrainSettings
+from promcast.forecaster import Forecaster
+from promcast.forecaster.artifact import WEIGHTS_FILE
 
 from .test_retrain import TARGET, WINDOW, FakeSource
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from daemon.app import Daemon
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.app import Daemon
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
 
 from .support.http import samples
 
@@ -19,7 +19,7 @@ class SteppedDemo(DemoSource):
 
     def __init__(self, settings: DemoSettings, step: timedelta) -> None:
         super().__init__(settings, step)
-        self.clock = datetime(2026, 1, 5, tzinfo=timezone.utc)
+        self.clock = datetime(2026, 1, 5, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.clock

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.cycle.recent import RecentData
-from daemon.settings import TargetSettings
-from daemon.sources.prometheus import page_ranges
-from daemon.sources.samples import as_samples
-from daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.cycle.recent import RecentData
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources.prometheus import page_ranges
+from promcast.daemon.sources.samples import as_samples
+from promcast.daemon.types import SeriesKey, SourceUnavailable
 
 STEP = timedelta(minutes=1)
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Evolving:
@@ -125,7 +125,7 @@ def test_a_series_that_stopped_stays_gone_through_the_full_reads() -> None:
 
 @pytest.mark.parametrize("points", [1, 2, 7, 10, 11, 100])
 def test_page_ranges_cover_the_span_once_within_the_point_limit(points: int) -> None:
-    start, step = datetime(2026, 1, 1, tzinfo=timezone.utc), timedelta(minutes=1)
+    start, step = datetime(2026, 1, 1, tzinfo=UTC), timedelta(minutes=1)
     end = start + 29 * step  # 30 grid points
     pages = page_ranges(start, end, step, points)
     assert pages[0][0] == start

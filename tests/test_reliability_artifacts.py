@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from forecaster import ArtifactError, Forecaster, TrainConfig
-from forecaster.artifact import META_FILE, WEIGHTS_FILE, _meta_digest
-from forecaster.synthetic import make_workload
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.forecaster import ArtifactError, Forecaster, TrainConfig
+from promcast.forecaster.artifact import META_FILE, WEIGHTS_FILE, _meta_digest
+from promcast.forecaster.synthetic import make_workload
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from daemon.app import Daemon
-from daemon.settings import PrometheusSettings, Settings, TargetSettings
-from daemon.sources.prometheus import PrometheusSource
+from promcast.daemon.app import Daemon
+from promcast.daemon.settings import PrometheusSettings, Settings, TargetSettings
+from promcast.daemon.sources.prometheus import PrometheusSource
 
 from .support.fake_prometheus import FakePrometheus as BaseFake
 from .support.fake_prometheus import sine_matrix

@@ -9,7 +9,7 @@ JSON -> group_series -> ForecastJob.cycle): about 1,500 series in all (the two `
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from daemon.cycle.job import ForecastJob
-from daemon.http.metrics import Metrics
-from daemon.models.serving import ModelHolder, ServedModel
-from daemon.models.store import ModelStore
-from daemon.settings import TargetSettings
-from daemon.sources.prometheus import group_series
-from daemon.types import SeriesKey
-from forecaster import Forecaster, TrainConfig
-from forecaster.gate import DEFAULT_GATE
+from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.models.serving import ModelHolder, ServedModel
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources.prometheus import group_series
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster, TrainConfig
+from promcast.forecaster.gate import DEFAULT_GATE
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
 
@@ -102,7 +102,7 @@ def test_fit_and_predict_end_in_value_error_or_a_finite_forecast(case, model: st
 
 
 # ---- the daemon's source-to-window path ---------------------------------------------------------
-END = datetime(2026, 1, 1, tzinfo=timezone.utc)
+END = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Canned:

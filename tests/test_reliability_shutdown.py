@@ -1,4 +1,4 @@
-"""SIGTERM to `python -m daemon demo`. During its first training the daemon stops the training child, publishes
+"""SIGTERM to `python -m promcast demo`. During its first training the daemon stops the training child, publishes
 nothing and exits 0 within 10 s, leaving the store as it was (no version, no `current`, no half-written file).
 Mid-cycle, with a model in the store, it exits as fast and that model is still current and loads. A daemon
 stopped the moment it started leaves no thread dying with a traceback."""
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.settings import Settings, TargetSettings
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import Settings, TargetSettings
+from promcast.forecaster import Forecaster
 
 from .support.http import fetch, wait_until
 from .support.scripted import Scripted
@@ -36,7 +36,7 @@ def _start(model_dir: Path, log: Path) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
-        "daemon",
+        "promcast",
         "demo",
         "--speed",
         "600",
@@ -60,14 +60,14 @@ def _started(proc: subprocess.Popen[str], log: Path) -> str | None:
 
 
 def _training_child(pid: int) -> int | None:
-    """The pid of the daemon's `python -m daemon.models.training` child while it runs."""
+    """The pid of the daemon's `python -m promcast.daemon.models.training` child while it runs."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             children = (task / "children").read_text().split()
         except OSError:
             continue
         for child in children:
-            if _running(int(child)) and b"daemon.models.training" in _cmdline(int(child)):
+            if _running(int(child)) and b"promcast.daemon.models.training" in _cmdline(int(child)):
                 return int(child)
     return None
 

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.cli import main
-from daemon.models.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
-from daemon.models.retrain_runner import child_env
-from daemon.models.serving import validate_for_target
-from daemon.models.store import ModelStore, holdout_maes
-from daemon.settings import ConfigError, RetrainSettings, TargetSettings, load_settings
-from daemon.types import SeriesKey
-from forecaster import Forecaster
-from forecaster.synthetic import diurnal
+from promcast.daemon.cli import main
+from promcast.daemon.models.retrain import RetrainBusy, _locked, decide, retrain, split_holdout
+from promcast.daemon.models.retrain_runner import child_env
+from promcast.daemon.models.serving import validate_for_target
+from promcast.daemon.models.store import ModelStore, holdout_maes
+from promcast.daemon.settings import ConfigError, RetrainSettings, TargetSettings, load_settings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
+from promcast.forecaster.synthetic import diurnal
 
 END = pd.Timestamp("2024-03-01T12:00:00Z")
 WINDOW = 32
@@ -234,8 +234,8 @@ import os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)  # no thread pool in the parent: forking is safe
 from pathlib import Path
-from daemon.models.store import ModelStore, holdout_maes
-from forecaster import Forecaster
+from promcast.daemon.models.store import ModelStore, holdout_maes
+from promcast.forecaster import Forecaster
 f, store = Forecaster.load(sys.argv[1]), ModelStore(Path(sys.argv[2]), "cpu", keep=3)
 rng = random.Random(int(sys.argv[3]))
 for _ in sys.stdin:
@@ -278,8 +278,8 @@ def test_sigkill_at_random_points_of_a_write_always_leaves_a_loadable_current(tm
 
 
 def test_the_daemon_counts_the_retrains_it_did_not_start_once_each(store: ModelStore) -> None:
-    from daemon.app import Daemon
-    from daemon.settings import Settings
+    from promcast.daemon.app import Daemon
+    from promcast.daemon.settings import Settings
 
     source, rs = FakeSource(), RetrainSettings()
     retrain(TARGET, source, store, rs)  # before the daemon started: never counted

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from daemon.app import Daemon
-from daemon.cli import main
-from daemon.models.store import ModelStore
-from daemon.settings import load_settings
-from daemon.sources.prometheus import PrometheusSource
-from forecaster import Forecaster
-from forecaster.synthetic import diurnal
+from promcast.daemon.app import Daemon
+from promcast.daemon.cli import main
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import load_settings
+from promcast.daemon.sources.prometheus import PrometheusSource
+from promcast.forecaster import Forecaster
+from promcast.forecaster.synthetic import diurnal
 
 from .support.e2e import DAYS, INTERVAL, Stack, running_stack
 from .support.e2e import TARGET as STACK_TARGET
@@ -66,7 +66,7 @@ def serve_naive(stack: Stack) -> str:
 
 
 def promcast(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    cmd = ["nice", "-n", "5", sys.executable, "-m", "daemon", *args]
+    cmd = ["nice", "-n", "5", sys.executable, "-m", "promcast", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=dict(os.environ), check=False)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.models.training import fit_target
-from daemon.settings import ConfigError, TargetSettings, load_settings
+from promcast.daemon.models.training import fit_target
+from promcast.daemon.settings import ConfigError, TargetSettings, load_settings
 
 
 def test_a_target_scaler_reaches_the_fitted_model_and_a_bad_one_is_named(tmp_path) -> None:

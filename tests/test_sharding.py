@@ -20,13 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from daemon.cli import main as cli_main
-from daemon.models.store import ModelStore
-from daemon.settings import ConfigError, load_settings, ordinal_of, resolve_index
-from daemon.sources.sharding import Shard, shard_for, shard_of
-from daemon.types import SeriesKey
-from forecaster import Forecaster
-from forecaster.forecaster import default_training
+from promcast.daemon.cli import main as cli_main
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import ConfigError, load_settings, ordinal_of, resolve_index
+from promcast.daemon.sources.sharding import Shard, shard_for, shard_of
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
+from promcast.forecaster.forecaster import default_training
 
 from .support.deploy import DEPLOY, require_module, require_tool, yaml_docs
 from .support.http import fetch, samples, wait_until
@@ -52,7 +52,7 @@ def test_shard_of_is_a_stable_hash_not_pythons_salted_hash() -> None:
     assert shard_of((("instance", "a"),), 1_000_003) == 719521
     assert shard_of((("instance", "b"), ("job", "x")), 3) == 0
     assert shard_of((), 3) == 2
-    code = "from daemon.sources.sharding import shard_of; print(shard_of((('instance', 'a'),), 1_000_003))"
+    code = "from promcast.daemon.sources.sharding import shard_of; print(shard_of((('instance', 'a'),), 1_000_003))"
     for seed in ("1", "2"):  # another process with another hash seed agrees
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -260,7 +260,7 @@ def _daemon(tmp: Path, prom_url: str, port: int, index: int, count: int, f: Fore
     log = tmp / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if k != "HOSTNAME" and not k.startswith("PROMCAST_")}
     with log.open("w") as out:
-        cmd = [sys.executable, "-m", "daemon", "run", "--config", str(tmp / f"{name}.yaml")]
+        cmd = [sys.executable, "-m", "promcast", "run", "--config", str(tmp / f"{name}.yaml")]
         proc = subprocess.Popen(cmd, stderr=out, env=env, text=True)
         try:
             yield log

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from daemon.cli import main
-from daemon.models.retrain_runner import child_env
-from daemon.models.store import ModelStore
-from daemon.settings import load_settings
-from daemon.sources import make_source
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from daemon.sources.prometheus import PrometheusSource
+from promcast.daemon.cli import main
+from promcast.daemon.models.retrain_runner import child_env
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import load_settings
+from promcast.daemon.sources import make_source
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.sources.prometheus import PrometheusSource
 
 DEMO_TARGET = {"name": "demo", "query": DEMO_QUERY, "window": 24, "history": "P1D", "model": "ar"}
 
@@ -59,7 +59,7 @@ def _csv(tmp_path):
 
 
 def test_the_csv_source_replays_a_file_from_its_start_share(tmp_path) -> None:
-    from daemon.sources.replay import ReplaySource
+    from promcast.daemon.sources.replay import ReplaySource
 
     path, index = _csv(tmp_path)
     source = make_source(load_settings(source="csv", csv={"path": str(path), "start": 0.5, "speed": 1.0}))
@@ -75,7 +75,7 @@ def test_the_csv_source_replays_a_file_from_its_start_share(tmp_path) -> None:
 def test_the_csv_source_needs_its_path(tmp_path) -> None:
     import pytest
 
-    from daemon.settings import ConfigError
+    from promcast.daemon.settings import ConfigError
 
     with pytest.raises(ConfigError, match=r"needs csv\.path"):
         load_settings(source="csv")

@@ -14,16 +14,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from daemon.app import Daemon
-from daemon.cli import main
-from daemon.http.metrics import Metrics
-from daemon.models.serving import ModelHolder
-from daemon.models.store import ModelStore, StoreError
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from forecaster import Forecaster, TrainConfig
-from forecaster.artifact import WEIGHTS_FILE, read_artifact, write_artifact
-from forecaster.synthetic import make_workload
+from promcast.daemon.app import Daemon
+from promcast.daemon.cli import main
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.models.serving import ModelHolder
+from promcast.daemon.models.store import ModelStore, StoreError
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.forecaster import Forecaster, TrainConfig
+from promcast.forecaster.artifact import WEIGHTS_FILE, read_artifact, write_artifact
+from promcast.forecaster.synthetic import make_workload
 
 from .support.http import samples
 

@@ -6,19 +6,19 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from daemon.app import Daemon
-from daemon.models.store import ModelStore
-from daemon.models.training import longest_history
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from daemon.types import SeriesKey
-from forecaster import Forecaster
+from promcast.daemon.app import Daemon
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.models.training import longest_history
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import Forecaster
 
 from .support.http import samples
 
@@ -61,9 +61,9 @@ def test_first_start_trains_in_a_child_and_the_daemon_never_imports_torch(tmp_pa
         f"""
         import json, sys
         from pathlib import Path
-        from daemon.app import Daemon
-        from daemon.sources.demo import DEMO_QUERY, DemoSource
-        from daemon.settings import DemoSettings, Settings, TargetSettings
+        from promcast.daemon.app import Daemon
+        from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+        from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
         target = TargetSettings(**json.loads({json.dumps(_SPEC)!r}))
         settings = Settings(listen="127.0.0.1:0", model_dir=Path({str(tmp_path)!r}) / "models")
         daemon = Daemon(settings, DemoSource(DemoSettings(series=2), target.step), [target])
@@ -114,7 +114,7 @@ class Recorded:
         self.data, self.answers = data, []
 
     def now(self) -> datetime:
-        return datetime(2026, 1, 2, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, tzinfo=UTC)
 
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         out = {k: s[(s.index >= start) & (s.index <= end)] for k, s in self.data.items()}
@@ -124,7 +124,7 @@ class Recorded:
 
 
 def test_first_start_reads_the_longest_series_in_chunks_that_respect_the_budget() -> None:
-    end = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    end = datetime(2026, 1, 2, tzinfo=UTC)
     index = pd.date_range(end=end, periods=1440, freq="1min")
     data: dict[SeriesKey, pd.Series] = {
         (("pod", f"p{i:02d}"),): pd.Series(np.arange(1440.0), index=index).iloc[300 + i :] for i in range(1, 40)
@@ -141,7 +141,7 @@ def test_first_start_reads_the_longest_series_in_chunks_that_respect_the_budget(
 
 
 def test_first_start_trains_on_this_replicas_series_only() -> None:
-    end = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    end = datetime(2026, 1, 2, tzinfo=UTC)
     index = pd.date_range(end=end, periods=1440, freq="1min")
     full = pd.Series(np.arange(1440.0), index=index)
     source = Recorded({(("pod", "a"),): full, (("pod", "b"),): full.iloc[-100:]})

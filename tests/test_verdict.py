@@ -10,18 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.app import Daemon
-from daemon.cli import main
-from daemon.models.store import ModelStore
-from daemon.settings import DemoSettings, Settings, TargetSettings
-from daemon.sources.demo import DEMO_QUERY, DemoSource
-from forecaster import Forecaster
-from forecaster.gate import DEFAULT_GATE
-from forecaster.numpy_runtime import load_frozen
-from forecaster.protocol import inputs_at, targets_at
-from forecaster.synthetic import make_workload
-from forecaster.train import TrainConfig
-from forecaster.verdict import judge
+from promcast.daemon.app import Daemon
+from promcast.daemon.cli import main
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.settings import DemoSettings, Settings, TargetSettings
+from promcast.daemon.sources.demo import DEMO_QUERY, DemoSource
+from promcast.forecaster import Forecaster
+from promcast.forecaster.gate import DEFAULT_GATE
+from promcast.forecaster.numpy_runtime import load_frozen
+from promcast.forecaster.protocol import inputs_at, targets_at
+from promcast.forecaster.synthetic import make_workload
+from promcast.forecaster.train import TrainConfig
+from promcast.forecaster.verdict import judge
 
 from .support.http import samples
 

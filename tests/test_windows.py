@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.cycle.quality import QualityTracker
-from daemon.cycle.windows import build_windows
-from forecaster.data import regularise
+from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.cycle.windows import build_windows
+from promcast.forecaster.data import regularise
 
 STEP = timedelta(minutes=1)
-END = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 W, MAX_GAP = 48, 5
 GRID = W + 2 * MAX_GAP + 3
 

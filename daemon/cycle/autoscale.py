@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from daemon.settings import TargetSettings
+from promcast.daemon.settings import TargetSettings
 
 __all__ = ["Autoscaler", "Replay", "Scaling", "needed", "recommend", "replay_metrics", "scaling_for"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from daemon.types import SeriesKey
-from forecaster.forwards import repeat_last
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster.forwards import repeat_last
 
 __all__ = ["FALLBACKS", "MODEL", "Guard", "GuardParams", "Switch", "fallback_forecasts"]
 

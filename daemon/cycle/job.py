@@ -19,20 +19,20 @@ from datetime import datetime
 
 import numpy as np
 
-from daemon.clock import origin
-from daemon.cycle.heap import release_free_memory
-from daemon.cycle.predict import Outcome, predict
-from daemon.cycle.publish import publish, report_gaps
-from daemon.cycle.read import Reader
-from daemon.cycle.score import Scorer
-from daemon.http.metrics import Metrics
-from daemon.logs import get_logger
-from daemon.models.lifecycle import ModelLife
-from daemon.models.serving import ModelHolder, ServedModel
-from daemon.settings import TargetSettings
-from daemon.sources import Source
-from daemon.sources.sharding import Shard
-from daemon.types import SeriesKey
+from promcast.daemon.clock import origin
+from promcast.daemon.cycle.heap import release_free_memory
+from promcast.daemon.cycle.predict import Outcome, predict
+from promcast.daemon.cycle.publish import publish, report_gaps
+from promcast.daemon.cycle.read import Reader
+from promcast.daemon.cycle.score import Scorer
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.lifecycle import ModelLife
+from promcast.daemon.models.serving import ModelHolder, ServedModel
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.sharding import Shard
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["CycleResult", "ForecastJob"]
 

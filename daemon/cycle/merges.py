@@ -8,10 +8,10 @@ logs only when the count differs from the one logged last, so a steady collision
 
 from __future__ import annotations
 
-from daemon.http.metrics import Metrics
-from daemon.logs import get_logger
-from daemon.sources import Source
-from daemon.sources.prometheus import MergeStats
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import get_logger
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.prometheus import MergeStats
 
 __all__ = ["report_merges"]
 

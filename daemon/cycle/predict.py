@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.cycle.bands import Bounds, clip_at_floor, widen
-from daemon.cycle.guard import MODEL, Guard, fallback_forecasts
-from daemon.cycle.windows import Windows
-from daemon.models.serving import ServedModel
-from daemon.settings import TargetSettings
-from daemon.types import SeriesKey
+from promcast.daemon.cycle.bands import Bounds, clip_at_floor, widen
+from promcast.daemon.cycle.guard import MODEL, Guard, fallback_forecasts
+from promcast.daemon.cycle.windows import Windows
+from promcast.daemon.models.serving import ServedModel
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["Outcome", "predict"]
 

@@ -8,16 +8,16 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.autoscale import recommend, scaling_for
-from daemon.cycle.bands import Bounds
-from daemon.cycle.bursts import BurstDetector
-from daemon.cycle.guard import MODEL
-from daemon.cycle.predict import Outcome
-from daemon.cycle.quality import QualityTracker
-from daemon.cycle.windows import Windows
-from daemon.http.metrics import Metrics, TargetForecast
-from daemon.logs import get_logger
-from daemon.settings import TargetSettings
+from promcast.daemon.cycle.autoscale import recommend, scaling_for
+from promcast.daemon.cycle.bands import Bounds
+from promcast.daemon.cycle.bursts import BurstDetector
+from promcast.daemon.cycle.guard import MODEL
+from promcast.daemon.cycle.predict import Outcome
+from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.cycle.windows import Windows
+from promcast.daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.logs import get_logger
+from promcast.daemon.settings import TargetSettings
 
 __all__ = ["publish", "replicas", "report_gaps"]
 

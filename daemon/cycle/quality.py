@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.bursts import combine, excess
-from daemon.cycle.guard import MODEL
-from daemon.sources.samples import Samples, as_samples
-from daemon.types import QualitySnapshot, SeriesKey
+from promcast.daemon.cycle.bursts import combine, excess
+from promcast.daemon.cycle.guard import MODEL
+from promcast.daemon.sources.samples import Samples, as_samples
+from promcast.daemon.types import QualitySnapshot, SeriesKey
 
 __all__ = ["LEVEL_RANGE", "SEPARATION", "QualitySnapshot", "QualityTracker", "Scored", "ordered_levels"]
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from daemon.cycle.merges import report_merges
-from daemon.cycle.recent import RecentData
-from daemon.cycle.windows import Windows, build_windows
-from daemon.http.metrics import Metrics
-from daemon.logs import get_logger
-from daemon.settings import TargetSettings
-from daemon.sources import Source
-from daemon.sources.samples import Samples
-from daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.cycle.merges import report_merges
+from promcast.daemon.cycle.recent import RecentData
+from promcast.daemon.cycle.windows import Windows, build_windows
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import get_logger
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.samples import Samples
+from promcast.daemon.types import SeriesKey, SourceUnavailable
 
 __all__ = ["Read", "Reader"]
 

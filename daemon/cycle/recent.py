@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daemon.settings import TargetSettings
-from daemon.sources import Source
-from daemon.sources.samples import Samples, as_samples
-from daemon.types import SeriesKey
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.samples import Samples, as_samples
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["RecentData"]
 

@@ -11,14 +11,14 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.bursts import BurstDetector, BurstParams
-from daemon.cycle.guard import Guard, GuardParams
-from daemon.cycle.quality import QualityTracker
-from daemon.http.metrics import Metrics
-from daemon.logs import get_logger
-from daemon.settings import TargetSettings
-from daemon.sources.samples import Samples
-from daemon.types import QualitySnapshot, SeriesKey
+from promcast.daemon.cycle.bursts import BurstDetector, BurstParams
+from promcast.daemon.cycle.guard import Guard, GuardParams
+from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import get_logger
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources.samples import Samples
+from promcast.daemon.types import QualitySnapshot, SeriesKey
 
 __all__ = ["Scorer"]
 

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from daemon.sources.samples import Samples, as_samples
-from daemon.types import SeriesKey
+from promcast.daemon.sources.samples import Samples, as_samples
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["Windows", "build_windows"]
 

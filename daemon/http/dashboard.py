@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from forecaster import DEFAULT_HORIZON
+from promcast.forecaster import DEFAULT_HORIZON
 
 __all__ = ["TEMPLATE", "add_dashboard", "duration", "h_variable", "render"]
 
@@ -68,7 +68,7 @@ def dumps(dashboard: dict[str, Any]) -> str:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    from daemon.settings import ConfigError
+    from promcast.daemon.settings import ConfigError
 
     try:
         template = json.loads(Path(args.template).read_text())

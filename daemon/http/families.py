@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from daemon.types import SeriesKey
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["FAMILIES", "RETRAIN_REASONS", "ROLES", "STAGES", "Family", "ModelInfo", "TargetForecast", "label_name"]
 
@@ -92,7 +92,7 @@ FAMILIES: tuple[Family, ...] = (
            "Upper bound of the central prediction interval.", "snapshot"),
     Family("promcast_recommended_replicas", "gauge", _SERIES,
            "Replicas the upper bound over the next startup_steps + 1 steps needs (capacity x target utilisation), "
-           "never below what the last actual value needs, clamped (daemon.cycle.autoscale.recommend).", "snapshot"),
+           "never below what the last actual value needs, clamped.", "snapshot"),
     Family("promcast_forecast_at_origin", "gauge", (*_SERIES, "h"),
            "promcast_forecast stamped with its origin (the series' last input step) as the sample time, for exact "
            "'offset h steps' overlays. Dashboards only: Prometheus writes no staleness marker for stamped samples.",

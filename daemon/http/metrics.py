@@ -24,8 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from daemon.build import BuildInfo
-from daemon.http.families import (
+from promcast.daemon.build import BuildInfo
+from promcast.daemon.http.families import (
     FAMILIES,
     RETRAIN_REASONS,
     ROLES,
@@ -34,8 +34,8 @@ from daemon.http.families import (
     ModelInfo,
     TargetForecast,
 )
-from daemon.http.render import render_snapshot
-from daemon.types import QualitySnapshot
+from promcast.daemon.http.render import render_snapshot
+from promcast.daemon.types import QualitySnapshot
 
 __all__ = ["FAMILIES", "ROLES", "STAGES", "Family", "Metrics", "ModelInfo", "TargetForecast", "render_snapshot"]
 

@@ -10,7 +10,7 @@ from dataclasses import astuple
 import numpy as np
 from prometheus_client.utils import floatToGoString
 
-from daemon.http.families import BY_NAME, FAMILIES, ModelInfo, TargetForecast, label_name
+from promcast.daemon.http.families import BY_NAME, FAMILIES, ModelInfo, TargetForecast, label_name
 
 __all__ = ["AT_ORIGIN", "render_snapshot"]
 

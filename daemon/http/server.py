@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
+from promcast.daemon.logs import get_logger
+from promcast.daemon.settings import ConfigError
+
 __all__ = ["HttpServer"]
+
+log = get_logger("promcast.http")
 
 Readiness = Callable[[], tuple[bool, list[str]]]  # (ok, the reasons it is not); also the shape of health
 
@@ -32,7 +39,32 @@ def _wants_openmetrics(accept: str) -> bool:
 
 
 def _wants_gzip(accept_encoding: str) -> bool:
-    return any(part.split(";")[0].strip() == "gzip" for part in accept_encoding.split(","))
+    """gzip where the client lists it with a quality above 0 (``gzip;q=0`` refuses it, RFC 9110)."""
+    for part in accept_encoding.split(","):
+        coding, *params = (p.strip() for p in part.split(";"))
+        if coding.lower() != "gzip":
+            continue
+        q = next((p[2:] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            return float(q) > 0
+        except ValueError:
+            return False
+    return False
+
+
+class _Server(ThreadingHTTPServer):
+    """A client that goes away mid-answer (a scrape timeout, ``curl -m``) costs one JSON log line, not the
+    standard library's traceback on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        client = f"{client_address[0]}:{client_address[1]}" if isinstance(client_address, tuple) else "?"
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("http_client_gone", client=client, error=type(exc).__name__)
+        else:
+            log.error("http_request_failed", client=client, error=f"{type(exc).__name__}: {exc}")
 
 
 def _handler(render: Render, readiness: Readiness, health: Readiness) -> type[BaseHTTPRequestHandler]:
@@ -92,8 +124,12 @@ class HttpServer:
     def __init__(
         self, host: str, port: int, render: Render, readiness: Readiness, health: Readiness = _healthy
     ) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), _handler(render, readiness, health))
-        self._httpd.daemon_threads = True
+        try:
+            self._httpd = _Server((host, port), _handler(render, readiness, health))
+        except OSError as exc:  # a busy or unknown address is a setting to fix, not a crash to restart
+            raise ConfigError(
+                f"invalid settings:\n  listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
 
     @property

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daemon.models.serving import validate_for_target
-from daemon.models.store import ModelStore
-from daemon.models.training import training_series
-from daemon.settings import TargetSettings
-from daemon.types import SeriesKey
-from forecaster import ArtifactError, Forecaster
+from promcast.daemon.models.serving import validate_for_target
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.models.training import training_series
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import ArtifactError, Forecaster
 
 __all__ = ["ChampionUnreadable", "Score", "score_champion", "training_period"]
 
@@ -50,7 +50,7 @@ def _recipe(meta: dict[str, Any]) -> Any:
 
 def _refit(meta: dict[str, Any], target: TargetSettings, train: dict[SeriesKey, pd.Series]) -> Forecaster:
     """The champion's recipe fitted on the challenger's training series."""
-    from forecaster import TrainConfig
+    from promcast.forecaster import TrainConfig
 
     r = _recipe(meta)
     try:

@@ -8,9 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from daemon.models.store import ModelStore, StoreError
-from daemon.settings import ConfigError, Settings, TargetSettings, load_settings
-from daemon.sources.sharding import shard_for
+from promcast.daemon.models.store import ModelStore, StoreError
+from promcast.daemon.settings import ConfigError, Settings, TargetSettings, load_settings
+from promcast.daemon.sources.sharding import shard_for
+from promcast.forecaster.progress import Emit, Stages
 
 __all__ = ["add_models", "add_train"]
 
@@ -26,7 +27,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--margin", type=float, help="relative MAE gain needed over the champion (default: settings)")
     p.add_argument("--dry-run", action="store_true", help="score and print the decision; write nothing")
-    p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p.add_argument("--log-format", choices=["auto", "json", "console"], help="log lines; auto: JSON unless a terminal")
     p.add_argument(
         "--trigger",
         choices=["manual", "cron", "drift", "first"],
@@ -60,9 +61,9 @@ def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSetti
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from daemon.logs import configure_logging
-    from forecaster import PRETRAINED_MODEL
-    from forecaster.extras import require_torch
+    from promcast.daemon.logs import configure_logging
+    from promcast.forecaster import PRETRAINED_MODEL
+    from promcast.forecaster.extras import require_torch
 
     margin = {"margin": args.margin} if args.margin is not None else None  # merged into the file's section
     settings, target, store = _load(args, log_format=args.log_format, retrain=margin)
@@ -71,17 +72,26 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     require_torch("promcast train")  # before the retrain job imports the Forecaster, and torch with it
 
-    from daemon.models.retrain import ChampionUnreadable, RetrainBusy, retrain
-    from daemon.sources import make_source
-    from daemon.types import SourceUnavailable
+    from promcast.daemon.models.retrain import ChampionUnreadable, RetrainBusy, retrain
+    from promcast.daemon.sources import make_source
+    from promcast.daemon.types import SourceUnavailable
 
     rs = settings.retrain
     configure_logging(settings.log_format, settings.log_level)
     try:
         source = make_source(settings)
-        result = retrain(
-            target, source, store, rs, dry_run=args.dry_run, shard=shard_for(settings), trigger=args.trigger
-        )
+        with Stages(4, f"train {target.name}", _log_stage(target.name)) as stages:  # read, fit, score, write
+            result = retrain(
+                target,
+                source,
+                store,
+                rs,
+                dry_run=args.dry_run,
+                shard=shard_for(settings),
+                trigger=args.trigger,
+                stage=stages.stage,
+                bars=stages.terminal,
+            )
     except (SourceUnavailable, RetrainBusy, ChampionUnreadable, StoreError, ValueError, OSError) as exc:
         print(f"failed {target.name}: {exc}")
         return 1
@@ -93,6 +103,18 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_stage(target: str) -> Emit:
+    """Off a terminal, a stage of ``promcast train`` is one log line (a JSON object, by default there)."""
+    from promcast.daemon.logs import get_logger
+
+    log = get_logger("promcast.train")
+
+    def emit(number: int, total: int, what: str) -> None:
+        log.info("train_stage", target=target, stage=number, stages=total, doing=what)
+
+    return emit
+
+
 def _raw_meta(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads((path / "meta.json").read_text())
@@ -102,8 +124,8 @@ def _raw_meta(path: Path) -> dict[str, Any]:
 
 
 def _row(store: ModelStore, target: TargetSettings, version: str, current: str | None) -> dict[str, Any]:
-    from daemon.models.serving import LOAD_ERRORS, load_version
-    from forecaster.artifact import read_meta
+    from promcast.daemon.models.serving import LOAD_ERRORS, load_version
+    from promcast.forecaster.artifact import read_meta
 
     path = store.versions_dir / version
     try:
@@ -139,7 +161,7 @@ def _fmt(v: Any) -> str:
 
 def _quiet_logs(settings: Settings) -> None:
     """Log lines (a torch_fallback warning while versions are loaded) go to stderr, never into the listing."""
-    from daemon.logs import configure_logging
+    from promcast.daemon.logs import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
 
@@ -179,7 +201,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_rollback(args: argparse.Namespace) -> int:
     """Point ``current`` at ``--to``, or at the newest older version that loads (skipping those that do not)."""
-    from daemon.models.serving import LOAD_ERRORS, load_version, newest_loadable
+    from promcast.daemon.models.serving import LOAD_ERRORS, load_version, newest_loadable
 
     settings, target, store = _load(args)
     _quiet_logs(settings)

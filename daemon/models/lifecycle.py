@@ -13,17 +13,23 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from daemon.http.metrics import Metrics
-from daemon.logs import get_logger
-from daemon.models.serving import LOAD_ERRORS, ModelHolder, ServedModel, pretrained_for
-from daemon.models.store import StoreError
-from daemon.models.training import TrainingFailed, TrainingLimits, TrainingStopped, longest_history, train_in_child
-from daemon.settings import TargetSettings
-from daemon.sources import Source
-from daemon.sources.sharding import Shard
-from daemon.types import SourceUnavailable
-from forecaster import ArtifactError
-from forecaster.extras import missing_torch, torch_available
+from promcast.daemon.http.metrics import Metrics
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.serving import LOAD_ERRORS, ModelHolder, ServedModel, pretrained_for
+from promcast.daemon.models.store import StoreError
+from promcast.daemon.models.training import (
+    TrainingFailed,
+    TrainingLimits,
+    TrainingStopped,
+    longest_history,
+    train_in_child,
+)
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.sharding import Shard
+from promcast.daemon.types import SourceUnavailable
+from promcast.forecaster import ArtifactError
+from promcast.forecaster.extras import missing_torch, torch_available
 
 __all__ = ["ModelLife"]
 

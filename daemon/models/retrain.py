@@ -28,19 +28,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daemon.clock import align, origin
-from daemon.logs import get_logger
-from daemon.models.champion import ChampionUnreadable, score_champion, training_period
-from daemon.models.store import ModelStore
-from daemon.models.training import fit_target, training_series
-from daemon.settings import RetrainSettings, TargetSettings
-from daemon.sources import Source
-from daemon.sources.sharding import Shard
-from daemon.types import SeriesKey
-from forecaster import ArtifactError, Forecaster
-from forecaster.data import regularise
-from forecaster.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
-from forecaster.verdict import at_most, below
+from promcast.daemon.clock import align, origin
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.champion import ChampionUnreadable, score_champion, training_period
+from promcast.daemon.models.store import ModelStore
+from promcast.daemon.models.training import fit_target, training_series
+from promcast.daemon.settings import RetrainSettings, TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.sharding import Shard
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import ArtifactError, Forecaster
+from promcast.forecaster.data import regularise
+from promcast.forecaster.progress import Stage, quiet
+from promcast.forecaster.protocol import error_metrics, inputs_at, origin_stride, rolling_origins, targets_at
+from promcast.forecaster.verdict import at_most, below
 
 __all__ = ["ChampionUnreadable", "Holdout", "RetrainBusy", "RetrainResult", "decide", "retrain", "split_holdout"]
 
@@ -177,17 +178,23 @@ def retrain(
     dry_run: bool = False,
     shard: Shard | None = None,
     trigger: str = "manual",
+    stage: Stage = quiet,
+    bars: bool = False,
 ) -> RetrainResult:
     """One retrain run for ``target``. Raises SourceUnavailable, ValueError (too little data), RetrainBusy, or
-    StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted)."""
+    StoreError and ChampionUnreadable (a champion that could not be looked at: nothing is promoted).
+    ``stage`` is told each step as it begins; ``bars``: the training's epoch bar (on a terminal)."""
     with _locked(store):
         t0, run = time.perf_counter(), store.new_version()
         end = origin(source.now(), target.step)
+        stage(f"reading {target.history.total_seconds() / 3600:g} h of history")
         history = source.fetch(target, end - target.history, end)
         if shard is not None:  # a sharded replica's retrain job sees only its own series
             history = shard.select(history)
         train, h = split_holdout(history, target, end, rs)
-        challenger = fit_target(target, train)
+        stage(f"fitting the {target.model} challenger")
+        challenger = fit_target(target, train, progress=bars)
+        stage(f"scoring the challenger, the champion, naive and AR on {len(h.inputs)} holdout windows")
         scores, who, scored_on = _scores(target, store, train, h, challenger)
         decision, reason = decide(scores, rs.margin)
         if scored_on["champion"] is not None:
@@ -195,7 +202,7 @@ def retrain(
         report = {
             "target": target.name,
             "run": run,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "decision": decision,
             "reason": reason,
             "margin": rs.margin,
@@ -212,6 +219,8 @@ def retrain(
             "seconds": round(time.perf_counter() - t0, 3),
             "version": run if decision == "promote" and not dry_run else None,
         }
+        new = " and the new version" if report["version"] is not None else ""
+        stage("a dry run: writing nothing" if dry_run else f"writing the decision{new}")
         if report["version"] is not None:
             store.publish(challenger, version=run, decision=report)
         if not dry_run:

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-from daemon.logs import get_logger
-from daemon.models.child import run_child
-from daemon.settings import Settings
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.child import run_child
+from promcast.daemon.settings import Settings
 
 __all__ = ["child_env", "run_train_process"]
 
@@ -37,7 +37,7 @@ def run_train_process(settings: Settings, target: str, stop: threading.Event, tr
     A stopped child leaves the store intact: every write it makes is a rename. ``trigger``: the daemon's reason
     (cron, drift, first), recorded in the run's decision report so that the run is not counted again as manual.
     """
-    cmd = [sys.executable, "-m", "daemon", "train", "--target", target, "--trigger", trigger]
+    cmd = [sys.executable, "-m", "promcast", "train", "--target", target, "--trigger", trigger]
     t0 = time.monotonic()
     # The child's log lines join the daemon's stderr; its one result line comes back on stdout.
     done = run_child(cmd, stop, settings.retrain.timeout_seconds, env=child_env(settings), capture_stderr=False)

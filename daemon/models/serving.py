@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.http.metrics import Metrics, ModelInfo
-from daemon.logs import get_logger
-from daemon.models.store import ModelStore, StoreError
-from daemon.settings import TargetSettings
-from forecaster import PRETRAINED, PRETRAINED_MODEL, ArtifactError, Predictor, load_pretrained
-from forecaster.numpy_runtime import load_frozen
+from promcast.daemon.http.metrics import Metrics, ModelInfo
+from promcast.daemon.logs import get_logger
+from promcast.daemon.models.store import ModelStore, StoreError
+from promcast.daemon.settings import TargetSettings
+from promcast.forecaster import PRETRAINED, PRETRAINED_MODEL, ArtifactError, Predictor, load_pretrained
+from promcast.forecaster.numpy_runtime import load_frozen
 
 __all__ = [
     "LOAD_ERRORS",

@@ -11,10 +11,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecaster.artifact import fsync_dir
+from promcast.forecaster.artifact import fsync_dir
 
 if TYPE_CHECKING:
-    from forecaster import Forecaster
+    from promcast.forecaster import Forecaster
 
 __all__ = ["DECISION_FILE", "ModelStore", "StoreError", "holdout_maes"]
 
@@ -92,7 +92,7 @@ class ModelStore:
         return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def new_version(self) -> str:
-        return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
     def save(self, forecaster: Forecaster, version: str | None = None, decision: dict[str, Any] | None = None) -> str:
         """Write an artifact, and its decision report if given, as a new version (not yet current)."""

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from daemon.models.child import run_child
-from daemon.settings import TargetSettings
-from daemon.sources import Source
-from daemon.sources.prometheus import page_ranges
-from daemon.types import SeriesKey
+from promcast.daemon.models.child import run_child
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.sources import Source
+from promcast.daemon.sources.prometheus import page_ranges
+from promcast.daemon.types import SeriesKey
 
 if TYPE_CHECKING:
-    from forecaster import Forecaster, TrainConfig
+    from promcast.forecaster import Forecaster, TrainConfig
 
 __all__ = [
     "SAMPLE_BUDGET",
@@ -129,18 +129,21 @@ def training_series(history: dict[SeriesKey, pd.Series]) -> pd.Series:
     return max(history.values(), key=len)
 
 
-def _training(target: TargetSettings, seed: int) -> TrainConfig:
-    from forecaster.forecaster import default_training
+def _training(target: TargetSettings, seed: int, progress: bool = False) -> TrainConfig:
+    from promcast.forecaster.forecaster import default_training
 
-    changes: dict[str, object] = {"seed": seed, "progress": False}
+    changes: dict[str, object] = {"seed": seed, "progress": None if progress else False}  # None: a bar on a terminal
     if target.epochs is not None:
         changes["epochs"] = target.epochs
     return dataclasses.replace(default_training(target.model), **changes)  # type: ignore[arg-type]
 
 
-def fit_target(target: TargetSettings, history: dict[SeriesKey, pd.Series], seed: int = 0) -> Forecaster:
-    """Fit the target's model on its longest series. Imports torch: the daemon calls it only in a child."""
-    from forecaster import Forecaster
+def fit_target(
+    target: TargetSettings, history: dict[SeriesKey, pd.Series], seed: int = 0, progress: bool = False
+) -> Forecaster:
+    """Fit the target's model on its longest series; ``progress``: an epoch bar on a terminal. Imports torch: the
+    daemon calls it only in a child."""
+    from promcast.forecaster import Forecaster
 
     series = training_series(history)
     f = Forecaster(
@@ -150,7 +153,7 @@ def fit_target(target: TargetSettings, history: dict[SeriesKey, pd.Series], seed
         scaler=target.scaler,
         step=target.step,
         max_gap=target.max_gap,
-        training=_training(target, seed),
+        training=_training(target, seed, progress),
         **target.hparams,
     )
     return f.fit(series, step=target.step)
@@ -164,7 +167,8 @@ def train_in_child(
     seed: int = 0,
     limits: TrainingLimits | None = None,
 ) -> tuple[str, Any]:
-    """Fit the target's model in a fresh process (``python -m daemon.models.training``) that publishes it to the store.
+    """Fit the target's model in a fresh process (``python -m promcast.daemon.models.training``) that publishes it
+    to the store.
 
     Returns the new version and its validation scores. The daemon itself never trains: torch's optimiser
     imports torch._dynamo and sympy on first use (tens of MB that stay resident), and training's
@@ -184,7 +188,7 @@ def train_in_child(
         "values": series.to_numpy(dtype=float).tolist(),
     }
     limits.check()
-    cmd = [sys.executable, "-m", "daemon.models.training"]
+    cmd = [sys.executable, "-m", "promcast.daemon.models.training"]
     done = run_child(cmd, limits.stop, limits.remaining(), input=json.dumps(job))
     if done.ended_by == "stop":
         raise TrainingStopped("the daemon is stopping: the training process was stopped")
@@ -204,7 +208,7 @@ def train_in_child(
 
 
 def _child(stdin: str) -> dict[str, Any]:
-    from daemon.models.store import ModelStore
+    from promcast.daemon.models.store import ModelStore
 
     job = json.loads(stdin)
     target = TargetSettings.model_validate(job["target"])

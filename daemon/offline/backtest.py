@@ -1,8 +1,9 @@
 """``promcast backtest``: what a forecast-driven autoscaler would have done on a recorded series, and what it cost.
 
 The series is split as the benchmark splits it (forecaster.protocol: train 70 %, validation 10 %); the model is
-fitted on those 80 % and forecasts at every step of the last 20 %, each forecast seeing only the data before its
-origin. Four policies (daemon.cycle.autoscale) follow the replay with the same settings:
+fitted on those 80 % (a frozen one, daemon.offline.replay_model, is not) and forecasts at every step of the last
+20 %, each forecast seeing only the data before its origin. Four policies (daemon.cycle.autoscale) follow the
+replay with the same settings:
 
 - ``reactive``: the HPA on the actual load alone;
 - ``forecast``: ``promcast_recommended_replicas`` on the model's upper bound at ``--level``;
@@ -22,17 +23,19 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.autoscale import Autoscaler, Replay, Scaling, needed, recommend, replay_metrics
-from daemon.offline.report import INTERNAL
-from daemon.offline.results import FittedModel
-from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
-from forecaster.data import RegularSeries
-from forecaster.protocol import Protocol, Task, inputs_at, make_task, targets_at, window_for
+from promcast.daemon.cycle.autoscale import Autoscaler, Replay, Scaling, needed, recommend, replay_metrics
+from promcast.daemon.offline.baselines import baseline_uppers, linear_forecast
+from promcast.daemon.offline.replay_model import Frozen, replay_model
+from promcast.daemon.offline.report import INTERNAL
+from promcast.daemon.offline.results import FittedModel
+from promcast.forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES
+from promcast.forecaster.data import RegularSeries
+from promcast.forecaster.progress import Stage, quiet
+from promcast.forecaster.protocol import Protocol, Task, inputs_at, make_task, window_for
 
 __all__ = [
     "LEVELS",
@@ -69,6 +72,7 @@ class Backtest:
     linear_range: int | None = None  # predict_linear's range in steps; default: the horizon
     fast: bool = False  # tiny network and few epochs (tests)
     seed: int = 0
+    frozen: Frozen | None = None  # a model replayed as loaded; its own window and horizon, ``model`` unused
 
     def __post_init__(self) -> None:
         if not 0 < self.level < 1:
@@ -78,13 +82,15 @@ class Backtest:
                 f"startup_steps {self.scaling.startup_steps} must be shorter than the horizon {self.horizon}: the "
                 "forecast must cover the step at which a replica asked for now first serves"
             )
-        if self.model not in MODEL_NAMES:
+        if self.frozen is not None and (self.frozen.predictor.horizon, self.window) != (self.horizon, None):
+            raise ValueError(f"{self.frozen.artifact}: the model forecasts its own window and horizon")
+        if self.frozen is None and self.model not in MODEL_NAMES:
             raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODEL_NAMES)}")
 
 
 @dataclass(frozen=True)
 class PolicyMetrics:
-    """What one policy cost and missed over the replay (daemon.cycle.autoscale.replay_metrics says how)."""
+    """What one policy cost and missed over the replay (promcast.daemon.cycle.autoscale.replay_metrics says how)."""
 
     under_provisioned_steps: int
     under_provisioned_share: float
@@ -117,7 +123,7 @@ class ReplaySpan:
 
 @dataclass(frozen=True)
 class BacktestSettings:
-    """The policies' settings (daemon.cycle.autoscale.Scaling's fields) and the forecast's."""
+    """The policies' settings (promcast.daemon.cycle.autoscale.Scaling's fields) and the forecast's."""
 
     capacity_per_replica: float
     target_utilization: float
@@ -184,74 +190,43 @@ def default_scale_in(step: pd.Timedelta) -> int:
     return max(1, math.ceil(HPA_SCALE_IN_SECONDS / step.total_seconds()))
 
 
-def linear_forecast(values: np.ndarray, origins: np.ndarray, range_steps: int, horizon: int) -> np.ndarray:
-    """Prometheus's ``predict_linear``: the least-squares line through the ``range_steps`` points before each
-    origin, extrapolated to each of the next ``horizon`` steps. (N, horizon)."""
-    x = np.arange(range_steps, dtype=np.float64)
-    xc = x - x.mean()
-    y = inputs_at(values, origins, range_steps)  # (N, range)
-    slope = (y - y.mean(axis=1, keepdims=True)) @ xc / max(float(xc @ xc), 1e-12)
-    ahead = range_steps - 1 - x.mean() + np.arange(1, horizon + 1, dtype=np.float64)
-    return y.mean(axis=1, keepdims=True) + slope[:, None] * ahead[None, :]
-
-
-def _conformal(errors: np.ndarray, levels: tuple[float, ...]) -> dict[float, np.ndarray]:
-    """Per level, the split-conformal quantile of absolute errors (N, H) per step: ceil((n + 1) level) / n."""
-    n = len(errors)
-    return {
-        lv: np.quantile(np.abs(errors), min(1.0, math.ceil((n + 1) * lv) / n), axis=0, method="higher") for lv in levels
-    }
-
-
-def _baseline_uppers(
-    task: Task, point_of: Any, levels: tuple[float, ...]
-) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-    """A baseline's point forecasts at the replay's origins, and its upper bounds per level, calibrated on the
-    origins of the validation part."""
-    b = task.borders
-    start = max(b.train_end, task.origins[0] - (b.val_end - b.train_end))
-    cal = np.arange(start, b.val_end - task.horizon + 1)
-    if len(cal) < 10:
-        raise ValueError(f"the validation part holds {len(cal)} origins; at least 10 are needed to calibrate")
-    q = _conformal(point_of(cal) - targets_at(task.values, cal, task.horizon), levels)
-    point = point_of(task.origins)
-    return point, {lv: point + q[lv][None, :] for lv in levels}
-
-
 def _model_uppers(
     bt: Backtest, task: Task, window: int, levels: tuple[float, ...]
 ) -> tuple[np.ndarray, dict[float, np.ndarray], BacktestModel]:
-    from forecaster.offline import fit_first_part
-
     b = task.borders
     t0 = time.perf_counter()
-    fc, about = fit_first_part(
-        task.history(), bt.model, window, bt.horizon, (b.val_end - b.train_end) / b.val_end, bt.fast, bt.seed
+    fc, about = replay_model(
+        task.history(), bt.frozen, bt.model, window, bt.horizon, (b.val_end - b.train_end) / b.val_end, bt.fast, bt.seed
     )
     seconds = time.perf_counter() - t0
     if fc.calibration is not None:
         point, bounds = fc.predict_interval(task.inputs(fc.input_length), levels)
         model = BacktestModel(**about, fit_seconds=seconds, bands="the model's own calibration")
         return point, {lv: hi for lv, (_, hi) in bounds.items()}, model
-    point, uppers = _baseline_uppers(task, lambda o: fc.predict(inputs_at(task.values, o, fc.input_length)), levels)
+    point, uppers = baseline_uppers(task, lambda o: fc.predict(inputs_at(task.values, o, fc.input_length)), levels)
     bands = "split-conformal on the validation part (the model has no calibration)"
     return point, uppers, BacktestModel(**about, fit_seconds=seconds, bands=bands)
 
 
-def run_backtest(name: str, reg: RegularSeries, bt: Backtest) -> BacktestResult:
-    """Fit, forecast every step of the replay, run the four policies at every level of the sweep."""
+def run_backtest(name: str, reg: RegularSeries, bt: Backtest, stage: Stage = quiet) -> BacktestResult:
+    """Fit (unless frozen), forecast every step of the replay, run the four policies at every level of the sweep;
+    ``stage`` is told each step as it begins."""
     window = bt.window or (DEFAULT_WINDOW if bt.model == DEFAULT_MODEL else window_for(reg.step))
     linear_range = bt.linear_range or bt.horizon
-    from forecaster.gate import default_gate, input_length
+    from promcast.forecaster.gate import default_gate, input_length
 
-    need = max(input_length(window, default_gate(bt.model)), linear_range)
+    need = max(
+        bt.frozen.predictor.input_length if bt.frozen else input_length(window, default_gate(bt.model)), linear_range
+    )
     task = make_task(reg.values, reg.start, reg.step, Protocol(horizon=bt.horizon), stride=1, min_history=need)
     levels = tuple(sorted({*LEVELS, bt.level}))
+    stage(f"forecasting with {bt.frozen.name}" if bt.frozen else f"fitting {bt.model}, forecasting")
     model_point, model_up, model = _model_uppers(bt, task, window, levels)
-    naive_point, naive_up = _baseline_uppers(
+    stage(f"replaying {len(POLICIES)} policies at {len(levels)} levels")
+    naive_point, naive_up = baseline_uppers(
         task, lambda o: np.repeat(task.values[o - 1][:, None], bt.horizon, axis=1), levels
     )
-    lin_point, lin_up = _baseline_uppers(
+    lin_point, lin_up = baseline_uppers(
         task, lambda o: linear_forecast(task.values, o, linear_range, bt.horizon), levels
     )
     s, origins = bt.scaling, task.origins

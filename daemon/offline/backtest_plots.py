@@ -1,13 +1,17 @@
-"""The backtest's figures, as PNG bytes: matplotlib's object API on the Agg canvas (no pyplot, no display)."""
+"""The backtest's figures, as PNG bytes: matplotlib's object API on the Agg canvas (no pyplot, no display).
+matplotlib is optional (daemon.offline.report.PLOTS_EXTRA): it is imported only when a figure is drawn."""
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from daemon.offline.backtest import BacktestResult
+from promcast.daemon.offline.backtest import BacktestResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_capacity", "plot_tradeoff"]
 
@@ -32,6 +36,8 @@ def plot_capacity(result: BacktestResult) -> bytes:
     demand, serving = series.demand, {k: r.serving for k, r in series.replays.items()}
     times = series.start.to_datetime64() + series.origins.astype(np.int64) * series.step.to_timedelta64()
     capacity = result.settings.capacity_per_replica
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(12, 2.2 * len(serving)))
     axes = fig.subplots(len(serving), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (name, srv) in zip(axes, serving.items(), strict=True):
@@ -51,6 +57,8 @@ def plot_capacity(result: BacktestResult) -> bytes:
 
 def plot_tradeoff(result: BacktestResult) -> bytes:
     """Share of steps under-provisioned against replica-hours, for each forecast policy as the level varies."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     levels = list(result.levels)

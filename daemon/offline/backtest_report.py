@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from daemon.offline.backtest import POLICIES, BacktestResult
-from daemon.offline.report import Report
+from promcast.daemon.offline.backtest import POLICIES, BacktestResult
+from promcast.daemon.offline.backtest_plots import plot_capacity, plot_tradeoff
+from promcast.daemon.offline.report import Report, plots_available
 
-__all__ = ["backtest_report", "markdown", "summary"]
+__all__ = ["FIGURES", "backtest_report", "markdown", "summary"]
+
+FIGURES = ("capacity.png", "tradeoff.png")
 
 
-def backtest_report(result: BacktestResult) -> Report:
-    """metrics.json, report.md, capacity.png and tradeoff.png."""
-    from daemon.offline.backtest_plots import plot_capacity, plot_tradeoff
-
+def backtest_report(result: BacktestResult, plots: bool | None = None) -> Report:
+    """metrics.json, report.md, and the figures capacity.png and tradeoff.png where ``plots`` (default: where
+    matplotlib is installed); without them, report.md links to none."""
+    if not (plots_available() if plots is None else plots):
+        return Report(result, markdown(result, figures=False), skipped=FIGURES)
     figures = {"capacity.png": lambda: plot_capacity(result), "tradeoff.png": lambda: plot_tradeoff(result)}
     return Report(result, markdown(result), figures=figures)
 
@@ -21,14 +25,16 @@ def summary(result: BacktestResult) -> str:
     return markdown(result).split("\n\n## ")[0]
 
 
-def markdown(r: BacktestResult) -> str:
+def markdown(r: BacktestResult, figures: bool = True) -> str:
     s, model = r.settings, r.model
+    fit = f"fitted in {model.fit_seconds:.1f} s" if model.fitted else f"not fitted: loaded from {model.artifact}"
+    before = "the model is fitted on the 80 % before" if model.fitted else "the model saw none of it"
     lines = [
         f"# Autoscaling backtest: {r.input}",
         "",
         f"- Replay: {r.replay.steps} steps of {r.step_seconds:g} s, {r.replay.start} to "
-        f"{r.replay.end} (the last 20 % of {r.points} points; the model is fitted on the 80 % before).",
-        f"- Model: `{model.name}` (window {model.window}, fitted in {model.fit_seconds:.1f} s; bands: {model.bands}).",
+        f"{r.replay.end} (the last 20 % of {r.points} points; {before}).",
+        f"- Model: `{model.name}` (window {model.window}, {fit}; bands: {model.bands}).",
         f"- Settings: capacity_per_replica {s.capacity_per_replica:g}, target_utilization "
         f"{s.target_utilization:g}, replicas {s.min_replicas}..{s.max_replicas}, start-up "
         f"{s.startup_steps} steps, scale-in stabilisation {s.scale_in_steps} steps, level {s.level:g}, "
@@ -71,9 +77,7 @@ def markdown(r: BacktestResult) -> str:
         "",
         f"reactive: {reactive.under_provisioned_share:.2%} / {reactive.replica_hours:.1f}.",
         "",
-        "![demand and serving capacity](capacity.png)",
-        "",
-        "![trade-off](tradeoff.png)",
-        "",
     ]
+    if figures:
+        lines += ["![demand and serving capacity](capacity.png)", "", "![trade-off](tradeoff.png)", ""]
     return "\n".join(lines)

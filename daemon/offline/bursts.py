@@ -1,10 +1,11 @@
-"""``promcast bursts``: replay a series through the daemon's burst detector (daemon.cycle.bursts) and, given NAB's
+"""``promcast bursts``: replay a series through the daemon's burst detector (daemon/cycle/bursts.py) and, given NAB's
 labelled anomaly windows, score it with NAB's method beside a rolling k-sigma detector and the null detector.
 
 Protocol. NAB lets a detector learn during each file's probationary period (its first 15 %, at most 750 rows) and
 scores the rest. The forecaster is fitted on exactly those rows (the last fifth of them validates and calibrates
-it) and forecasts every step after, each forecast seeing only the data before its origin; every actual value after
-the probationary period is scored against the bands of the forecasts that covered it, as the daemon scores it.
+it; a frozen model, daemon.offline.replay_model, is not fitted) and forecasts every step after, each forecast
+seeing only the data before its origin; every actual value after the probationary period is scored against the
+bands of the forecasts that covered it, as the daemon scores it.
 (Fitting on the benchmark's first 80 % instead would leave 7 of the 36 labelled windows of ../shared/data to score.)
 
 Detections. A detector's detections are the onsets of its bursts (the step its flag rises), for ours and for the
@@ -20,13 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from daemon.cycle.bursts import BurstParams, combine, excess, flags
-from daemon.offline.report import INTERNAL
-from daemon.offline.results import FittedModel
-from forecaster.data import RegularSeries
-from forecaster.evaluation.nab import PROFILES, ksigma_detector, nab_score, null_detector, probation_length
-from forecaster.names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
-from forecaster.protocol import inputs_at, season_for
+from promcast.daemon.cycle.bursts import BurstParams, combine, excess, flags
+from promcast.daemon.offline.replay_model import Frozen, replay_model
+from promcast.daemon.offline.report import INTERNAL
+from promcast.daemon.offline.results import FittedModel
+from promcast.forecaster.data import RegularSeries
+from promcast.forecaster.evaluation.nab import PROFILES, ksigma_detector, nab_score, null_detector, probation_length
+from promcast.forecaster.names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
+from promcast.forecaster.progress import Stage, quiet
+from promcast.forecaster.protocol import inputs_at, season_for
 
 __all__ = [
     "KSIGMA_K",
@@ -56,7 +59,7 @@ class KSigma:
 
 @dataclass(frozen=True)
 class BurstSettings:
-    """The detector's settings (daemon.cycle.bursts.BurstParams), the band's level and the baseline's."""
+    """The detector's settings (promcast.daemon.cycle.bursts.BurstParams), the band's level and the baseline's."""
 
     threshold: float
     persistence: int
@@ -104,7 +107,7 @@ class BurstsResult:
     input: str
     points: int
     step_seconds: float
-    fit_points: int  # NAB's probationary rows, the model's fit
+    fit_points: int  # NAB's probationary rows: the model's fit, unless it is frozen
     scored_from: str
     model: FittedModel
     settings: BurstSettings
@@ -148,18 +151,21 @@ def run_bursts(
     model: str = DEFAULT_MODEL,
     fast: bool = False,
     seed: int = 0,
+    frozen: Frozen | None = None,
+    stage: Stage = quiet,
 ) -> BurstsResult:
-    """Fit on the probationary rows, score every later step, flag bursts; with ``windows``, NAB's scores."""
-    from forecaster.offline import fit_first_part
-
+    """Fit on the probationary rows (or take ``frozen`` as it is), score every later step, flag bursts; with
+    ``windows``, NAB's scores. ``stage`` is told each step as it begins."""
     values, n = reg.values, len(reg.values)
     first = math.ceil(probation_length(n))
     index = pd.date_range(reg.start, periods=n, freq=reg.step)
     history = pd.Series(values[:first], index=index[:first])
-    fc, about = fit_first_part(history, model, DEFAULT_WINDOW, DEFAULT_HORIZON, 0.2, fast, seed)
+    stage(f"loading {frozen.name}" if frozen else f"fitting {model} on {first} points")
+    fc, about = replay_model(history, frozen, model, DEFAULT_WINDOW, DEFAULT_HORIZON, 0.2, fast, seed)
     if fc.calibration is None:
-        raise ValueError(f"model {model!r} has no interval calibration; burst scores need its bands")
+        raise ValueError(f"model {about['name']!r} has no interval calibration; burst scores need its bands")
     origins = np.arange(max(first, fc.input_length), n)
+    stage(f"forecasting {len(origins)} steps, flagging bursts")
     _, bands = fc.predict_interval(inputs_at(values, origins, fc.input_length), (LEVEL,))
     lo, hi = covering_bands(bands[LEVEL][0], bands[LEVEL][1], int(origins[0]), n)
     start = int(origins[0])

@@ -1,5 +1,5 @@
 """``promcast bursts``'s report: bursts.csv (every scored step), report.md's Markdown and bursts.png, the files
-daemon.offline.report writes."""
+daemon.offline.report writes. The figure needs matplotlib, imported only when it is drawn."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import io
 
 import pandas as pd
 
-from daemon.offline.bursts import LEVEL, BurstsResult
-from daemon.offline.report import Report
-from forecaster.evaluation.nab import PROFILES
+from promcast.daemon.offline.bursts import LEVEL, BurstsResult
+from promcast.daemon.offline.report import Report, plots_available
+from promcast.forecaster.evaluation.nab import PROFILES
 
 __all__ = ["bursts_report", "markdown", "summary", "table"]
 
 
-def bursts_report(result: BurstsResult) -> Report:
-    """metrics.json, bursts.csv, report.md and bursts.png."""
-    csv = table(result).to_csv(index=False).encode()
-    return Report(result, markdown(result), tables={"bursts.csv": csv}, figures={"bursts.png": lambda: _plot(result)})
+def bursts_report(result: BurstsResult, plots: bool | None = None) -> Report:
+    """metrics.json, bursts.csv, report.md, and bursts.png where ``plots`` (default: where matplotlib is installed);
+    without it, report.md links to no figure."""
+    tables = {"bursts.csv": table(result).to_csv(index=False).encode()}
+    if not (plots_available() if plots is None else plots):
+        return Report(result, markdown(result, figure=False), tables=tables, skipped=("bursts.png",))
+    return Report(result, markdown(result), tables=tables, figures={"bursts.png": lambda: _plot(result)})
 
 
 def summary(result: BurstsResult) -> str:
@@ -42,14 +45,16 @@ def table(result: BurstsResult) -> pd.DataFrame:
     )
 
 
-def markdown(r: BurstsResult) -> str:
-    st = r.settings
+def markdown(r: BurstsResult, figure: bool = True) -> str:
+    st, m = r.settings, r.model
+    fit = f"was fitted on the first {r.fit_points} (NAB's probationary period)"
+    if not m.fitted:
+        fit = f"was loaded from {m.artifact}, not fitted; the first {r.fit_points} are NAB's probationary period"
     lines = [
         f"# Bursts: {r.input}",
         "",
-        f"- {r.points} points of {r.step_seconds:g} s; the model (`{r.model.name}`, window "
-        f"{r.model.window}) was fitted on the first {r.fit_points} (NAB's probationary period); steps "
-        f"from {r.scored_from} are scored.",
+        f"- {r.points} points of {r.step_seconds:g} s; the model (`{m.name}`, window {m.window}) {fit}; steps from "
+        f"{r.scored_from} are scored.",
         f"- A burst: the score (how far outside the {st.level:g} band of every forecast that covered the step, in "
         f"band widths) above {st.threshold:g} for {st.persistence} steps running, or above {st.spike} once. "
         "Detections are burst onsets.",
@@ -62,7 +67,7 @@ def markdown(r: BurstsResult) -> str:
         for name, sc in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{sc[p]:.1f}" for p in PROFILES) + " |")
         lines += ["", "NAB's normalised score: 0 is the null detector, 100 one detection at the start of every window."]
-    lines += ["", "![bursts](bursts.png)", ""]
+    lines += ["", "![bursts](bursts.png)", ""] if figure else [""]
     return "\n".join(lines)
 
 

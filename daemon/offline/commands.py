@@ -1,6 +1,7 @@
 """The offline replays' commands: ``promcast backtest`` (daemon.offline.backtest) and ``promcast bursts``
 (daemon.offline.bursts). Each writes its report through daemon.offline.report and prints the paths written and a
-summary; a bad setting exits 2 naming it, a failure of the replay (a missing file, a series too short) exits 1."""
+summary; a bad setting exits 2 naming it, a failure of the replay (a missing file, a series too short) exits 1.
+``--model pretrained`` and ``--artifact DIR`` replay a model as loaded, on the NumPy runtime: no torch."""
 
 from __future__ import annotations
 
@@ -12,17 +13,32 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from daemon.settings import BurstSettings, ConfigError
-from forecaster.data import RegularSeries, load_csv, regularise
-from forecaster.names import DEFAULT_MODEL, MODEL_NAMES
+from promcast.daemon.settings import BurstSettings, ConfigError
+from promcast.forecaster.data import RegularSeries, load_csv, regularise
+from promcast.forecaster.names import DEFAULT_MODEL, MODEL_NAMES, PRETRAINED_MODEL
+from promcast.forecaster.progress import Stages, stderr_lines
 
 if TYPE_CHECKING:
-    from daemon.offline.backtest import Backtest
+    from promcast.daemon.offline.backtest import Backtest
+    from promcast.daemon.offline.replay_model import Frozen
+    from promcast.daemon.offline.report import Report
 
 __all__ = ["add_backtest", "add_bursts", "run_backtest_command", "run_bursts_command"]
 
 # The replays load only when their command runs: `promcast train` and `promcast run` parse these flags too.
 _BURSTS = BurstSettings()
+_ARTIFACT = "a model artifact (a model store's version folder) to replay as it is, on the NumPy runtime"
+
+
+def _add_model(p: argparse.ArgumentParser, names: list[str] | None, default_says: str) -> None:
+    """--model (fitted on the series' first part, or ``pretrained``) and --artifact, one or the other."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--model",
+        choices=names,
+        help=f"model of the registry, fitted first, or {PRETRAINED_MODEL!r}: the shipped one (default {default_says})",
+    )
+    which.add_argument("--artifact", metavar="DIR", help=_ARTIFACT)
 
 
 def add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +59,9 @@ def add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-replicas", type=int, help="default 1")
     p.add_argument("--max-replicas", type=int, help="default 100")
     p.add_argument("--level", type=float, default=0.95, help="level of the upper bound the forecast policy uses")
-    p.add_argument("--model", help=f"model of the registry (default {DEFAULT_MODEL}, or the target's)")
+    _add_model(p, None, f"{DEFAULT_MODEL}, or the target's")
     p.add_argument("--fast", action="store_true", help="tiny network and few epochs (for tests)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed of a fitted model")
     p.set_defaults(func=run_backtest_command)
 
 
@@ -58,16 +74,29 @@ def run_backtest_command(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from daemon.offline import backtest_report
-    from daemon.offline.backtest import run_backtest
-    from daemon.offline.report import write_report
+    from promcast.daemon.offline import backtest_report
+    from promcast.daemon.offline.backtest import run_backtest
+    from promcast.daemon.offline.replay_model import load_model
 
-    name, reg, own = _series(args)
-    result = run_backtest(name, reg, _backtest_settings(args, reg, own))
-    for path in write_report(Path(args.out), backtest_report.backtest_report(result)):
-        print(path)
+    with Stages(4, "backtest", stderr_lines("promcast backtest")) as stages:  # reading, fitting, replaying, writing
+        stages.stage(f"reading {args.input or args.target}")
+        name, reg, own = _series(args)
+        frozen = load_model(args.model or own.get("model"), args.artifact)
+        result = run_backtest(name, reg, _backtest_settings(args, reg, own, frozen), stages.stage)
+        stages.stage("writing report")
+        _write(Path(args.out), backtest_report.backtest_report(result))
     print(backtest_report.summary(result))
     return 0
+
+
+def _write(out: Path, report: Report) -> None:
+    """Write ``report``, print the paths written, and say on stderr which figures it skipped, if any."""
+    from promcast.daemon.offline.report import skipped_note, write_report
+
+    for path in write_report(out, report):
+        print(path)
+    if note := skipped_note(report):
+        print(note, file=sys.stderr)
 
 
 def _series(args: argparse.Namespace) -> tuple[str, RegularSeries, dict[str, Any]]:
@@ -79,9 +108,9 @@ def _series(args: argparse.Namespace) -> tuple[str, RegularSeries, dict[str, Any
         return Path(args.input).stem, regularise(raw, None, max_gap=None), {}
     if not args.target:
         raise ConfigError("--config needs --target NAME: the target to replay")
-    from daemon.models.training import longest_history
-    from daemon.settings import load_settings
-    from daemon.sources import make_source
+    from promcast.daemon.models.training import longest_history
+    from promcast.daemon.settings import load_settings
+    from promcast.daemon.sources import make_source
 
     settings = load_settings(args.config)
     target = next((t for t in settings.targets if t.name == args.target), None)
@@ -108,10 +137,13 @@ def _series(args: argparse.Namespace) -> tuple[str, RegularSeries, dict[str, Any
     return name, regularise(raw, target.step, max_gap=None), own
 
 
-def _backtest_settings(args: argparse.Namespace, reg: RegularSeries, own: dict[str, Any]) -> Backtest:
-    """The flags over the target's own settings over the defaults; ConfigError names a bad one."""
-    from daemon.cycle.autoscale import Scaling
-    from daemon.offline.backtest import Backtest, default_capacity, default_scale_in
+def _backtest_settings(
+    args: argparse.Namespace, reg: RegularSeries, own: dict[str, Any], frozen: Frozen | None
+) -> Backtest:
+    """The flags over the target's own settings over the defaults; ConfigError names a bad one. A frozen model
+    forecasts its own window and horizon."""
+    from promcast.daemon.cycle.autoscale import Scaling
+    from promcast.daemon.offline.backtest import Backtest, default_capacity, default_scale_in
 
     capacity = args.capacity_per_replica if args.capacity_per_replica is not None else own.get("capacity_per_replica")
     if capacity is None:
@@ -128,8 +160,10 @@ def _backtest_settings(args: argparse.Namespace, reg: RegularSeries, own: dict[s
     pick.update({k: v for k, v in flags.items() if v is not None})
     try:
         scaling = Scaling(capacity, startup_steps=args.startup_steps, scale_in_steps=scale_in, **pick)
-        shape = {"window": own["window"], "horizon": own["horizon"]} if own else {}
-        model = args.model or own.get("model", DEFAULT_MODEL)
+        shape: dict[str, Any] = {"window": own["window"], "horizon": own["horizon"]} if own else {}
+        if frozen is not None:
+            shape = {"horizon": frozen.predictor.horizon, "frozen": frozen}
+        model = frozen.name if frozen else args.model or own.get("model", DEFAULT_MODEL)
         return Backtest(scaling, args.level, model, fast=args.fast, seed=args.seed, **shape)
     except ValueError as exc:
         raise ConfigError(f"backtest: {exc}") from exc
@@ -144,24 +178,26 @@ def add_bursts(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=_BURSTS.threshold, help="band widths (default 1)")
     p.add_argument("--persistence", type=int, default=_BURSTS.persistence, help="steps running (default 2)")
     p.add_argument("--spike", type=float, default=_BURSTS.spike, help="band widths of a one-step burst (10)")
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES))
+    _add_model(p, [*sorted(MODEL_NAMES), PRETRAINED_MODEL], DEFAULT_MODEL)
     p.add_argument("--fast", action="store_true", help="tiny network and few epochs (for tests)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed of a fitted model")
     p.set_defaults(func=run_bursts_command)
 
 
 def run_bursts_command(args: argparse.Namespace) -> int:
-    from daemon.cycle.bursts import BurstParams
-    from daemon.offline import bursts_report
-    from daemon.offline.bursts import run_bursts
-    from daemon.offline.report import write_report
+    from promcast.daemon.cycle.bursts import BurstParams
+    from promcast.daemon.offline import bursts_report
+    from promcast.daemon.offline.bursts import run_bursts
+    from promcast.daemon.offline.replay_model import load_model
 
     try:
         params = BurstParams(args.threshold, args.persistence, args.spike)
     except ValueError as exc:
         print(f"promcast bursts: {exc}", file=sys.stderr)
         return 2
+    stages = Stages(4, "bursts", stderr_lines("promcast bursts"))  # reading, fitting, flagging, writing
     try:
+        stages.stage(f"reading {args.input}")
         stem = Path(args.input).stem
         windows = None
         if args.labels:
@@ -171,13 +207,16 @@ def run_bursts_command(args: argparse.Namespace) -> int:
                 return 2
             windows = labels[stem]
         raw = load_csv(args.input, args.value_column).groupby(level=0, sort=True).mean()
-        result = run_bursts(
-            stem, regularise(raw, None, max_gap=None), params, windows, args.model, args.fast, args.seed
-        )
-        for path in write_report(Path(args.out), bursts_report.bursts_report(result)):
-            print(path)
+        model = args.model or DEFAULT_MODEL
+        frozen = load_model(model, args.artifact)
+        reg = regularise(raw, None, max_gap=None)
+        result = run_bursts(stem, reg, params, windows, model, args.fast, args.seed, frozen, stages.stage)
+        stages.stage("writing report")
+        _write(Path(args.out), bursts_report.bursts_report(result))
     except (OSError, ValueError) as exc:
         print(f"promcast bursts: {exc}", file=sys.stderr)
         return 1
+    finally:
+        stages.close()
     print(bursts_report.summary(result))
     return 0

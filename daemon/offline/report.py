@@ -1,20 +1,31 @@
 """The one writer of the offline replays' reports: a result's metrics.json, its data tables, its report.md and its
-figures, each file written whole or not at all."""
+figures, each file written whole or not at all. The figures need matplotlib, an optional extra (``PLOTS_EXTRA``):
+without it a report holds the rest, and says which figures it skipped."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forecaster.artifact import write_atomic
+from promcast.forecaster.artifact import write_atomic
 
-__all__ = ["INTERNAL", "Report", "document", "write_report"]
+__all__ = ["INTERNAL", "PLOTS_EXTRA", "Report", "document", "plots_available", "skipped_note", "write_report"]
 
 INTERNAL: Mapping[str, Any] = {"report": False}  # a field's metadata: kept out of metrics.json (arrays, timestamps)
+PLOTS_EXTRA = "promcast[plots]"  # the extra that brings matplotlib
+
+
+def plots_available() -> bool:
+    """True when matplotlib would import; looked up without importing it."""
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a half-removed install
+        return False
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,17 @@ class Report:
     markdown: str
     tables: Mapping[str, bytes] = field(default_factory=dict)  # file name: contents
     figures: Mapping[str, Callable[[], bytes]] = field(default_factory=dict)  # file name: its renderer
+    skipped: tuple[str, ...] = ()  # the figures not drawn, for want of matplotlib
+
+
+def skipped_note(report: Report) -> str | None:
+    """The line a command prints where the report skipped its figures; None where it skipped none."""
+    if not report.skipped:
+        return None
+    return (
+        f"figures skipped ({', '.join(report.skipped)}): matplotlib is not installed; "
+        f"pip install '{PLOTS_EXTRA}' draws them"
+    )
 
 
 def document(result: Any) -> dict[str, Any]:

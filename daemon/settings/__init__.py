@@ -4,10 +4,10 @@
 the daemon's own and the loader.
 """
 
-from daemon.settings.base import DEFAULT_PORT, ConfigError, cron_trigger, ordinal_of, resolve_index
-from daemon.settings.daemon import RetrainSettings, Settings, load_settings
-from daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings
-from daemon.settings.target import BurstSettings, DriftSettings, GuardSettings, TargetSettings
+from promcast.daemon.settings.base import DEFAULT_PORT, ConfigError, cron_trigger, ordinal_of, resolve_index
+from promcast.daemon.settings.daemon import RetrainSettings, Settings, load_settings
+from promcast.daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings
+from promcast.daemon.settings.target import BurstSettings, DriftSettings, GuardSettings, TargetSettings
 
 __all__ = [
     "DEFAULT_PORT",

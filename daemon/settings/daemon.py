@@ -21,9 +21,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from daemon.settings.base import DEFAULT_PORT, ConfigError, Strict, resolve_index
-from daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings
-from daemon.settings.target import TargetSettings
+from promcast.daemon.settings.base import DEFAULT_PORT, ConfigError, Strict, resolve_index
+from promcast.daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings
+from promcast.daemon.settings.target import TargetSettings
 
 
 class RetrainSettings(Strict):
@@ -39,15 +39,22 @@ class RetrainSettings(Strict):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid")
+    # model_dir and model_poll_seconds are settings, not pydantic's: its "model_" namespace stays unprotected.
+    model_config = SettingsConfigDict(
+        env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid", protected_namespaces=("settings_",)
+    )
 
     source: Literal["prometheus", "demo", "csv"] = Field(
-        "prometheus", description="where samples come from: one of daemon.sources.SOURCES"
+        "prometheus", description="where samples come from: Prometheus, the built-in demo, or a recorded CSV"
     )
-    prometheus: PrometheusSettings = PrometheusSettings()
-    targets: list[TargetSettings] = Field(default_factory=list)
-    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
-    model_dir: Path = Path("models")
+    prometheus: PrometheusSettings = Field(
+        PrometheusSettings(), description="how to reach Prometheus, for the prometheus source"
+    )
+    targets: list[TargetSettings] = Field(
+        default_factory=list, description="the queries to forecast, each with its step and model"
+    )
+    listen: str = Field(f"0.0.0.0:{DEFAULT_PORT}", description="HOST:PORT of /metrics, /healthz and /readyz")
+    model_dir: Path = Field(Path("models"), description="folder of the model store: one subfolder per target")
     ready_max_age_steps: float = Field(
         3.0, gt=0, description="a forecast older than this many cycles (steps, unless interval_seconds) is stale"
     )
@@ -61,11 +68,15 @@ class Settings(BaseSettings):
     health_max_idle_cycles: float = Field(
         3.0, ge=1, description="/healthz fails when a target has started no cycle for this many intervals"
     )
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    demo: DemoSettings = DemoSettings()
-    csv: CsvSettings = CsvSettings()
-    retrain: RetrainSettings = RetrainSettings()
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="log line format; auto: JSON unless stderr is a terminal"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="the least severe level logged")
+    demo: DemoSettings = Field(DemoSettings(), description="the built-in synthetic workload, for the demo source")
+    csv: CsvSettings = Field(CsvSettings(), description="a recorded series replayed as live, for the csv source")
+    retrain: RetrainSettings = Field(
+        RetrainSettings(), description="how a retrain scores its challenger against the serving champion"
+    )
     shard_count: int = Field(1, ge=1, description="replicas that split the series between them")
     shard_index: int | None = Field(
         None, ge=0, description="this replica's shard; default: 0 with one shard, else HOSTNAME's StatefulSet ordinal"

@@ -13,21 +13,23 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.settings.base import Strict
-from forecaster import DEFAULT_HORIZON
+from promcast.daemon.settings.base import Strict
+from promcast.forecaster import DEFAULT_HORIZON
 
 
 class PrometheusSettings(Strict):
-    url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9090")
-    bearer_token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    timeout_seconds: float = Field(10.0, gt=0)
-    retries: int = Field(2, ge=0, le=10)
-    backoff_seconds: float = Field(0.5, ge=0)
-    max_points_per_request: int = Field(11_000, ge=2, le=11_000)
+    url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:9090"), description="base URL of the Prometheus HTTP API")
+    bearer_token: SecretStr | None = Field(None, description="token sent as an Authorization: Bearer header")
+    username: str | None = Field(None, description="user name for HTTP basic authentication")
+    password: SecretStr | None = Field(None, description="password for HTTP basic authentication; needs username")
+    verify_tls: bool = Field(True, description="verify the server's TLS certificate")
+    ca_file: Path | None = Field(None, description="CA bundle that verifies the server's certificate")
+    timeout_seconds: float = Field(10.0, gt=0, description="timeout of one HTTP request")
+    retries: int = Field(2, ge=0, le=10, description="retries of a request that failed to connect or got a 5xx")
+    backoff_seconds: float = Field(0.5, ge=0, description="backoff factor: the waits between retries double from it")
+    max_points_per_request: int = Field(
+        11_000, ge=2, le=11_000, description="points per series in one request; longer reads are split"
+    )
 
     @model_validator(mode="after")
     def _auth(self) -> PrometheusSettings:
@@ -41,15 +43,17 @@ class PrometheusSettings(Strict):
 
 
 class DemoSettings(Strict):
-    workload: Literal["diurnal", "bursty", "shift"] = "diurnal"
-    series: int = Field(1, ge=1, le=10_000)
+    workload: Literal["diurnal", "bursty", "shift"] = Field(
+        "diurnal", description="shape of the load; shift: drained 30 min in, back at 1.5x after 8 h"
+    )
+    series: int = Field(1, ge=1, le=10_000, description="number of synthetic series")
     speed: float = Field(1.0, gt=0, le=100_000, description="simulated seconds per real second")
     step_seconds: float = Field(60.0, ge=1, le=86_400, description="the demo target's step")
     horizon: int = Field(DEFAULT_HORIZON, ge=1, le=10_000, description="the demo target's horizon")
     first_model: Literal["pretrained", "train"] = Field(
         "pretrained", description="the demo target's first_model: the pretrained model at once, or train first"
     )
-    seed: int = 0
+    seed: int = Field(0, description="seed of the synthetic workload")
 
 
 class CsvSettings(Strict):

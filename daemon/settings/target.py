@@ -11,15 +11,22 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.settings.base import NAME, Strict, cron_trigger
-from forecaster import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW, MODEL_NAMES, PRETRAINED_MODEL, pretrained_meta
-from forecaster.gate import default_gate, input_length
+from promcast.daemon.settings.base import NAME, Strict, cron_trigger
+from promcast.forecaster import (
+    DEFAULT_HORIZON,
+    DEFAULT_MODEL,
+    DEFAULT_WINDOW,
+    MODEL_NAMES,
+    PRETRAINED_MODEL,
+    pretrained_meta,
+)
+from promcast.forecaster.gate import default_gate, input_length
 
 
 class GuardSettings(Strict):
-    """Per series: publish naive (or seasonal naive) while the model has been losing to it (daemon.cycle.guard)."""
+    """Per series: publish naive (or seasonal naive) while the model has been losing to it (daemon/cycle/guard.py)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="run the guard")
     window: int = Field(288, ge=2, description="scorings the per-series rolling MAE spans; none decides before them")
     margin: float = Field(
         0.25, ge=0, le=10, description="relative MAE excess over the best fallback that leaves the model"
@@ -28,9 +35,9 @@ class GuardSettings(Strict):
 
 
 class BurstSettings(Strict):
-    """Per series: flag actual values far outside the forecasts made for them (daemon.cycle.bursts)."""
+    """Per series: flag actual values far outside the forecasts made for them (daemon/cycle/bursts.py)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="detect bursts")
     threshold: float = Field(
         1.0, ge=0, description="band widths outside the widest interval that make a step a burst candidate"
     )
@@ -49,18 +56,18 @@ class BurstSettings(Strict):
 class DriftSettings(Strict):
     """Retrain when the target's live skill stays low (opt in: each retrain is a training run in a child)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="retrain on drift")
     skill_below: float = Field(0.0, ge=-10, le=1, description="promcast_forecast_skill_ratio under this is drift")
     cycles: int = Field(60, ge=1, description="consecutive cycles the skill must stay under skill_below")
     cooldown_seconds: float = Field(21_600.0, gt=0, description="the least time between two drift retrains")
 
 
 class TargetSettings(Strict):
-    name: str
-    query: str = Field(min_length=1)
-    step_seconds: float = Field(60.0, gt=0)
+    name: str = Field(description="the target label of its gauges, and its folder in the model store")
+    query: str = Field(min_length=1, description="PromQL query whose series are forecast")
+    step_seconds: float = Field(60.0, gt=0, description="seconds between two points of a series")
     interval_seconds: float | None = Field(None, gt=0, description="how often to forecast; default: every step")
-    window: int = Field(DEFAULT_WINDOW, gt=0)
+    window: int = Field(DEFAULT_WINDOW, gt=0, description="input steps the model reads for one forecast")
     horizon: int = Field(
         DEFAULT_HORIZON,
         ge=1,
@@ -86,7 +93,7 @@ class TargetSettings(Strict):
         description="while the pretrained model serves a target that trains its own, how often to try again "
         "(on the source's clock) after a training that was not promoted or that failed",
     )
-    hparams: dict[str, Any] = Field(default_factory=dict)
+    hparams: dict[str, Any] = Field(default_factory=dict, description="the model's hyperparameters, passed at training")
     scaler: Literal["standard", "minmax"] = Field("standard", description="global scaling fitted on the history")
     torch_fallback: bool = Field(
         False, description="serve through torch (about 180 MB) an artifact the NumPy runtime refuses; logged"
@@ -114,8 +121,8 @@ class TargetSettings(Strict):
     target_utilization: float = Field(
         1.0, gt=0, le=1, description="share of capacity_per_replica a replica is planned to carry (the HPA's target)"
     )
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(100, ge=1)
+    min_replicas: int = Field(1, ge=0, description="the fewest replicas promcast_recommended_replicas recommends")
+    max_replicas: int = Field(100, ge=1, description="the most replicas promcast_recommended_replicas recommends")
     replicas_level: float | None = Field(
         None, description="the interval level whose upper bound the replicas cover; one of levels; default: the widest"
     )
@@ -128,9 +135,11 @@ class TargetSettings(Strict):
     retrain_cron: str | None = Field(
         None, description="retrain in the daemon on this crontab (5 fields, or 6 with seconds first); UTC"
     )
-    guard: GuardSettings = GuardSettings()
-    bursts: BurstSettings = BurstSettings()
-    drift_retrain: DriftSettings = DriftSettings()
+    guard: GuardSettings = Field(
+        GuardSettings(), description="per series: publish a naive forecast while the model loses to it"
+    )
+    bursts: BurstSettings = Field(BurstSettings(), description="per series: flag values far outside their forecasts")
+    drift_retrain: DriftSettings = Field(DriftSettings(), description="retrain when the live skill stays low")
 
     @field_validator("name")
     @classmethod

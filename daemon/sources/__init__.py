@@ -14,8 +14,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from daemon.settings import Settings, TargetSettings
-from daemon.types import SeriesKey
+from promcast.daemon.settings import Settings, TargetSettings
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["SOURCES", "Source", "make_source"]
 
@@ -29,20 +29,20 @@ class Source(Protocol):
 
 
 def _prometheus(settings: Settings) -> Source:
-    from daemon.sources.prometheus import PrometheusSource
+    from promcast.daemon.sources.prometheus import PrometheusSource
 
     return PrometheusSource(settings.prometheus)
 
 
 def _demo(settings: Settings) -> Source:
-    from daemon.sources.demo import DemoSource
+    from promcast.daemon.sources.demo import DemoSource
 
     return DemoSource(settings.demo, timedelta(seconds=settings.demo.step_seconds))
 
 
 def _csv(settings: Settings) -> Source:
-    from daemon.sources.replay import ReplaySource
-    from forecaster.data import load_csv
+    from promcast.daemon.sources.replay import ReplaySource
+    from promcast.forecaster.data import load_csv
 
     c = settings.csv
     assert c.path is not None  # Settings refuses source csv without a path

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from daemon.settings import DemoSettings, DriftSettings, TargetSettings
-from daemon.types import SeriesKey
-from forecaster import DEFAULT_HORIZON
-from forecaster.synthetic import make_workload
+from promcast.daemon.settings import DemoSettings, DriftSettings, TargetSettings
+from promcast.daemon.types import SeriesKey
+from promcast.forecaster import DEFAULT_HORIZON
+from promcast.forecaster.synthetic import make_workload
 
 __all__ = ["DEMO_QUERY", "DemoSource", "demo_target"]
 
@@ -64,7 +64,7 @@ class DemoSource:
         self._levels = rng.uniform(0.5, 2.0, settings.series)
         self._levels[0], self._offsets[0] = 1.0, 0
         self._real_start = time.monotonic()
-        self._sim_start = datetime.now(timezone.utc)
+        self._sim_start = datetime.now(UTC)
 
     def now(self) -> datetime:
         return self._sim_start + (time.monotonic() - self._real_start) * self.settings.speed * timedelta(seconds=1)

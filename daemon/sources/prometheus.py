@@ -8,7 +8,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,9 +17,9 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from daemon.settings import PrometheusSettings, TargetSettings
-from daemon.sources.samples import Samples
-from daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.settings import PrometheusSettings, TargetSettings
+from promcast.daemon.sources.samples import Samples
+from promcast.daemon.types import SeriesKey, SourceUnavailable
 
 __all__ = [
     "MergeStats",
@@ -205,7 +205,7 @@ class PrometheusSource:
         )
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def fetch(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, pd.Series]:
         return {k: s.to_series() for k, s in self.fetch_samples(target, start, end).items()}

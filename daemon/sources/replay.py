@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from daemon.settings import TargetSettings
-from daemon.types import SeriesKey
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["ReplaySource"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from daemon.settings import Settings
-    from daemon.types import SeriesKey
+    from promcast.daemon.settings import Settings
+    from promcast.daemon.types import SeriesKey
 
 __all__ = ["Shard", "shard_for", "shard_of"]
 

@@ -1,6 +1,6 @@
 """BENCHMARK.md's protocol over the shared traces, and ETTh1 under the Informer protocol.
 
-Run by hand: ``python -m forecaster.evaluation.benchmark [--traces ...] [--models ...] [--data DIR]``.
+Run by hand: ``python -m promcast.forecaster.evaluation.benchmark [--traces ...] [--models ...] [--data DIR]``.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ def informer_table(results: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m forecaster.evaluation.benchmark", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m promcast.forecaster.evaluation.benchmark", description=__doc__)
     p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
     p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES), help="traces (default all)")
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), help="models (the baselines always run too)")

@@ -80,16 +80,22 @@ def plan_model(
     return Plan(name, name, window, chosen, fast=fast, gate=gate if MODELS[name].trainable else "default")
 
 
-def training_for(plan: Plan, overrides: Mapping[str, Any], seed: int) -> TrainConfig:
-    """The model's own default training (tiny with --fast), with the caller's overrides and seed."""
+def training_for(plan: Plan, overrides: Mapping[str, Any], seed: int, progress: bool = False) -> TrainConfig:
+    """The model's own default training (tiny with --fast), with the caller's overrides and seed; ``progress``:
+    an epoch bar on a terminal."""
     base = FAST_TRAINING if plan.fast else default_training(plan.model)
-    return dataclasses.replace(base, **{**overrides, "seed": seed, "progress": False})
+    return dataclasses.replace(base, **{**overrides, "seed": seed, "progress": None if progress else False})
 
 
 def fit_and_forecast(
-    plan: Plan, task: Task, overrides: Mapping[str, Any], seed: int = 0, horizon: int | None = None
+    plan: Plan,
+    task: Task,
+    overrides: Mapping[str, Any],
+    seed: int = 0,
+    horizon: int | None = None,
+    progress: bool = False,
 ) -> Run:
-    """Fit on train + validation once, then forecast every test origin.
+    """Fit on train + validation once, then forecast every test origin; ``progress``: an epoch bar on a terminal.
 
     Closed-form models (naive, AR) use every train + validation window; networks train on the train windows
     and stop early on the validation windows, so the validation part is used by both, as BENCHMARK.md asks.
@@ -104,7 +110,7 @@ def fit_and_forecast(
         step=task.step,
         max_gap=None,
         val_ratio=val_ratio,
-        training=training_for(plan, overrides, seed),
+        training=training_for(plan, overrides, seed, progress),
         gate=plan.resolved_gate,
         **plan.hparams,
     )

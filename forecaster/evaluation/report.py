@@ -61,6 +61,7 @@ def metrics(ev: Evaluation, command: str = "") -> dict[str, Any]:
             "scaler": ev.config.scaler,
             "default_model": ev.config.default_model,
             "training_overrides": dict(ev.config.training),
+            "training_caps": dict(ev.config.caps),  # of every network but the default
         },
         "definitions": DEFINITIONS,
         "windows": {str(r.window): _window_metrics(ev, r) for r in ev.results},
@@ -137,7 +138,18 @@ def _protocol_lines(data: dict[str, Any]) -> list[str]:
         "looks one day back; it still forecasts the same origins as every other model.",
         f"- Seeds: {data['config']['seeds']} per network (closed-form models are deterministic); the tables show the "
         "first seed, stability the spread over all of them.",
+        _training_line(data["config"]),
     ]
+
+
+def _training_line(config: dict[str, Any]) -> str:
+    """Which training each network had: its own (forecaster.catalog), the flags' overrides, the run's caps."""
+    line = "- Training: each model's own"
+    if overrides := config["training_overrides"]:
+        line += ", with " + ", ".join(f"{k} {v}" for k, v in overrides.items())
+    if caps := {k: v for k, v in config["training_caps"].items() if k not in overrides}:
+        line += "; every network but the default at most " + ", ".join(f"{k} {v}" for k, v in caps.items())
+    return line + "."
 
 
 def _interval_table(window: dict[str, Any]) -> list[str]:

@@ -12,7 +12,11 @@ from torch import nn
 
 from ..catalog import CATALOG, HParams
 
-__all__ = ["ForecastModel", "HParams"]
+__all__ = ["PASS_FLOATS", "ForecastModel", "HParams"]
+
+# The most floats one forward pass of a batch may hold at its largest activation (512 MB of float32): a model that
+# says how many a window takes (``window_floats``) runs a larger batch in passes of fewer windows.
+PASS_FLOATS = 2**27
 
 
 class ForecastModel(nn.Module):
@@ -62,6 +66,26 @@ class ForecastModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, window, 1) -> (B, horizon)
         raise NotImplementedError
+
+    def window_floats(self, training: bool) -> int | None:
+        """Floats one window's forward pass holds at its largest activation (``training``: with what the backward
+        pass keeps); None where that is small enough for any batch to pass at once. A batch trained in parts must
+        have the mean over its windows as its loss: an ensemble that splits its batch among members returns None."""
+        return None
+
+    def pass_rows(self, training: bool = False) -> int | None:
+        """Windows one forward pass takes at most so that it holds at most ``PASS_FLOATS``; None: any number."""
+        floats = self.window_floats(training)
+        return None if floats is None else max(1, PASS_FLOATS // floats)
+
+    def in_passes(self, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """``forward`` (the model, or its ``scout``) over a batch in passes of at most ``pass_rows()`` windows, the
+        outputs stacked: one pass's memory, whatever the batch. The passes are of equal size (within one): a pass of
+        a few rows would take BLAS's small-matrix kernels, whose last bits differ from the whole batch's."""
+        rows = self.pass_rows()
+        if rows is None or len(x) <= rows:
+            return forward(x)
+        return torch.cat([forward(part) for part in x.tensor_split(-(-len(x) // rows))])
 
     def scout(self, x: torch.Tensor) -> torch.Tensor:  # (B, window, 1) -> (B, horizon)
         """The forecasts the gate (``forecaster.gate``) scores on the recent past: the model itself, or for an

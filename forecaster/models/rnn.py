@@ -29,6 +29,11 @@ class RNNNet(ForecastModel):
         )
         self.head = nn.Linear(config.hidden, horizon)
 
+    def window_floats(self, training: bool) -> int:
+        # The input's projection onto the cell's gates (the LSTM's four, the GRU's three), at every step of the
+        # window and in every layer.
+        return self.window * self.rnn.hidden_size * 4 * self.rnn.num_layers
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
         z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)
         out, _ = self.rnn(z.unsqueeze(-1))  # (B, W, hidden)

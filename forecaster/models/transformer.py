@@ -24,6 +24,7 @@ class TransformerNet(ForecastModel):
         if not 1 <= config.patch_len <= window or config.stride < 1:
             raise ValueError(f"need 1 <= patch_len <= window and stride >= 1, got {config.patch_len}, {config.stride}")
         self.patch_len, self.stride = config.patch_len, config.stride
+        self.heads, self.layers = config.heads, config.layers
         self.tokens = (window - config.patch_len) // config.stride + 1
         self.norm = InstanceNorm(config.revin)
         self.project = nn.Linear(config.patch_len, config.d_model)
@@ -33,6 +34,11 @@ class TransformerNet(ForecastModel):
         )
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.head = nn.Linear(self.tokens * config.d_model, horizon)
+
+    def window_floats(self, training: bool) -> int:
+        # Attention holds heads x tokens² scores a window: inference one layer's scores and softmax at a time;
+        # training keeps every layer's softmax, dropout mask and output for the backward pass.
+        return self.heads * self.tokens**2 * (4 * self.layers if training else 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W, 1) -> (B, H)
         z, stats = self.norm.normalise(x[:, :, 0])  # (B, W)

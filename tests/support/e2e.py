@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.data import load_csv
-from forecaster.synthetic import diurnal
+from promcast.forecaster.data import load_csv
+from promcast.forecaster.synthetic import diurnal
 
 from .http import fetch, wait_until
 from .prometheus_server import PrometheusServer, backfill, free_port, require_prometheus, write_openmetrics
@@ -165,7 +165,7 @@ def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> 
     config.write_text(json.dumps(_config(prom.url, port, tmp, extra)))
     log_path = tmp / "daemon.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in the finally below
-    cmd = [sys.executable, "-m", "daemon", "run", "--config", str(config)]
+    cmd = [sys.executable, "-m", "promcast", "run", "--config", str(config)]
     proc = subprocess.Popen(cmd, stderr=log, text=True, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:

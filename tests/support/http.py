@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.app import Daemon
-from daemon.http.server import HttpServer
+from promcast.daemon.app import Daemon
+from promcast.daemon.http.server import HttpServer
 
 __all__ = ["fetch", "samples", "scrape", "wait_until"]
 

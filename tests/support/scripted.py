@@ -3,16 +3,16 @@ step by step (the guard, the replicas, the bursts)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from daemon.settings import TargetSettings
-from daemon.types import SeriesKey
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
 
 STEP = timedelta(minutes=1)
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, tzinfo=UTC)
 KEY: SeriesKey = (("instance", "a"),)
 
 
