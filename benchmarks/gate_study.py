@@ -9,8 +9,8 @@ forecasts at the protocol's origins, using only what lies before each origin, ex
 first rows reproduce ``python -m promcast.forecaster.evaluation.benchmark`` (the network alone, ``--gate none``, to four
 decimals; the gated rows within 0.001 of its geometric mean: the study does not apply the validation verdict,
 which serves naive on ``bitbrains_vm234_cpu_5m`` in the benchmark). Prints one table; asserts nothing. Needs
-``../shared/data``. ``--traces`` and ``--fast`` (a tiny network, a few epochs) make a smoke test of the code, not
-figures to cite.
+the traces (default: shared/data beside the clone). ``--traces`` and ``--fast`` (a tiny network, a few
+epochs) make a smoke test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ VARIANTS: dict[str, Rule] = {
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gate_study", description=__doc__)
-    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--data", type=Path, default=None, help="the traces (default: shared/data beside the clone)")
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
     args = p.parse_args(argv)

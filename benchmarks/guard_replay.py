@@ -5,7 +5,7 @@ Prints, per trace, the MAE of the published forecast with the guard, of the mode
 guard off), and of naive, over every origin of the replay and every step ahead; then the targets: the guard at
 most naive's MAE on every trace, and within 2 % of the model's where the model beats naive.
 
-    python -m benchmarks.guard_replay [--data ../shared/data] [--traces NAME ...] [--json guard_replay.json]
+    python -m benchmarks.guard_replay [--data DIR] [--traces NAME ...] [--json guard_replay.json]
 
 ``--fast`` (a tiny network, a few epochs) and ``--origins N`` (only the first N origins of the replay) make a smoke
 test of the code, not figures to cite.
@@ -125,7 +125,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.guard_replay", description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--data", type=Path, default=None, help="the traces (default: shared/data beside the clone)")
     p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES))
     p.add_argument("--json", type=Path, default=Path("guard_replay.json"))
     p.add_argument(

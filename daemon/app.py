@@ -89,11 +89,11 @@ class Daemon:
     # ---- health ------------------------------------------------------------------------------
     def health(self) -> tuple[bool, list[str]]:
         """/healthz: every target's cycles are attempted (daemon.health)."""
-        return health(self.targets, self.jobs, self.settings.health_max_idle_cycles, self.speed, self._started_at)
+        return health(self.jobs, self.settings.health_max_idle_cycles, self.speed, self._started_at)
 
     def readiness(self) -> tuple[bool, list[str]]:
         """/readyz: every target serves a fresh forecast (promcast.daemon.health)."""
-        return readiness(self.targets, self.jobs, self.metrics, self.source.now().timestamp())
+        return readiness(self.jobs, self.metrics, self.source.now().timestamp())
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self, only_changed: bool = False) -> None:

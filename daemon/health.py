@@ -6,24 +6,20 @@ import time
 
 from promcast.daemon.cycle.job import ForecastJob
 from promcast.daemon.http.metrics import Metrics
-from promcast.daemon.settings import TargetSettings
 
 __all__ = ["MIN_IDLE_SECONDS", "health", "readiness"]
 
 MIN_IDLE_SECONDS = 5.0  # /healthz never calls a target idle sooner, whatever its interval
 
 
-def health(
-    targets: list[TargetSettings], jobs: dict[str, ForecastJob], max_idle_cycles: float, speed: float, since: float
-) -> tuple[bool, list[str]]:
+def health(jobs: dict[str, ForecastJob], max_idle_cycles: float, speed: float, since: float) -> tuple[bool, list[str]]:
     """Healthy while every target's cycles are attempted: one started within ``health_max_idle_cycles``
     intervals (and never less than MIN_IDLE_SECONDS), or a first training runs within its timeout. ``since`` is
     the daemon's start (time.monotonic()), the mark before a target's first cycle."""
     problems = []
     now = time.monotonic()
-    for t in targets:
-        job = jobs[t.name]
-        limits = job.life.training_limits
+    for job in jobs.values():
+        t, limits = job.target, job.life.training_limits
         if limits is not None and limits.remaining() > 0:
             continue
         progress = job.progress_at
@@ -37,27 +33,17 @@ def health(
     return not problems, problems
 
 
-def readiness(
-    targets: list[TargetSettings], jobs: dict[str, ForecastJob], metrics: Metrics, now: float
-) -> tuple[bool, list[str]]:
+def readiness(jobs: dict[str, ForecastJob], metrics: Metrics, now: float) -> tuple[bool, list[str]]:
     """Ready while every target has a model and a fresh forecast; otherwise each target's reason."""
     problems = []
     forecasts, _ = metrics.snapshot()
-    for t in targets:
-        if jobs[t.name].holder.get() is None:
-            problems.append(f"{t.name}: {_no_model(jobs[t.name])}")
+    for name, job in jobs.items():
+        if job.holder.get() is None:
+            problems.append(f"{name}: {job.life.why_none()}")
             continue
-        fc = forecasts.get(t.name)
+        fc = forecasts.get(name)
         if fc is None:
-            problems.append(f"{t.name}: no forecast yet")
+            problems.append(f"{name}: no forecast yet")
         elif not fc.fresh(now):
-            problems.append(f"{t.name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
+            problems.append(f"{name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
     return not problems, problems
-
-
-def _no_model(job: ForecastJob) -> str:
-    limits = job.life.training_limits
-    if limits is not None:
-        ran = time.monotonic() - limits.started
-        return f"no model: training the first one ({ran:.0f}s of train_timeout_seconds {limits.timeout:g})"
-    return f"no model: {job.life.error}" if job.life.error else "no model"

@@ -51,13 +51,11 @@ def load_pretrained() -> Predictor:
 
 
 def pretrained_meta() -> dict[str, Any]:
-    """The pretrained model's meta.json (window, horizon, input_length...), read without loading its weights."""
-    import json
+    """The pretrained model's meta.json (window, horizon, input_length...), checked and migrated as every artifact's
+    is, without loading its weights."""
+    from .artifact import read_meta
 
-    meta = json.loads((PRETRAINED / "meta.json").read_text())
-    if not isinstance(meta, dict):
-        raise ArtifactError(f"{PRETRAINED / 'meta.json'} is not a JSON object")
-    return meta
+    return read_meta(PRETRAINED)
 
 
 def __getattr__(name: str) -> Any:

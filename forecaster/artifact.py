@@ -42,8 +42,7 @@ __all__ = [
     "write_atomic",
 ]
 
-# 2: the gate's median field; a promcast that reads only format 1 refuses such an artifact by its version.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 2  # raised whenever an older promcast must refuse an artifact (MIGRATIONS says what each added)
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "meta.json"
 _HEADER_KEYS = ("model", "window", "horizon")

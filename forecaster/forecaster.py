@@ -56,7 +56,7 @@ def fast_hparams(model: str) -> dict[str, Any]:
 
 
 # Fine-tuning the pretrained model on one series: fewer epochs at a third of the default's learning rate, so that
-# the corpus's weights are a start, not erased; fixed before any trace was tried.
+# the corpus's weights are a start, not erased.
 FINE_TUNING = TrainConfig(epochs=30, patience=4, lr=3e-4, loss="mae", max_batches=32, progress=False)
 
 
@@ -75,8 +75,8 @@ class Forecaster(Predictor):
     """
 
     runtime = "torch"
-    # 2,048 rows a pass keep a gated model's 13 windows a row within memory: a retrain's 50,100 holdout windows in
-    # one pass (100 series of a week) take several GB, 2,048 a pass under 1 GB (benchmarks/serving_install.py).
+    # 2,048 rows a pass keep a gated model's 13 windows a row, and a retrain's holdout, under about 1 GB
+    # (benchmarks/serving_install.py measures it).
     block = 2048
 
     def __init__(

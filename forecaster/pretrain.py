@@ -339,7 +339,11 @@ def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Train the pretrained global model of forecaster/pretrained/.")
-    p.add_argument("--data", type=Path, help="../shared/data (without it: synthetic series only)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="folder of the traces, e.g. shared/data beside the clone (without it: synthetic series only)",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")

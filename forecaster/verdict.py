@@ -1,15 +1,9 @@
-"""The verdict, given once after fitting (``judge``): a gated model whose forecast, gate included, lost to
-naive on its own validation windows, overall and in most of their quarters, serves naive instead (``serves`` in
-meta.json), with naive's intervals, until a retrain brings a model that wins. A network that cannot beat the last
-value on data it never saw should not be served in its place; the threshold is naive's MAE itself, no tuned margin.
-The verdict asks for a loss that holds in most quarters, each of them informative (naive's MAE there above the
-floor: on a flat stretch naive is perfect and no model can show its worth), because a wrong verdict costs more than
-a right one gains: the gate already keeps a losing model within a few per cent of naive, while a model that wins
-often wins by a third or more. A verdict on the mean of all windows alone would decline any model whose validation
-part is flat.
+"""The verdict, given once after fitting (``judge``): a gated model that lost to naive on its own validation
+windows, overall and in most of their quarters, serves naive (``serves`` in meta.json) until a retrain brings one
+that wins. Most quarters, not the mean, so that one flat stretch cannot decline a good model
+(docs/how-it-works/fallbacks.md says why).
 
-The tie helpers (``below``, ``at_most``) compare two MAEs the same way for the verdict, the retrain's promotion
-and the benchmark.
+The tie helpers (``below``, ``at_most``) compare two MAEs one way for the verdict, the promotion and the benchmark.
 """
 
 from __future__ import annotations

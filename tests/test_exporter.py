@@ -20,7 +20,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from promcast.daemon.app import Daemon
 from promcast.daemon.build import build_info
-from promcast.daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.http.families import TargetForecast
+from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.http.server import HttpServer
 from promcast.daemon.models.store import ModelStore
 from promcast.daemon.settings import DemoSettings, Settings, TargetSettings

@@ -135,7 +135,7 @@ def test_the_daemon_publishes_two_nested_bands_after_a_burst_of_misses(ar: Forec
     for _ in range(3):  # each later cycle scores the one before as misses, then forecasts at the adapted levels
         assert all(r.ok for r in daemon.run_once())
         source.advance()
-    effective = daemon.jobs["load"].quality.effective_levels()
+    effective = daemon.jobs["load"].scorer.quality.effective_levels()
     assert effective[0.8] > 0.95, f"the misses did not drive the levels up: {effective}"
     text = scrape(daemon)
     band: dict[tuple[str, str, str, int], float] = {}

@@ -6,7 +6,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from promcast.daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.http.families import TargetForecast
+from promcast.daemon.http.metrics import Metrics
 
 
 def _page(forecasts: dict[str, TargetForecast], now: float) -> dict[str, list]:
@@ -51,7 +52,7 @@ def test_a_stale_snapshot_is_not_rendered_but_its_families_still_are_declared() 
 
 def test_the_page_holds_exactly_the_families_of_the_table() -> None:
     from promcast.daemon.build import BuildInfo
-    from promcast.daemon.http.metrics import FAMILIES, ModelInfo
+    from promcast.daemon.http.families import FAMILIES, ModelInfo
 
     metrics = Metrics(CollectorRegistry(), ["web"], clock=lambda: 100.0, stamped=True)
     metrics.register_process(BuildInfo("0.1.0", "abc", "3.11"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class BurstDetector:
         flag = np.array([float(self._run.get(k, 0) >= self.params.persistence) for k in keys])
         return score, flag
 
-    def forget(self, present: set[Hashable]) -> None:
+    def forget(self, present: AbstractSet[Hashable]) -> None:
         """Drop the state of series no longer returned."""
         for k in [k for k in self._run if k not in present]:
             del self._run[k]

@@ -73,7 +73,6 @@ class ForecastJob:
         self._running = threading.Lock()
         self.reader = Reader(target, source, metrics, shard.select)
         self.scorer = Scorer(target, metrics)
-        self.quality, self.guard, self.bursts = self.scorer.quality, self.scorer.guard, self.scorer.bursts
 
     @property
     def progress_at(self) -> float | None:
@@ -99,7 +98,7 @@ class ForecastJob:
         try:
             result = self.cycle()
             if not result.ok and self.holder.get() is None and self.life.error:
-                result.error = f"no model: {self.life.error}"  # the cause, not just the symptom
+                result.error = self.life.why_none()  # the cause, not just the symptom
         except Exception as exc:  # the boundary: a bug in one cycle must never stop the next
             log.exception("cycle_failed", target=self.target.name)
             self.metrics.error(self.target.name, "cycle")
@@ -124,10 +123,10 @@ class ForecastJob:
                 return outcome
             if self.stop.is_set():  # the daemon began stopping during the cycle: publish nothing more
                 return CycleResult(name, False, end, error="stopping")
-            if self.source.now() - end < step:
+            now = self.source.now()
+            if now - end < step:
                 self.last_window = outcome.windows.values[0]
-                now = self.source.now().timestamp()
-                publish(self.target, self.metrics, self.quality, self.bursts, now, end, outcome, self.max_age)
+                publish(self.target, self.metrics, self.scorer, now.timestamp(), end, outcome, self.max_age)
                 self._log(served, end, outcome, time.perf_counter() - t0)
                 return CycleResult(name, True, end, outcome.windows.keys, outcome.values, served.version)
             log.warning("cycle_late", target=name, end=end.isoformat(), seconds=round(time.perf_counter() - t0, 3))
@@ -141,9 +140,9 @@ class ForecastJob:
         if isinstance(read, str):
             return CycleResult(name, False, end, error=read)
         self.life.check_drift(self.scorer.score(read.data).skill)
-        levels = self.quality.effective_levels()  # strictly increasing in the nominal order: distinct bands
+        levels = self.scorer.quality.effective_levels()  # strictly increasing in the nominal order: distinct bands
         try:
-            outcome = predict(served, read.windows, self.target, levels, self.guard, self._predict_failed)
+            outcome = predict(served, read.windows, self.target, levels, self.scorer.guard, self._predict_failed)
         except ValueError as exc:  # no series could be forecast
             return CycleResult(name, False, end, error=str(exc))
         report_gaps(self.target, self.metrics, outcome.windows, end)

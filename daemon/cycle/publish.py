@@ -10,21 +10,21 @@ import pandas as pd
 
 from promcast.daemon.cycle.autoscale import recommend, scaling_for
 from promcast.daemon.cycle.bands import Bounds
-from promcast.daemon.cycle.bursts import BurstDetector
 from promcast.daemon.cycle.guard import MODEL
 from promcast.daemon.cycle.predict import Outcome
-from promcast.daemon.cycle.quality import QualityTracker
+from promcast.daemon.cycle.score import Scorer
 from promcast.daemon.cycle.windows import Windows
-from promcast.daemon.http.metrics import Metrics, TargetForecast
+from promcast.daemon.http.families import TargetForecast
+from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.logs import get_logger
 from promcast.daemon.settings import TargetSettings
 
-__all__ = ["publish", "replicas", "report_gaps"]
+__all__ = ["publish", "report_gaps"]
 
 log = get_logger("promcast.job")
 
 
-def replicas(target: TargetSettings, values: np.ndarray, bounds: Bounds, actual: np.ndarray) -> np.ndarray | None:
+def _replicas(target: TargetSettings, values: np.ndarray, bounds: Bounds, actual: np.ndarray) -> np.ndarray | None:
     """``autoscale.recommend`` on the published upper bound at ``replicas_level`` (default: the widest) and the
     last actual values; None without ``capacity_per_replica``."""
     scaling = scaling_for(target)
@@ -37,8 +37,7 @@ def replicas(target: TargetSettings, values: np.ndarray, bounds: Bounds, actual:
 def publish(
     target: TargetSettings,
     metrics: Metrics,
-    quality: QualityTracker,
-    bursts: BurstDetector | None,
+    scorer: Scorer,
     now: float,
     end: datetime,
     out: Outcome,
@@ -46,6 +45,7 @@ def publish(
 ) -> None:
     """Hand the snapshot to /metrics and keep the model's own forecasts for scoring."""
     name, win = target.name, out.windows
+    bursts = scorer.bursts
     burst_score, burst = bursts.state(win.keys) if bursts is not None else (None, None)
     snapshot = TargetForecast(
         now,
@@ -54,13 +54,15 @@ def publish(
         out.values,
         max_age,
         out.bounds,
-        replicas(target, out.values, out.bounds, win.values[:, -1]),
+        _replicas(target, out.values, out.bounds, win.values[:, -1]),
         win.origins / 1e9,
         tuple(out.sources),
         burst_score,
         burst,
     )
-    quality.record(pd.Timestamp(end), win.keys, out.model, win.values[:, -1], out.bounds, win.origins, out.fallbacks)
+    scorer.quality.record(
+        pd.Timestamp(end), win.keys, out.model, win.values[:, -1], out.bounds, win.origins, out.fallbacks
+    )
     metrics.fallback_series.labels(name).set(sum(src != MODEL for src in out.sources))
     metrics.publish(name, snapshot)
     metrics.last_success.labels(name).set(now)

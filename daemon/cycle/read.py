@@ -37,9 +37,9 @@ class Reader:
 
     def __init__(self, target: TargetSettings, source: Source, metrics: Metrics, select: Select) -> None:
         self.target, self.source, self.metrics = target, source, metrics
-        span = target.step * (target.input_length + 2 * target.max_gap + 2)
-        self.recent = RecentData(source, target, span, select)  # reads only what is new each cycle
         self.grid = target.input_length + 2 * target.max_gap + 3  # the span's points: an input and its lag and gaps
+        span = target.step * (self.grid - 1)
+        self.recent = RecentData(source, target, span, select)  # reads only what is new each cycle
         self._previous: set[SeriesKey] = set()
 
     def read(self, end: datetime) -> Read | str:

@@ -44,11 +44,11 @@ class Scorer:
 
     def score(self, data: dict[SeriesKey, Samples]) -> QualitySnapshot:
         """Score what arrived in ``data``; the guard and the burst detector act on the errors. The live quality."""
-        scored = self.quality.observe(data)
+        scored, present = self.quality.observe(data), set(data)
         if self.guard is not None:
             for key, errors in scored.errors.items():
                 self._switch(self.guard, key, errors)
-            self.guard.forget(set(data))
+            self.guard.forget(present)
         if self.bursts is not None:
             onsets = self.bursts.update(scored.burst_keys, scored.burst_scores) if scored.burst_keys else []
             for onset, value in onsets:
@@ -56,7 +56,7 @@ class Scorer:
                 log.warning(
                     "burst", target=self.target.name, series=dict(cast(SeriesKey, onset)), score=round(value, 3)
                 )
-            self.bursts.forget(set(data))
+            self.bursts.forget(present)
         quality = self.quality.snapshot()
         self.metrics.set_quality(self.target.name, quality)
         return quality

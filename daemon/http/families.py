@@ -64,9 +64,8 @@ class Family:
 
     - ``"set"``: a client_python metric on the registry, kept as ``Metrics.<attr>`` and set by the code that knows
       the value (a job, the swap, the retrain report);
-    - ``"snapshot"``: formatted at scrape time from the published forecasts (``TargetForecast``, ``ModelInfo``),
-      so that a stale forecast disappears at once and 60,000 per-series lines cost a string join, not a Sample
-      object each (prometheus_client's path took about 1 s per scrape at 1,000 series).
+    - ``"snapshot"``: formatted at scrape time from the published forecasts (``TargetForecast``, ``ModelInfo``)
+      by ``daemon/http/render.py``.
     """
 
     name: str
@@ -81,8 +80,7 @@ class Family:
 _SERIES = ("<series labels>", "target")  # a per-series family: the series' own labels, then ours
 _CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-# Every family the daemon exports (client_python's process, platform and GC collectors aside). A new gauge is one
-# row here and the code that sets it (a "set" row) or the snapshot field it is rendered from (a "snapshot" row).
+# Every family the daemon exports (client_python's process, platform and GC collectors aside).
 FAMILIES: tuple[Family, ...] = (
     Family("promcast_forecast", "gauge", (*_SERIES, "h"), "Forecast of the target's metric for now + h steps.",
            "snapshot"),

@@ -30,14 +30,13 @@ from promcast.daemon.http.families import (
     RETRAIN_REASONS,
     ROLES,
     STAGES,
-    Family,
     ModelInfo,
     TargetForecast,
 )
 from promcast.daemon.http.render import render_snapshot
 from promcast.daemon.types import QualitySnapshot
 
-__all__ = ["FAMILIES", "ROLES", "STAGES", "Family", "Metrics", "ModelInfo", "TargetForecast", "render_snapshot"]
+__all__ = ["Metrics"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from prometheus_client.utils import floatToGoString
 
 from promcast.daemon.http.families import BY_NAME, FAMILIES, ModelInfo, TargetForecast, label_name
 
-__all__ = ["AT_ORIGIN", "render_snapshot"]
+__all__ = ["render_snapshot"]
 
 AT_ORIGIN = "promcast_forecast_at_origin"
 

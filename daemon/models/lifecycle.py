@@ -35,6 +35,7 @@ __all__ = ["ModelLife"]
 
 log = get_logger("promcast.job")
 
+_TRAINING = "cannot train the first model"
 Retrain = Callable[[str, str], object]  # (target, reason): starts a retrain in the background
 
 
@@ -67,6 +68,14 @@ class ModelLife:
         """True while the first model trains: the cycle is long on purpose."""
         return self.training_limits is not None
 
+    def why_none(self) -> str:
+        """Why no model serves: a first training under way, the last failure's cause, or nothing known."""
+        limits = self.training_limits
+        if limits is not None:
+            ran = time.monotonic() - limits.started
+            return f"no model: training the first one ({ran:.0f}s of train_timeout_seconds {limits.timeout:g})"
+        return f"no model: {self.error}" if self.error else "no model"
+
     def ensure(self, end: datetime) -> ServedModel | None:
         """The served model; on first start, load the store's current one, install the pretrained one, or train
         one from history (minutes). None, with ``error`` set, where there is none."""
@@ -79,7 +88,7 @@ class ModelLife:
             if self.holder.fixed:
                 doing = "cannot load the pretrained model"
             elif not self.holder.store.has_current():  # a broken `current` is no "no model": never train over it
-                doing = "cannot train the first model"
+                doing = _TRAINING
                 if not self._install_pretrained():
                     self._train_first(end)
                 doing = "cannot load the first model"
@@ -90,8 +99,7 @@ class ModelLife:
             log.info("training_stopped", target=name)
             return None
         except (StoreError, ArtifactError, SourceUnavailable, TrainingFailed, ValueError, OSError) as exc:
-            stage = "query" if isinstance(exc, SourceUnavailable) else "model"
-            self.metrics.error(name, stage)
+            self.metrics.error(name, _stage(exc, doing))
             self.error = f"{doing}: {type(exc).__name__}: {exc}"
             log.error("model_unavailable", target=name, error=self.error)
             return None
@@ -160,11 +168,7 @@ class ModelLife:
         self.training_limits = limits = TrainingLimits(self.stop, self.train_timeout)
         try:
             history = longest_history(self.source, self.target, end, self.shard.select, limits=limits)
-            try:
-                version, validation = train_in_child(store.dir.parent, store.keep, self.target, history, limits=limits)
-            except (ValueError, TrainingFailed):
-                self.metrics.error(name, "train")
-                raise
+            version, validation = train_in_child(store.dir.parent, store.keep, self.target, history, limits=limits)
         finally:
             self.training_limits = None
             # The training was this cycle's progress: /healthz counts from its end, not from the cycle's start.
@@ -172,3 +176,11 @@ class ModelLife:
         log.info(
             "trained", target=name, version=version, seconds=round(time.perf_counter() - t0, 2), validation=validation
         )
+
+
+def _stage(exc: Exception, doing: str) -> str:
+    """The error stage ``ensure`` counts a failure under: each failure once, under its own stage."""
+    if isinstance(exc, SourceUnavailable):
+        return "query"
+    training = doing == _TRAINING and isinstance(exc, ValueError | TrainingFailed)
+    return "train" if training else "model"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from promcast.daemon.http.metrics import Metrics, ModelInfo
+from promcast.daemon.http.families import ModelInfo
+from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.logs import get_logger
 from promcast.daemon.models.store import ModelStore, StoreError
 from promcast.daemon.settings import TargetSettings

@@ -96,7 +96,8 @@ class TargetSettings(Strict):
     hparams: dict[str, Any] = Field(default_factory=dict, description="the model's hyperparameters, passed at training")
     scaler: Literal["standard", "minmax"] = Field("standard", description="global scaling fitted on the history")
     torch_fallback: bool = Field(
-        False, description="serve through torch (about 180 MB) an artifact the NumPy runtime refuses; logged"
+        False,
+        description="serve through torch an artifact the NumPy runtime refuses; logged",
     )
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
     max_gap: int = Field(5, ge=0, description="steps a series may lag, and the longest gap filled as routine")

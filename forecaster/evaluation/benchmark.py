@@ -279,7 +279,7 @@ def informer_table(results: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m promcast.forecaster.evaluation.benchmark", description=__doc__)
-    p.add_argument("--data", type=Path, default=None, help="folder of the traces (default ../shared/data)")
+    p.add_argument("--data", type=Path, default=None, help="the traces (default: shared/data beside the clone)")
     p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES), help="traces (default all)")
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), help="models (the baselines always run too)")
     p.add_argument("--no-informer", action="store_true", help="skip the ETTh1 Informer-protocol table")
