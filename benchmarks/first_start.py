@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.daemon_bench import _backfill, _vm, daemon_process, wait_for_forecasts
+from benchmarks.daemon_bench import FROZEN, _backfill, _vm, daemon_process, wait_for_forecasts
 from tests.support.localprom import PrometheusServer, ensure_prometheus_installed
 
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 1000
     ensure_prometheus_installed()  # PrometheusNotInstalled names what to install
-    target = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": "PT8H", "epochs": 5}
+    target = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": "PT8H", "epochs": 5, **FROZEN}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         _backfill(tmp, n)

@@ -18,6 +18,9 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from promcast.daemon.clock import align
 from promcast.daemon.cycle.job import ForecastJob
+from promcast.daemon.http.families import TargetForecast
 from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.logs import configure_logging
 from promcast.daemon.models.serving import ModelHolder
@@ -47,10 +51,32 @@ def _job(target: TargetSettings, source: ReplaySource, store: ModelStore) -> For
     return ForecastJob(target, source, ModelHolder(store, target), metrics, 3.0)
 
 
-def replay(
-    name: str, data: Path, guard: dict[str, Any] | None = None, fast: bool = False, limit: int | None = None
-) -> dict[str, Any]:
-    """The replay of one trace; ``fast``: a tiny network trained briefly; ``limit``: at most that many origins."""
+@dataclass(frozen=True)
+class Fitted:
+    """One trace on its step grid, and the default fitted on its first 80 %."""
+
+    name: str
+    series: pd.Series
+    step: timedelta
+    cut: int  # the first point of the replayed part
+    forecaster: Forecaster
+    fit_seconds: float
+
+    def origins(self, limit: int | None = None) -> range:
+        """The replay's origins: every step of the last 20 % with a full horizon after it, or the first ``limit``."""
+        end = len(self.series) - H
+        return range(self.cut, end if limit is None else min(end, self.cut + limit))
+
+    def settings(self, **extra: Any) -> TargetSettings:
+        """The target the daemon would run on this trace, with ``extra`` settings."""
+        history = self.step * len(self.series)
+        base = {"step_seconds": self.step.total_seconds(), "window": DEFAULT_WINDOW, "history": history}
+        return TargetSettings(name="t", query=self.name, **base, **extra)
+
+
+def fit_trace(name: str, data: Path, fast: bool = False) -> Fitted:
+    """Load ``name`` onto a step-aligned grid and fit the default on its first 80 %; ``fast``: a tiny network
+    trained briefly."""
     reg = load_trace(data, name)
     step = reg.step.to_pytimedelta()
     start = pd.Timestamp(align(reg.start.to_pydatetime(), step))  # the replay's grid sits on step boundaries
@@ -59,30 +85,47 @@ def replay(
     t0 = time.perf_counter()
     tiny: dict[str, Any] = {"training": FAST_TRAINING, **fast_hparams(DEFAULT_MODEL)} if fast else {}
     f = Forecaster(DEFAULT_MODEL, window=DEFAULT_WINDOW, step=step, **tiny).fit(series.iloc[:cut])
-    fit_s = time.perf_counter() - t0
-    base = {"name": "t", "query": name, "step_seconds": step.total_seconds(), "window": DEFAULT_WINDOW,
-            "history": step * len(series)}  # fmt: skip
-    guarded = TargetSettings(**base, guard=guard or {})
-    alone = TargetSettings(**base, guard={"enabled": False})
+    return Fitted(name, series, step, cut, f, time.perf_counter() - t0)
+
+
+def replayed(
+    fitted: Fitted, targets: dict[str, TargetSettings], origins: range
+) -> Iterator[tuple[int, dict[str, TargetForecast | None]]]:
+    """Each target's cycle at every origin, in order: (row, kind -> the snapshot published at that origin, or None
+    where the cycle published none)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = ModelStore(Path(tmp), "t")
-        store.publish(f)
-        source = ReplaySource(series)
-        jobs = {"guard": _job(guarded, source, store), "model": _job(alone, source, store)}
-        origins = range(cut, len(series) - H if limit is None else min(len(series) - H, cut + limit))
-        pred = {k: np.full((len(origins), H), np.nan) for k in jobs}
-        on_fallback = 0
-        t0 = time.perf_counter()
+        store.publish(fitted.forecaster)
+        source = ReplaySource(fitted.series)
+        jobs = {kind: _job(target, source, store) for kind, target in targets.items()}
         for row, i in enumerate(origins):
-            source.at = series.index[i].to_pydatetime()
+            source.at = fitted.series.index[i].to_pydatetime()
+            out: dict[str, TargetForecast | None] = {}
             for kind, job in jobs.items():
                 result = job()
-                if result.ok and result.end == source.at:
-                    fc = job.metrics.snapshot()[0]["t"]
-                    pred[kind][row] = fc.values[0]
-                    if kind == "guard" and fc.sources and fc.sources[0] != "model":
-                        on_fallback += 1
-        replay_s = time.perf_counter() - t0
+                ok = result.ok and result.end == source.at
+                out[kind] = job.metrics.snapshot()[0]["t"] if ok else None
+            yield row, out
+
+
+def replay(
+    name: str, data: Path, guard: dict[str, Any] | None = None, fast: bool = False, limit: int | None = None
+) -> dict[str, Any]:
+    """The replay of one trace; ``fast``: a tiny network trained briefly; ``limit``: at most that many origins."""
+    fitted = fit_trace(name, data, fast)
+    series, fit_s = fitted.series, fitted.fit_seconds
+    targets = {"guard": fitted.settings(guard=guard or {}), "model": fitted.settings(guard={"enabled": False})}
+    origins = fitted.origins(limit)
+    pred = {k: np.full((len(origins), H), np.nan) for k in targets}
+    on_fallback = 0
+    t0 = time.perf_counter()
+    for row, published in replayed(fitted, targets, origins):
+        for kind, fc in published.items():
+            if fc is not None:
+                pred[kind][row] = fc.values[0]
+                if kind == "guard" and fc.sources and fc.sources[0] != "model":
+                    on_fallback += 1
+    replay_s = time.perf_counter() - t0
     values = series.to_numpy()
     actual = np.stack([values[i + 1 : i + 1 + H] for i in origins])
     naive = np.repeat(values[list(origins)][:, None], H, axis=1)
@@ -123,23 +166,37 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.guard_replay", description=__doc__.splitlines()[0])
+def arguments(name: str, doc: str) -> argparse.ArgumentParser:
+    """The options every trace replay takes: --data, --traces, --json, --fast and --origins."""
+    p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc.splitlines()[0])
     p.add_argument("--data", type=Path, default=None, help="the traces (default: shared/data beside the clone)")
     p.add_argument("--traces", nargs="*", choices=TRACES, default=list(TRACES))
-    p.add_argument("--json", type=Path, default=Path("guard_replay.json"))
+    p.add_argument("--json", type=Path, default=Path(f"{name}.json"))
+    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
+    p.add_argument("--origins", type=int, help="replay only the first N origins of each trace (default: all)")
+    return p
+
+
+def data_dir(name: str, args: argparse.Namespace) -> Path | None:
+    """The folder holding every trace asked for; None, after saying which are missing, where one is."""
+    data: Path = args.data or default_data_dir()
+    missing = [n for n in args.traces if not (data / f"{n}.csv").is_file()]
+    if missing:
+        print(f"{name}: traces missing in {data}: {', '.join(missing)}; pass --data DIR", file=sys.stderr)
+        return None
+    configure_logging("json", "error")  # the cycles' log lines would drown the table
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = arguments("guard_replay", __doc__)
     p.add_argument(
         "--guard", default="{}", help="guard settings, e.g. '{\"margin\": 0.2}' (default: the target default)"
     )
-    p.add_argument("--fast", action="store_true", help="tiny network and few epochs (a smoke test)")
-    p.add_argument("--origins", type=int, help="replay only the first N origins of each trace (default: all)")
     args = p.parse_args(argv)
-    data = args.data or default_data_dir()
-    missing = [n for n in args.traces if not (data / f"{n}.csv").is_file()]
-    if missing:
-        print(f"guard_replay: traces missing in {data}: {', '.join(missing)}; pass --data DIR", file=sys.stderr)
+    data = data_dir("guard_replay", args)
+    if data is None:
         return 2
-    configure_logging("json", "error")  # the cycles' log lines would drown the table
     results = {}
     for name in args.traces:
         results[name] = replay(name, data, json.loads(args.guard), args.fast, args.origins)

@@ -10,16 +10,17 @@ window where their errors have opposite signs): where it is above a peer, the ex
 peer, not the gate's choice. A few seconds, no fitting.
 
     python -m benchmarks.pretrained_zero_shot [--data ../shared/data] [--json out.json] [--card]
-        [--traces NAME ...] [--fast]
+        [--traces NAME ...] [--fast] [--artifact DIR]
     python -m benchmarks.pretrained_zero_shot --latency ARTIFACT [ARTIFACT ...]
     python -m benchmarks.pretrained_zero_shot --blocks 16 32 64 128 256 1000
-    python -m benchmarks.pretrained_zero_shot --experts [--data ../shared/data] [--traces NAME ...]
+    python -m benchmarks.pretrained_zero_shot --experts [--data ../shared/data] [--traces NAME ...] [--artifact DIR]
 
 The fitted default goes through ``forecaster.evaluation.benchmark.run_trace`` (the benchmark's own code); the
 pretrained model forecasts the same test windows of the same task, zero-shot and fine-tuned
 (``Forecaster.fine_tune`` on the trace's train part, stopped early on its validation part: the rows the fitted
 default sees). ``--traces`` and ``--fast`` (the fitted default a tiny network, it and the fine-tuning a few epochs)
-make a smoke test of the code, not figures to cite.
+make a smoke test of the code, not figures to cite. ``--artifact`` scores a candidate (the ``artifact`` folder that
+``forecaster.pretrain --out`` writes) in place of the shipped model; ``--card`` then writes the card beside it.
 """
 
 from __future__ import annotations
@@ -95,10 +96,11 @@ def compare_blocks(blocks: list[int], rounds: int = 3) -> int:
 EXPERTS = ("gated", "network", "naive", "median")
 
 
-def compare_experts(data: Path, traces: list[str]) -> int:
-    """Per trace, z-MAE over the test windows of the shipped model gated, of each expert its gate weighs, and of the
-    best expert of each window in hindsight; the geometric means of MAE / naive and the counts below fracast."""
-    gated = load_pretrained()
+def compare_experts(data: Path, traces: list[str], artifact: Path | None = None) -> int:
+    """Per trace, z-MAE over the test windows of the shipped model (or ``artifact``) gated, of each expert its gate
+    weighs, and of the best expert of each window in hindsight; the geometric means of MAE / naive and the counts
+    below fracast."""
+    gated = load_frozen(artifact) if artifact else load_pretrained()
     network = copy.copy(gated)  # the same weights and scaler, with no gate: the network on its own window
     network.gate = None
     ratios: dict[str, list[float]] = {k: [] for k in (*EXPERTS, "best")}
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--fast", action="store_true", help="tiny fitted network, few epochs of fine-tuning (a smoke test)")
+    p.add_argument("--artifact", type=Path, help="score this pretrained artifact in place of the shipped one")
     args = p.parse_args(argv)
     if args.latency:
         return compare_latency(args.latency)
@@ -172,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pretrained_zero_shot: {args.data} lacks some of the {len(args.traces)} traces", file=sys.stderr)
         return 2
     if args.experts:
-        return compare_experts(args.data, args.traces)
-    model = load_pretrained()
-    base = Forecaster.load(PRETRAINED)  # torch: fine-tuning trains
+        return compare_experts(args.data, args.traces, args.artifact)
+    model = load_frozen(args.artifact) if args.artifact else load_pretrained()
+    base = Forecaster.load(args.artifact or PRETRAINED)  # torch: fine-tuning trains
     rows: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
     for name in args.traces:
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(out))
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.card:
-        card = PRETRAINED.parent / "MODEL_CARD.md"
+        card = (args.artifact or PRETRAINED).parent / "MODEL_CARD.md"
         head = card.read_text().split(CARD_SECTION)[0].rstrip("\n")
         body = "z-MAE (the z-scale of each trace's train part) over every test window of ../shared/BENCHMARK.md's "
         body += "protocol, 12 steps ahead, from `python -m benchmarks.pretrained_zero_shot --card` (2-core CPU):"

@@ -31,7 +31,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from benchmarks.daemon_bench import _backfill, _forecasts, _vm, daemon_process
+from benchmarks.daemon_bench import FROZEN, _backfill, _forecasts, _vm, daemon_process
 from tests.support.localprom import PrometheusServer, ensure_prometheus_installed
 
 NOTORCH = Path(__file__).resolve().parents[1] / "tests" / "support" / "notorch"
@@ -106,7 +106,9 @@ def _events(tmp: Path, name: str) -> list[dict[str, Any]]:
 
 
 def run_mode(mode: str, series: int, hours: int, limit: float = 900.0, reads: int = 10) -> dict[str, Any]:
-    target: dict[str, Any] = {"name": "bench", "query": "bench_load", "step_seconds": 60, "history": f"PT{hours}H"}
+    target: dict[str, Any] = {
+        "name": "bench", "query": "bench_load", "step_seconds": 60, "history": f"PT{hours}H", **FROZEN,
+    }  # fmt: skip
     env = dict(os.environ)
     if mode == "serving, no torch":
         env["PYTHONPATH"] = str(NOTORCH)

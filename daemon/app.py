@@ -24,6 +24,7 @@ from promcast.daemon.models.retrain_runner import run_train_process
 from promcast.daemon.models.serving import ModelHolder
 from promcast.daemon.models.store import ModelStore, StoreError, holdout_maes
 from promcast.daemon.settings import Settings, TargetSettings, cron_trigger
+from promcast.daemon.sinks.push import make_pusher
 from promcast.daemon.sources import Source
 from promcast.daemon.sources.sharding import shard_for
 
@@ -72,6 +73,9 @@ class Daemon:
         self._retraining: dict[str, threading.Lock] = {t.name: threading.Lock() for t in targets}
         for job in self.jobs.values():
             job.life.on_drift = self.retrain_in_background
+        self.pusher = make_pusher(settings.push, self.metrics, targets)  # push.url: forecasts to VictoriaMetrics
+        for job in self.jobs.values():
+            job.on_published = self.pusher.push if self.pusher is not None else None
         self.model_poll_seconds = model_poll_seconds or settings.model_poll_seconds
         self.server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
@@ -79,6 +83,7 @@ class Daemon:
         self._started_at = time.monotonic()  # reset by start(): /healthz counts idle time from it until a cycle
         self._reload = threading.Event()
         self._first_cycles: list[threading.Thread] = []  # start()'s cycle at once, one per target
+        self._retrains: list[threading.Thread] = []  # drift and own-model retrains: shutdown waits for their child
         self._rejected: dict[str, str] = {}  # target -> the version last refused; polling retries it on SIGHUP only
         # target -> the newest decision report already looked at: those there at start-up are never counted
         self._seen_decisions: dict[str, str] = {}
@@ -165,7 +170,12 @@ class Daemon:
     def start(self) -> None:
         self._started_at = time.monotonic()
         self.server = HttpServer(
-            self.settings.listen_host, self.settings.listen_port, self.metrics.exposition, self.readiness, self.health
+            self.settings.listen_host,
+            self.settings.listen_port,
+            self.metrics.exposition,
+            self.readiness,
+            self.health,
+            self.settings.web_config_file,
         )
         self.server.start()
         wall, now = datetime.now(UTC), self.source.now()
@@ -217,7 +227,7 @@ class Daemon:
             thread.start()
         log.info(
             "started",
-            listen=f"http://{self.settings.listen_host}:{self.server.port}",
+            listen=f"{self.server.scheme}://{self.settings.listen_host}:{self.server.port}",
             targets=len(self.targets),
             shard_index=self.shard.index,
             shard_count=self.shard.count,
@@ -230,6 +240,9 @@ class Daemon:
         if self.holders[target].fixed:
             log.info("retrain_skipped", target=target, reason=reason, cause="model: pretrained is never trained")
             return -2
+        if self._stop.is_set():  # asked for by a cycle that ended as the daemon began stopping
+            log.info("retrain_skipped", target=target, reason=reason, cause="the daemon is stopping")
+            return -1
         lock = self._retraining[target]
         if not lock.acquire(blocking=False):
             log.info("retrain_skipped", target=target, reason=reason, cause="a retrain of this target is running")
@@ -248,6 +261,7 @@ class Daemon:
         that asked for it goes on."""
         thread = threading.Thread(target=self.retrain, args=(target, reason), name=f"retrain-{reason}-{target}")
         thread.daemon = True
+        self._retrains = [t for t in self._retrains if t.is_alive()] + [thread]
         thread.start()
         return thread
 
@@ -293,6 +307,8 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)  # a cycle in flight finishes; an artifact write is never cut
         for thread in self._first_cycles:  # so does the cycle at once
+            thread.join()
+        for thread in self._retrains:  # each stops its `promcast train` child, which must not outlive the daemon
             thread.join()
         if self.server is not None:
             self.server.stop()

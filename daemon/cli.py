@@ -21,6 +21,12 @@ __all__ = ["main"]
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML settings file (PROMCAST_* variables override it)")
     p.add_argument("--listen", help="HOST:PORT of /metrics, /healthz and /readyz")
+    p.add_argument(
+        "--web-config-file",
+        "--web.config.file",
+        metavar="FILE",
+        help="TLS and basic auth on every endpoint: a web config file of Prometheus exporters (exporter-toolkit)",
+    )
     p.add_argument("--model-dir", help="folder of the model store")
     p.add_argument("--log-format", choices=["auto", "json", "console"], help="log lines; auto: JSON unless a terminal")
     p.add_argument("--once", action="store_true", help="run one cycle per target, print the forecasts, exit")
@@ -59,6 +65,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     overrides: dict[str, Any] = {
         "listen": args.listen,
+        "web_config_file": args.web_config_file,
         "model_dir": args.model_dir,
         "log_format": args.log_format,
         **extra,
@@ -145,13 +152,36 @@ def _serve(settings: Settings, speed: float, once: bool) -> int:
         raise ConfigError(
             f"invalid settings:\n  model_dir: cannot create {settings.model_dir}: {exc.strerror}"
         ) from exc
-    daemon = Daemon(settings, make_source(settings), settings.targets, speed=speed)
+    source = make_source(settings)
+    _check_queries(source, settings.targets)
+    daemon = Daemon(settings, source, settings.targets, speed=speed)
     if once:
         results = daemon.run_once()
         print(json.dumps([_result_json(r) for r in results], indent=2))
         return 0 if all(r.ok for r in results) else 1
     daemon.serve_forever()
     return 0
+
+
+def _check_queries(source: object, targets: list[TargetSettings]) -> None:
+    """A query the source refuses to parse is a setting to fix: exit 2 naming it. A source that cannot answer now
+    is no reason not to start: the cycles retry it."""
+    from promcast.daemon.logs import get_logger
+    from promcast.daemon.types import QueryRejected, SourceUnavailable
+
+    check = getattr(source, "check_query", None)  # sources with a query language of their own
+    if check is None:
+        return
+    for t in targets:
+        try:
+            check(t.query)
+        except QueryRejected as exc:
+            if exc.status != 400:  # an execution error depends on the data now, not on the setting
+                get_logger("promcast.daemon").warning("query_rejected", target=t.name, error=str(exc))
+                continue
+            raise ConfigError(f"invalid settings:\n  targets.{t.name}.query: the source refuses it: {exc}") from exc
+        except SourceUnavailable as exc:
+            get_logger("promcast.daemon").warning("query_unchecked", target=t.name, error=str(exc))
 
 
 def _result_json(r: Any) -> dict[str, Any]:

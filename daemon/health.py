@@ -7,8 +7,9 @@ import time
 from promcast.daemon.cycle.job import ForecastJob
 from promcast.daemon.http.metrics import Metrics
 
-__all__ = ["MIN_IDLE_SECONDS", "health", "readiness"]
+__all__ = ["MIN_IDLE_SECONDS", "NOTHING_TO_FORECAST", "health", "readiness"]
 
+NOTHING_TO_FORECAST = ("no_data", "query_rejected")  # the data's state, not the daemon's: a restart does not help
 MIN_IDLE_SECONDS = 5.0  # /healthz never calls a target idle sooner, whatever its interval
 
 
@@ -34,16 +35,24 @@ def health(jobs: dict[str, ForecastJob], max_idle_cycles: float, speed: float, s
 
 
 def readiness(jobs: dict[str, ForecastJob], metrics: Metrics, now: float) -> tuple[bool, list[str]]:
-    """Ready while every target has a model and a fresh forecast; otherwise each target's reason."""
-    problems = []
+    """Ready while every target that can forecast serves a fresh forecast. A target with nothing to forecast (its
+    query matches no usable series, or the source refuses it) is listed with its reason but does not count, unless
+    it is ``required``. The lines: each target that is not serving, and why."""
+    problems, ok = [], True
     forecasts, _ = metrics.snapshot()
     for name, job in jobs.items():
+        fc = forecasts.get(name)
+        if fc is not None and fc.fresh(now):
+            continue
+        if job.state in NOTHING_TO_FORECAST and not job.target.required:
+            problems.append(f"{name}: not counted ({job.state}, required: false): {job.why}")
+            continue
+        ok = False
         if job.holder.get() is None:
             problems.append(f"{name}: {job.life.why_none()}")
-            continue
-        fc = forecasts.get(name)
-        if fc is None:
-            problems.append(f"{name}: no forecast yet")
-        elif not fc.fresh(now):
-            problems.append(f"{name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s)")
-    return not problems, problems
+        elif fc is None:
+            problems.append(f"{name}: {job.why or 'no forecast yet'}")
+        else:
+            why = f"; last cycle: {job.why}" if job.why else ""
+            problems.append(f"{name}: forecast is {now - fc.computed_at:.0f}s old (limit {fc.max_age:.0f}s){why}")
+    return ok, problems

@@ -159,7 +159,8 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
                          "promcast_burst", "promcast_bursts"),
     "Input": ("promcast_series", "promcast_input_imputed_ratio", "promcast_input_gap_series",
               "promcast_input_lagging_series", "promcast_merged_series", "promcast_shard_series"),
-    "The daemon": ("promcast_last_success_timestamp_seconds", "promcast_cycle_duration_seconds", "promcast_errors",
+    "The daemon": ("promcast_target_state", "promcast_last_success_timestamp_seconds",
+                   "promcast_cycle_duration_seconds", "promcast_errors",
                    "promcast_shard_info", "promcast_build_info"),
 }  # fmt: skip
 METRICS_INTRO = """# Metrics

@@ -14,6 +14,15 @@ class SourceUnavailable(Exception):
     """The metric source could not answer: down, too slow, refused, or answered garbage."""
 
 
+class QueryRejected(SourceUnavailable):
+    """The source answered that the query itself is wrong (a PromQL syntax or execution error), not that it is
+    down: asking again does not help. ``status``: 400 for a query it cannot parse, 422 for one it cannot evaluate."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class QualitySnapshot:
     mae: list[float | None]  # per horizon step 1..H; None until a forecast of that step was scored

@@ -1,6 +1,7 @@
 """Train the pretrained global model that ships in ``forecaster/pretrained/``:
 
     python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
+        [--corpus ../shared/corpus | --no-corpus]
 
 The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
 reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
@@ -12,6 +13,8 @@ default. It learns from windows of
 - the first 80 % of every trace of ``../shared/data`` but ETTh1, whose licence forbids derivatives (train +
   validation under ../shared/BENCHMARK.md's protocol: the first 70 % trains, the next 10 % stops the training early
   and calibrates the intervals), so that every trace's test part stays unseen;
+- the real workload series of ``../shared/corpus`` (``--corpus``; ``forecaster.corpus``): each split at its NaN
+  runs into finite segments, its sources balanced by family so that Bitbrains does not swamp the rest;
 - synthetic series of ``forecaster.synthetic`` (diurnal, bursty, drained, drifting, on/off) at 1 minute, 5
   minutes, 30 minutes and 1 hour (the first 87.5 % trains, the rest validates);
 - 200 ``mixed`` synthetic series, a random composition of cycles, trend, noise, shifts, spikes and gating for
@@ -21,7 +24,8 @@ default. It learns from windows of
   above, so that real shapes appear in combinations no single trace has.
 
 Each series is z-scaled by the statistics of its own training part, so that every series weighs alike in the loss;
-at most ``MAX_WINDOWS`` windows are drawn from each, evenly spaced. ``corpus.json`` lists each series and the
+at most ``MAX_WINDOWS`` windows are drawn from each (``TRACE_WINDOWS`` from a trace beside the corpus), evenly
+spaced. ``corpus.json`` lists each series and the
 exact rows used; ``MODEL_CARD.md`` says what it is, how it was made and the weights' checksum.
 """
 
@@ -42,7 +46,9 @@ import pandas as pd
 
 from .artifact import WEIGHTS_FILE, write_atomic
 from .catalog import MLPConfig
+from .corpus import Part, default_corpus_dir, load_corpus, missing
 from .forwards import seasonal_width
+from .model_card import card
 from .names import DEFAULT_HORIZON, DEFAULT_WINDOW
 from .protocol import Borders, Protocol
 from .synthetic import make_workload
@@ -61,6 +67,7 @@ __all__ = [
 ]
 
 MAX_WINDOWS = 4000  # per series, evenly spaced
+TRACE_WINDOWS = 8000  # per trace of ../shared/data: the traces keep their share beside the corpus's windows
 EPOCHS = 150  # at most; early stopping on the validation windows decides
 # Traces left out of the corpus, and why (../shared/data/README.md gives each licence).
 EXCLUDED = {"ETTh1": "CC BY-ND 4.0: no derivatives, so weights trained on it could not ship"}
@@ -97,19 +104,6 @@ def matched_hidden(periods: Sequence[int], window: int = DEFAULT_WINDOW, horizon
     limit = size(default.hidden, window)
     fan_in = window + seasonal_width(periods, horizon)
     return max(h for h in range(1, default.hidden + 1) if size(h, fan_in) <= limit)
-
-
-@dataclasses.dataclass(frozen=True)
-class Part:
-    """One series of the corpus: its name, where it comes from, and the rows of each use."""
-
-    name: str
-    source: str
-    step_seconds: float
-    points: int  # rows of the whole series (a trace regularised as the benchmark loads it)
-    rows: int  # rows of the series used at all (its first 80 % for a trace)
-    train_end: int  # rows [0, train_end) train; [train_end, rows) validate
-    windows: int = MAX_WINDOWS  # at most this many training windows, and a quarter as many validation windows
 
 
 def _windows(z: np.ndarray, length: int, horizon: int, start: int, end: int, cap: int) -> tuple[np.ndarray, ...]:
@@ -173,10 +167,12 @@ def build_corpus(
     traces: Sequence[str] | None = None,
     mixed: int = MIXED,
     mixups: int = MIXUPS,
+    corpus: Path | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[Part]]:
     """Train windows (``window`` points), validation windows (``input_length`` points), and the parts. ``traces``:
     the traces of ``data`` to use (default: all but ``EXCLUDED``); ``mixed`` and ``mixups``: how many of each
-    (``benchmarks/pretrained_unseen.py`` tries other counts)."""
+    (``benchmarks/pretrained_unseen.py`` tries other counts); ``corpus``: a folder of ``forecaster.corpus``'s
+    files (None: none)."""
     series: list[tuple[Part, np.ndarray]] = []
     real: list[tuple[str, np.ndarray]] = []  # each trace's training rows, z-scaled: what the mixups are cut from
     if data is not None:
@@ -186,10 +182,18 @@ def build_corpus(
             reg = load_trace(data, name)
             b = Borders.from_fractions(len(reg.values), Protocol())
             part = Part(
-                name, f"../shared/data/{name}.csv", reg.step.total_seconds(), len(reg.values), b.val_end, b.train_end
+                name,
+                f"../shared/data/{name}.csv",
+                reg.step.total_seconds(),
+                len(reg.values),
+                b.val_end,
+                b.train_end,
+                TRACE_WINDOWS if corpus is not None else MAX_WINDOWS,
             )
             series.append((part, reg.values[: b.val_end]))
             real.append((name, _zscore(reg.values[: b.train_end], b.train_end)))
+    if corpus is not None:
+        series.extend(load_corpus(corpus, input_length, window, horizon))
     for i, (kind, step) in enumerate(SYNTHETIC):
         series.append(_synthetic(f"{kind}_{step}", kind, SYNTHETIC_POINTS, step, seed + i, 0.875, MAX_WINDOWS))
     for i in range(mixed):
@@ -217,11 +221,12 @@ def pretrain(
     mixed: int = MIXED,
     mixups: int = MIXUPS,
     periods: Sequence[int] = PERIODS,
+    corpus: Path | None = None,
 ) -> dict[str, Any]:
     """Fit the pretrained model and write its artifact, corpus.json and MODEL_CARD.md into ``out``. ``traces``,
     ``mixed``, ``mixups``: as ``build_corpus`` (``benchmarks/pretrained_unseen.py`` holds traces out); ``periods``:
     the mlp's candidate seasons (``MLPConfig.periods``; () for none), its hidden layer then as wide as keeps it no
-    larger than the default (``matched_hidden``)."""
+    larger than the default (``matched_hidden``); ``corpus``: as ``build_corpus``."""
     from .forecaster import Forecaster, default_training
 
     # The default's training (MAE loss, its learning rate), over every window of the corpus each epoch.
@@ -234,107 +239,36 @@ def pretrain(
     # model for every user is never to serve naive for all of them (forecaster.verdict.judge).
     seasons: dict[str, Any] = {"periods": tuple(periods), "hidden": matched_hidden(periods)} if periods else {}
     f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, verdict=False, norm="meanstd", **seasons)
-    train_xy, val_xy, parts = build_corpus(data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups)
-    t0 = time.perf_counter()
-    corpus = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
-    f.fit_windows(
-        train_xy, val_xy, {"corpus": corpus, "command": f"python -m promcast.forecaster.pretrain --seed {seed}"}
+    train_xy, val_xy, parts = build_corpus(
+        data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups, corpus
     )
+    t0 = time.perf_counter()
+    size = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
+    command = "python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
+    command += f"--seed {seed}" + ("" if corpus is not None else " --no-corpus")
+    f.fit_windows(train_xy, val_xy, {"corpus": size, "command": command})
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     f.save(out / "artifact")
     digest = hashlib.sha256((out / "artifact" / WEIGHTS_FILE).read_bytes()).hexdigest()
-    write_atomic(out / "corpus.json", json.dumps([dataclasses.asdict(p) for p in parts], indent=1).encode())
-    write_atomic(out / "MODEL_CARD.md", _card(f, parts, digest, seed, seconds).encode())
+    # One part a line: thousands of corpus segments stay a small, diffable file.
+    lines = ",\n".join(json.dumps(dataclasses.asdict(p)) for p in parts)
+    write_atomic(out / "corpus.json", f"[\n{lines}\n]\n".encode())
+    windows = f"at most {MAX_WINDOWS} training windows each ({MIXED_WINDOWS} for a mixed series or a mixup)"
+    if corpus is not None:
+        windows = (
+            f"at most {TRACE_WINDOWS} training windows from a trace, {MAX_WINDOWS} from a synthetic series, "
+            f"{MIXED_WINDOWS} from a mixed series or a mixup, and a corpus segment its family's share"
+        )
+    text = card(f, parts, digest, command, seconds, windows, EXCLUDED)
+    write_atomic(out / "MODEL_CARD.md", text.encode())
     return {
         "seconds": seconds,
         "sha256": digest,
-        "corpus": corpus,
+        "corpus": size,
         "validation": f.meta["validation"],
         "epochs": f.meta["training"]["epochs_run"],
     }
-
-
-LICENCES = {  # from ../shared/data/README.md, "Sources and licences"
-    "nab_": "numenta/NAB, MIT",
-    "bitbrains_": "GWA-T-12 Bitbrains rnd traces (Shen, van Beek and Iosup, CCGrid 2015), via a BSD-2-Clause "
-    "repository; cite the Grid Workloads Archive",
-    "nasa_": "NASA-HTTP logs of the Internet Traffic Archive, counts from an MIT-licensed repository",
-    "alibaba": "Alibaba clusterdata 2018 (machine_usage), CC BY 4.0: attribution to Alibaba",
-}
-
-
-def _licence(name: str) -> str:
-    return next((v for k, v in LICENCES.items() if name.startswith(k)), "promcast's own generator (this repository)")
-
-
-# The card's one-row groups: name prefix, what corpus.json gives of each, step (None: list them), validation rows
-# (None: as the first's), source and licence.
-GROUPS = (
-    ("mixed_", "lists each seed", None, None, "promcast's own generator (this repository)"),
-    (
-        "mixup_",
-        "gives each one's segments and weights",
-        "none (rows of several traces)",
-        "none (mixed from training rows)",
-        "weighted sums of segments of the traces' training rows above (TSMixup)",
-    ),
-)
-
-
-def _card(f: Any, parts: list[Part], digest: str, seed: int, seconds: float) -> str:
-    rows = [
-        f"| `{p.name}` | {p.step_seconds:g} s | 0..{p.train_end - 1} | {p.train_end}..{p.rows - 1} | "
-        f"{_licence(p.name)} |"
-        for p in parts
-        if not p.name.startswith(tuple(g[0] for g in GROUPS))
-    ]
-    hp = f.meta["model"]["hparams"]
-    for prefix, what, step, validation, source in GROUPS:  # one row for each group of many small series
-        group = [p for p in parts if p.name.startswith(prefix)]
-        if group:
-            steps = step or ", ".join(f"{x:g} s" for x in sorted({p.step_seconds for p in group}))
-            first = group[0]
-            rows.append(
-                f"| `{prefix}*` ({len(group)} series, `corpus.json` {what}) | {steps} | 0..{first.train_end - 1} | "
-                f"{validation or f'{first.train_end}..{first.rows - 1}'} | {source}; at most {first.windows} "
-                "training windows each |"
-            )
-    return "\n".join(
-        [
-            "# promcast's pretrained model",
-            "",
-            f"A global forecaster of the next {f.horizon} steps from the last {f.input_length} points of a series "
-            "of any step, level or unit, shipped in the package and served by the NumPy runtime "
-            "(`forecaster.load_pretrained()`, `promcast predict --model pretrained`). No download at run time.",
-            "",
-            f"- Network: `mlp` ({hp}), window {f.window}, the default gate; reversible instance normalisation of every "
-            "input window, and an identity global scaler, so that the network never sees a series' level or unit; "
-            "`periods`: the calendar seasons whose seasonal-naive forecast, weighted by their autocorrelation in the "
-            "window, it also reads.",
-            f"- Weights: `artifact/weights.safetensors`, sha256: {digest}",
-            "- Made by: `python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
-            f"--seed {seed}` "
-            f"({seconds:.0f} s of training on a 2-core CPU; {f.meta['training']['epochs_run']} epochs).",
-            f"- Corpus: {len(parts)} series; at most {MAX_WINDOWS} training windows "
-            f"each ({MIXED_WINDOWS} for a mixed series or a mixup), evenly spaced; each series z-scaled by its own "
-            "training rows. `corpus.json` lists them.",
-            "- Left out: " + "; ".join(f"`{k}` ({v})" for k, v in EXCLUDED.items()) + ".",
-            "",
-            "Every trace contributes only its first 80 % (train + validation under ../shared/BENCHMARK.md's "
-            "protocol); its test part, the last 20 %, stays unseen, so the zero-shot figures below are out of sample "
-            "in time for every trace, though not in kind: 16 of the 17 traces gave it their past. On traces it never "
-            "saw at all: `python -m benchmarks.pretrained_unseen` (two folds of traces).",
-            "",
-            "| series | step | training rows | validation rows (early stopping, calibration) | source and licence |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-            "Intervals: split-conformal on the validation windows of the whole corpus, in the scale-free space of "
-            "each window's own spread; the daemon's online adaptation corrects them per target.",
-            "",
-        ]
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,12 +278,23 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="folder of the traces, e.g. shared/data beside the clone (without it: synthetic series only)",
     )
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        default=default_corpus_dir(),
+        help="folder of the real workload series (default: shared/corpus beside the clone)",
+    )
+    p.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")
     p.add_argument("--periods", type=int, nargs="*", default=list(PERIODS), help="candidate seasons; none: no feature")
     args = p.parse_args(argv)
-    report = pretrain(args.data, args.out, args.seed, args.epochs, periods=args.periods)
+    corpus = None if args.no_corpus else args.corpus
+    if corpus is not None and (lacking := missing(corpus)):
+        print(f"pretrain: the corpus folder {corpus} lacks {', '.join(lacking)}; see --corpus", file=sys.stderr)
+        return 2
+    report = pretrain(args.data, args.out, args.seed, args.epochs, periods=args.periods, corpus=corpus)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -112,13 +112,28 @@ def check_guard_replay(run: Run) -> None:
     assert re.search(r"^guard <= naive on \d of 1 traces", run.out, re.M)
 
 
+def check_band_replay(run: Run) -> None:
+    from benchmarks.band_replay import KINDS, LEVELS
+
+    found = rows(run.out, TRACE)
+    assert [r[1] for r in found] == [f"{lv:g}" for lv in LEVELS]  # a row per level
+    assert all(r[2] == "60" and numeric(r[3:]) for r in found)  # the origins asked for, all scored
+    assert json.loads((run.tmp / "out.json").read_text())[TRACE]["origins"] == 60
+    for kind in KINDS:
+        assert re.search(rf"^{kind}: coverage in range at both levels on \d of 1 ", run.out, re.M)
+    assert len(re.findall(r"^level .+: Winkler at most split-conformal's on \d of 1; ", run.out, re.M)) == len(LEVELS)
+
+
 def check_nab_bursts(run: Run) -> None:
     from benchmarks.nab_bursts import SWEEP
 
-    assert len(rows(run.out, TRACE)) == 1
+    assert len(rows(run.out, TRACE)) == 2  # its scores, then its leave-one-out row
     assert [len(rows(run.out, d)) for d in ("promcast", "ksigma", "null")] == [1, 1, 1]
     assert len(rows(run.out, "median")) + len(rows(run.out, "least")) == 2 * len(SWEEP)
     assert re.search(r"^target \(standard profile above k-sigma's\): (met|NOT met)$", run.out, re.M)
+    assert re.search(r"^above k-sigma \(standard profile\) on \d of 1 traces$", run.out, re.M)
+    chosen = rf"^leave one out: above k-sigma on \d of 1 traces; over the corpus {NUMBER} against {NUMBER}$"
+    assert re.search(chosen, run.out, re.M)
 
 
 def check_outage_soak(run: Run) -> None:
@@ -174,6 +189,8 @@ def check_fracast_help(run: Run) -> None:
 
 
 DATA = str(SHARED_DATA)
+SHIPPED = str(ROOT / "forecaster" / "pretrained" / "artifact")  # the shipped model, named as a candidate would be
+REPLAY = ("--data", DATA, "--traces", TRACE, "--fast", "--origins", "60", "--json", "{tmp}/out.json")  # both replays
 CASES = [
     pytest.param(
         Case(
@@ -208,15 +225,8 @@ CASES = [
         Case("guard_cost", ("--series", "10", "--cycles", "25"), check_guard_cost, in_process=True),
         id="guard_cost",
     ),
-    pytest.param(
-        Case(
-            "guard_replay",
-            ("--data", DATA, "--traces", TRACE, "--fast", "--origins", "60", "--json", "{tmp}/out.json"),
-            check_guard_replay,
-            traces=(TRACE,),
-        ),
-        id="guard_replay",
-    ),
+    pytest.param(Case("guard_replay", REPLAY, check_guard_replay, traces=(TRACE,)), id="guard_replay"),
+    pytest.param(Case("band_replay", REPLAY, check_band_replay, traces=(TRACE,)), id="band_replay"),
     pytest.param(
         Case(
             "nab_bursts",
@@ -234,7 +244,7 @@ CASES = [
     pytest.param(
         Case(
             "pretrained_unseen",
-            ("--data", DATA, "--traces", TRACE, OTHER, "--epochs", "1", "--mixed", "0", "--mixups", "0"),
+            ("--data", DATA, "--traces", TRACE, OTHER, "--epochs", "1", "--mixed", "0", "--mixups", "0", "--no-corpus"),
             check_pretrained_unseen,
             traces=(TRACE, OTHER),
         ),
@@ -259,6 +269,15 @@ CASES = [
             traces=(TRACE,),
         ),
         id="pretrained_zero_shot-experts",
+    ),
+    pytest.param(
+        Case(
+            "pretrained_zero_shot",
+            ("--experts", "--data", DATA, "--traces", TRACE, "--artifact", SHIPPED),
+            check_zero_shot_experts,
+            traces=(TRACE,),
+        ),
+        id="pretrained_zero_shot-experts-artifact",
     ),
     pytest.param(
         Case("pretrained_zero_shot", ("--blocks", "64"), check_zero_shot_blocks),

@@ -1,5 +1,5 @@
-"""Burst detection: the score, persistence, the daemon's gauges and counter, and the online adaptation
-left alone by a burst."""
+"""Burst detection: the score, persistence, the daemon's gauges and counter, and how far a burst moves its
+series' bands."""
 
 from __future__ import annotations
 
@@ -120,24 +120,25 @@ def _tracker(enabled: bool) -> QualityTracker:
     return QualityTracker(pd.Timedelta(STEP), 3, (0.95,), 100, 0.01, 1.0 if enabled else None)
 
 
-def test_a_burst_does_not_widen_the_later_intervals() -> None:
-    """Forecasts of 10 with a band [9, 11]; the actual values stay inside, except three steps at 30. Without burst
-    detection each of the burst's 9 scored misses widens the band (ACI); with it, they leave the adaptation alone,
-    while coverage still counts them."""
+def test_a_burst_widens_only_its_own_series_bands_by_a_bounded_step() -> None:
+    """Forecasts of 10 with a band [9, 11]; the actual values stay inside, except three steps at 30 on one series
+    and at 3000 on another. Each burst value is scored once per step ahead, a miss: it widens that series' band at
+    that step by gamma x 0.95 where a hit narrows it by gamma x 0.05, however far out it lies. The calm series'
+    bands do not move with them, and coverage counts the misses."""
+    near, far, calm = KEY, (("instance", "far"),), (("instance", "calm"),)
     index = pd.date_range(START, periods=60, freq=STEP, tz="UTC")
-    actual = pd.Series(10.0 + 0.5 * np.sin(np.arange(60)), index=index)
-    actual.iloc[30:33] = 30.0
-    levels, coverage = {}, {}
-    for enabled in (True, False):
-        tracker = _tracker(enabled)
-        for t in range(57):
-            band = (np.full((1, 3), 9.0), np.full((1, 3), 11.0))
-            tracker.record(index[t], [KEY], np.full((1, 3), 10.0), np.array([10.0]), {0.95: band})
-            tracker.observe({KEY: actual.iloc[: t + 1]})
-        levels[enabled] = tracker.effective_levels()[0.95]
-        coverage[enabled] = tracker.snapshot().coverage[0.95]
-    assert levels[False] - levels[True] == pytest.approx(9 * 0.01 * 0.95, rel=1e-6)
-    assert coverage[True] == coverage[False] < 1.0  # the misses are still counted as misses
+    actual = {k: pd.Series(10.0 + 0.5 * np.sin(np.arange(60)), index=index) for k in (near, far, calm)}
+    actual[near].iloc[30:33] = 30.0
+    actual[far].iloc[30:33] = 3000.0
+    tracker, keys, gamma = _tracker(True), [near, far, calm], 0.01
+    for t in range(57):
+        band = (np.full((3, 3), 9.0), np.full((3, 3), 11.0))
+        tracker.record(index[t], keys, np.full((3, 3), 10.0), np.full(3, 10.0), {0.95: band})
+        tracker.observe({k: v.iloc[: t + 1] for k, v in actual.items()})
+    log = np.log(tracker.calibration.factors(keys))[:, 0]  # (series, step) at the level 0.95
+    np.testing.assert_array_equal(log[0], log[1])  # 30 or 3000: the same step
+    np.testing.assert_allclose(log[0] - log[2], 3 * gamma * (0.95 + 0.05), rtol=1e-9)  # 3 misses where calm hit
+    assert tracker.snapshot().coverage[0.95] < 1.0  # the misses are still counted as misses
     # one onset, at the second step at 30: (30 - 11) / 2 band widths above every covering band
     assert _tracker_onsets() == [(KEY, 9.5)]
 
@@ -211,7 +212,7 @@ def test_a_bursts_replay_without_labels_reports_no_scores(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("flags_", "named"),
-    [(["--threshold", "-1"], "threshold"), (["--persistence", "0"], "persistence"), (["--spike", "0.5"], "spike")],
+    [(["--threshold", "-1"], "threshold"), (["--persistence", "0"], "persistence"), (["--spike", "0.25"], "spike")],
 )
 def test_bad_burst_settings_exit_2_naming_the_setting(tmp_path, capsys, flags_, named) -> None:
     csv, _ = _spiky_csv(tmp_path)

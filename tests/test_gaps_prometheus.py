@@ -60,7 +60,7 @@ def daemon(tmp: Path, url: str, **target: object) -> Daemon:
 
 def test_outage_blip_and_lag_are_forecast_with_every_filled_point_counted(prometheus, tmp_path) -> None:
     prom, last = prometheus
-    d = daemon(tmp_path, prom.url)
+    d = daemon(tmp_path, prom.url, max_lag=3)  # "late" lags 3 steps: forecast from its own origin
     (result,) = d.run_once()
     assert result.ok, result.error
     names = [dict(k)["s"] for k in result.keys]
@@ -90,7 +90,7 @@ def test_a_bridged_outage_widens_that_series_interval_only(prometheus, tmp_path)
     prom, _ = prometheus
     bands = {}
     for factor in (1.0, 2.0):
-        d = daemon(tmp_path / str(factor), prom.url, gap_interval_factor=factor)
+        d = daemon(tmp_path / str(factor), prom.url, gap_interval_factor=factor, max_lag=3)
         (result,) = d.run_once()
         fc = d.metrics.snapshot()[0]["load"]
         lo, hi = fc.bounds[0.95]

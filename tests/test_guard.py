@@ -209,7 +209,7 @@ def test_the_replay_source_serves_nothing_after_its_clock() -> None:
 
 def test_a_series_on_a_fallback_publishes_the_fallbacks_own_laplace_interval() -> None:
     """Naive's MAE per step is 1, 2, 3 and not scored yet at step 4 (the widest scored, 3, stands in); its interval
-    is naive's point +- MAE x ln(1 / (1 - level)), at the adapted level (0.9 for the nominal 0.95)."""
+    is naive's point +- MAE x ln(1 / (1 - level))."""
     other = (("instance", "b"),)
     guard = Guard(4, GuardParams(window=2, margin=0.1, patience=1))
     for _ in range(2):  # constant errors: the weighted MAE is exactly these
@@ -218,15 +218,15 @@ def test_a_series_on_a_fallback_publishes_the_fallbacks_own_laplace_interval() -
     model = np.array([[50.0, 51.0, 52.0, 53.0], [60.0, 61.0, 62.0, 63.0]])
     bounds = {0.8: (model - 1.0, model + 1.0), 0.95: (model - 2.0, model + 2.0)}
     naive = np.array([[7.0] * 4, [9.0] * 4])
-    values, published, sources = guard.apply([KEY, other], model, bounds, {"naive": naive}, {0.8: 0.8, 0.95: 0.9})
+    values, published, sources = guard.apply([KEY, other], model, bounds, {"naive": naive})
     assert sources == ["naive", MODEL]
     np.testing.assert_array_equal(values, [[7.0] * 4, [60.0, 61.0, 62.0, 63.0]])
-    ln5, ln10 = 1.6094379124341003, 2.302585092994046  # ln(1 / (1 - 0.8)), ln(1 / (1 - 0.9))
+    ln5, ln20 = 1.6094379124341003, 2.995732273553991  # ln(1 / (1 - 0.8)), ln(1 / (1 - 0.95))
     mae = np.array([1.0, 2.0, 3.0, 3.0])
     np.testing.assert_allclose(published[0.8][0][0], 7.0 - mae * ln5, rtol=1e-12)
     np.testing.assert_allclose(published[0.8][1][0], 7.0 + mae * ln5, rtol=1e-12)
-    np.testing.assert_allclose(published[0.95][0][0], 7.0 - mae * ln10, rtol=1e-12)
-    np.testing.assert_allclose(published[0.95][1][0], 7.0 + mae * ln10, rtol=1e-12)
+    np.testing.assert_allclose(published[0.95][0][0], 7.0 - mae * ln20, rtol=1e-12)
+    np.testing.assert_allclose(published[0.95][1][0], 7.0 + mae * ln20, rtol=1e-12)
     np.testing.assert_allclose(published[0.8][1][0], [8.6094379, 10.2188758, 11.8283137, 11.8283137], rtol=1e-7)
     # the series still on the model keeps the model's bands
     np.testing.assert_array_equal(published[0.8][1][1], model[1] + 1.0)

@@ -1,9 +1,8 @@
-"""The 0.8 and 0.95 bands stay distinct and nested however far the online adaptation moves them: the quality
-tracker's adapted levels, the calibration's lookup, and the bands the daemon publishes."""
+"""The 0.8 and 0.95 bands stay distinct and nested however far the online adaptation moves them: the calibration's
+lookup, each series' width factors, and the bands the daemon publishes."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from promcast.daemon.app import Daemon
-from promcast.daemon.cycle.quality import LEVEL_RANGE, SEPARATION, QualityTracker
+from promcast.daemon.cycle.calibrate import SeriesCalibration
 from promcast.daemon.models.store import ModelStore
 from promcast.daemon.settings import Settings, TargetSettings
 from promcast.daemon.types import SeriesKey
@@ -20,44 +19,19 @@ from promcast.forecaster import Forecaster
 
 from .support.http import samples, scrape
 
-STEP = pd.Timedelta("60s")
 H = 12
 LEVELS = (0.8, 0.95)
-ORIGIN = pd.Timestamp("2024-05-01 12:00", tz="UTC")
 
 
-def _driven(inside: bool, levels: tuple[float, ...] = LEVELS, series: int = 20) -> QualityTracker:
-    """A tracker whose every scored value fell inside every band (``inside``) or outside all of them."""
-    tracker = QualityTracker(STEP, H, levels, window=288, gamma=0.05)
+def _driven(inside: bool, series: int = 2) -> SeriesCalibration:
+    """Width factors of series whose every scored value fell inside every band (``inside``) or outside all of them,
+    long enough to reach the factors' bounds."""
+    calibration = SeriesCalibration(LEVELS, H, eta=0.5)
     keys = [(("instance", str(i)),) for i in range(series)]
-    values = np.zeros((series, H))
-    width = 1.0 if inside else 1e-3
-    tracker.record(ORIGIN, keys, values, np.zeros(series), {lv: (values - width, values + width) for lv in levels})
-    index = pd.date_range(ORIGIN + STEP, periods=H, freq=STEP)
-    actual = 0.0 if inside else 5.0
-    tracker.observe({k: pd.Series(actual, index=index) for k in keys})
-    return tracker
-
-
-@pytest.mark.parametrize("inside", [False, True], ids=["misses", "hits"])
-def test_adapted_levels_stay_ordered_and_apart_at_the_clip(inside: bool) -> None:
-    tracker = _driven(inside)
-    alphas = {lv: 1.0 - lv for lv in LEVELS}
-    # The premise: every level adapted past the clip on the same side (misses widen, hits narrow).
-    assert (tracker.snapshot().coverage[0.8] == 1.0) is inside
-    effective = tracker.effective_levels()
-    assert list(effective) == list(LEVELS)
-    low, high = LEVEL_RANGE
-    got = list(effective.values())
-    assert all(low <= e <= high for e in got), effective
-    assert got[1] - got[0] >= SEPARATION - 1e-12, f"{effective} (alphas started at {alphas})"
-    assert got == ([high - SEPARATION, high] if not inside else [low, low + SEPARATION])
-
-
-def test_levels_that_cross_are_put_back_in_order() -> None:
-    tracker = _driven(False, levels=(0.5, 0.8, 0.95), series=3)  # misses: 0.5 adapts fastest, past the others
-    got = list(tracker.effective_levels().values())
-    assert all(b - a >= SEPARATION - 1e-12 for a, b in itertools.pairwise(got)), got
+    excess = (0.0 if inside else 1.0) - (1.0 - np.array(LEVELS))  # per level: the miss minus the level's share
+    for _ in range(100):
+        calibration.learn(keys, np.broadcast_to(excess[None, :, None], (series, len(LEVELS), H)))
+    return calibration
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +42,15 @@ def ar() -> Forecaster:
 
 
 @pytest.mark.parametrize("inside", [False, True], ids=["misses", "hits"])
-def test_the_forecasters_bands_at_the_adapted_levels_differ_and_nest(ar: Forecaster, inside: bool) -> None:
-    effective = _driven(inside).effective_levels()
-    lo_level, hi_level = effective[0.8], effective[0.95]
+def test_the_forecasters_bands_at_the_adapted_widths_differ_and_nest(ar: Forecaster, inside: bool) -> None:
+    calibration = _driven(inside)
     windows = np.stack([50.0 + 0.5 * np.arange(24)[::-1], 80.0 + np.sin(np.arange(24))])
-    point, bounds = ar.predict_interval(windows, (lo_level, hi_level))
-    lo80, hi80 = bounds[lo_level]
-    lo95, hi95 = bounds[hi_level]
+    point, bounds = ar.predict_interval(windows, LEVELS)
+    keys = [(("instance", str(i)),) for i in range(2)]
+    assert (calibration.factors(keys) != 1.0).all()  # the premise: every factor moved, to the same bound
+    bounds = calibration.apply(keys, point, bounds)
+    lo80, hi80 = bounds[0.8]
+    lo95, hi95 = bounds[0.95]
     assert (lo95 <= lo80).all()
     assert (lo80 <= point).all()
     assert (point <= hi80).all()
@@ -127,16 +103,15 @@ def test_the_daemon_publishes_two_nested_bands_after_a_burst_of_misses(ar: Forec
         history=timedelta(days=1),
         aci_gamma=0.1,
         clip_negative=False,
-        bursts={"enabled": False},  # misses this far out are bursts, which leave the adaptation alone
     )
     ModelStore(tmp_path / "models", "load").publish(ar)
     source = Spiking(series=20)
     daemon = Daemon(Settings(listen="127.0.0.1:0", model_dir=tmp_path / "models"), source, [target])
-    for _ in range(3):  # each later cycle scores the one before as misses, then forecasts at the adapted levels
+    for _ in range(3):  # each later cycle scores the one before as misses, then forecasts at the adapted widths
         assert all(r.ok for r in daemon.run_once())
         source.advance()
-    effective = daemon.jobs["load"].scorer.quality.effective_levels()
-    assert effective[0.8] > 0.95, f"the misses did not drive the levels up: {effective}"
+    factors = daemon.jobs["load"].scorer.quality.calibration.factors(list(source.data))
+    assert (factors[:, :, 0] > 1.0).all(), f"the misses did not widen the bands: {factors[:, :, 0]}"
     text = scrape(daemon)
     band: dict[tuple[str, str, str, int], float] = {}
     for family in ("promcast_forecast_lower", "promcast_forecast_upper"):

@@ -126,8 +126,9 @@ ROOMS: dict[str, set[str]] = {
     "http": {"base", "settings"},
     "models": {"base", "settings", "sources", "http"},
     "cycle": {"base", "settings", "sources", "http", "models"},
+    "sinks": {"base", "settings", "http"},  # where forecasts go besides /metrics
     "offline": {"base", "settings", "sources", "models", "cycle"},
-    "app": {"base", "settings", "sources", "http", "models", "cycle", "offline"},  # app, health, cli, __main__
+    "app": {"base", "settings", "sources", "http", "models", "cycle", "offline", "sinks"},  # app, health, cli, __main__
 }
 TOP = {
     "promcast.daemon.app": "app",

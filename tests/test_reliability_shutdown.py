@@ -30,8 +30,9 @@ from .support.scripted import Scripted
 STOP_WITHIN = 10.0
 
 
-def _start(model_dir: Path, log: Path) -> subprocess.Popen[str]:
-    """The demo on its default 1-minute step, training first: three days of history, a training of minutes here."""
+def _start(model_dir: Path, log: Path, first_model: str = "train") -> subprocess.Popen[str]:
+    """The demo on its default 1-minute step, training first: three days of history, a training of minutes here.
+    With ``first_model="pretrained"`` the pretrained model serves and the own model trains behind it."""
     env = {**os.environ, "PROMCAST_LOG_FORMAT": "json"}
     cmd = [
         sys.executable,
@@ -41,7 +42,7 @@ def _start(model_dir: Path, log: Path) -> subprocess.Popen[str]:
         "--speed",
         "600",
         "--first-model",
-        "train",
+        first_model,
         "--listen",
         "127.0.0.1:0",
     ]
@@ -59,15 +60,16 @@ def _started(proc: subprocess.Popen[str], log: Path) -> str | None:
     return next((str(e["listen"]) for e in _events(log) if e["event"] == "started"), None)
 
 
-def _training_child(pid: int) -> int | None:
-    """The pid of the daemon's `python -m promcast.daemon.models.training` child while it runs."""
+def _training_child(pid: int, marker: bytes = b"promcast.daemon.models.training") -> int | None:
+    """The pid of the daemon's child whose command line holds ``marker`` while it runs: by default the first
+    training's `python -m promcast.daemon.models.training`."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             children = (task / "children").read_text().split()
         except OSError:
             continue
         for child in children:
-            if _running(int(child)) and b"promcast.daemon.models.training" in _cmdline(int(child)):
+            if _running(int(child)) and marker in _cmdline(int(child)):
                 return int(child)
     return None
 
@@ -120,6 +122,25 @@ def test_sigterm_during_the_first_training_stops_it_publishes_nothing_and_exits_
     assert store.versions() == [], store.versions()
     assert not _leftovers(models), _leftovers(models)
     print(f"\nSIGTERM during the first training: exit after {took:.2f}s")
+
+
+def test_sigterm_while_the_own_model_trains_behind_the_pretrained_one_stops_that_child(tmp_path: Path) -> None:
+    """The own model's `promcast train` child runs from a background thread: the daemon must stop it before it
+    exits, or the orphan would promote a model after "stopped"."""
+    models, log = tmp_path / "m", tmp_path / "daemon.log"
+    proc = _start(models, log, first_model="pretrained")
+    wait_until(lambda: _started(proc, log), timeout=60)
+    child = wait_until(lambda: _training_child(proc.pid, b"promcast\0train\0"), timeout=60, every=0.05)
+    store = ModelStore(models / "demo-diurnal-60s", "demo")
+    pretrained = store.current_version()
+    took = _stop(proc)
+    assert not _running(child), "the training child outlived the daemon"
+    assert took < STOP_WITHIN, f"exit took {took:.1f}s"
+    events = [str(e["event"]) for e in _events(log)]  # every line JSON: no BrokenPipeError traceback either
+    assert events[-1] == "stopped", events[-5:]
+    assert store.current_version() == pretrained, store.versions()
+    assert len(store.versions()) == 1, store.versions()  # the pretrained install only: nothing was published
+    assert not _leftovers(models), _leftovers(models)
 
 
 def test_sigterm_mid_cycle_exits_within_10s_and_the_model_in_the_store_still_loads(tmp_path: Path) -> None:
@@ -183,3 +204,19 @@ def test_shutdown_waits_for_the_cycle_at_once_to_finish(tmp_path: Path) -> None:
     assert source.reading.wait(30)  # the cycle at once is reading
     daemon.shutdown()
     assert source.done >= 1  # its read ended before shutdown returned: no cycle is cut off mid-way
+
+
+def test_shutdown_waits_for_a_background_retrain_and_its_child(tmp_path: Path) -> None:
+    """A retrain started from a cycle (the own model, drift) runs on a thread of its own. ``shutdown`` returns only
+    once that thread has stopped its `promcast train` child: the process may exit right after."""
+    from promcast.daemon.sources import make_source
+    from promcast.daemon.sources.demo import demo_target
+
+    settings = Settings(listen="127.0.0.1:0", model_dir=tmp_path, source="demo", targets=[demo_target()])
+    daemon = Daemon(settings, make_source(settings), settings.targets)
+    thread = daemon.retrain_in_background("demo", "a test", "first")
+    child = wait_until(lambda: _training_child(os.getpid(), b"promcast\0train\0"), timeout=60, every=0.01)
+    daemon.shutdown()
+    assert not thread.is_alive(), "shutdown returned while the retrain thread still ran"
+    assert not _running(child), "the training child outlived the shutdown"
+    assert ModelStore(tmp_path, "demo").versions() == []

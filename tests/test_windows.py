@@ -67,6 +67,15 @@ def test_a_lagging_series_is_forecast_from_its_own_last_sample() -> None:
     assert win.filled.tolist() == [0]
 
 
+def test_a_series_lagging_past_max_lag_has_stopped_and_one_within_it_is_forecast() -> None:
+    one, two = series(np.ones(GRID), END - STEP), series(np.ones(GRID), END - 2 * STEP)
+    win = build_windows({(("s", "one"),): one, (("s", "two"),): two}, END, STEP, W, MAX_GAP, GRID, max_lag=1)
+    assert win.keys == [(("s", "one"),)]
+    assert win.origins.tolist() == [pd.Timestamp(END - STEP).value]
+    assert win.stopped == [(("s", "two"),)]
+    assert win.skipped == []
+
+
 def test_stale_short_and_non_finite_series_are_skipped_with_their_reason() -> None:
     ok = series(np.ones(GRID))
     data = {
@@ -77,8 +86,9 @@ def test_stale_short_and_non_finite_series_are_skipped_with_their_reason() -> No
     }
     win = build_windows(data, END, STEP, W, MAX_GAP, GRID)
     assert win.keys == [(("s", "ok"),)]
+    assert win.stopped == [(("s", "stale"),)]  # MAX_GAP + 1 steps behind: stopped, not a fault of its values
     reasons = {dict(k)["s"]: r for k, r in win.skipped}
-    assert "older than max_gap" in reasons["stale"]
+    assert set(reasons) == {"short", "nan"}
     assert reasons["short"] == f"need {W} points, got {W - 1}"
     assert "NaN" in reasons["nan"]
 

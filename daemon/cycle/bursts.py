@@ -36,7 +36,7 @@ class BurstParams:
     """``threshold``: band widths outside the widest band; ``persistence``: consecutive steps above it; ``spike``:
     band widths at which one step is a burst at once (None: never)."""
 
-    threshold: float = 1.0
+    threshold: float = 0.5
     persistence: int = 2
     spike: float | None = 10.0
 

@@ -9,7 +9,7 @@ Hysteresis, so that a noisy boundary does not flap: a series leaves the model wh
 best fallback's by ``margin`` (relative) on ``patience`` consecutive scorings, and comes back when the model's MAE
 is at most the best fallback's on ``patience`` consecutive scorings. No decision is taken before ``window``
 scorings of the series. A fallback's interval is its point ± its own MAE per step times ln(1 / (1 - level)), the
-central interval of Laplace errors with that mean absolute error, at the level the online adaptation asks for.
+central interval of Laplace errors with that mean absolute error; each series' width factors then scale it.
 """
 
 from __future__ import annotations
@@ -141,10 +141,9 @@ class Guard:
         values: np.ndarray,
         bounds: dict[float, tuple[np.ndarray, np.ndarray]],
         fallbacks: dict[str, np.ndarray],
-        levels: dict[float, float],
     ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]], list[str]]:
         """The forecasts to publish: the model's, except for the series on a fallback, which get the fallback's
-        point and interval. ``levels`` maps each nominal level to the one the online adaptation asks for."""
+        point and interval."""
         sources = self.sources(keys)
         if all(src == MODEL for src in sources):
             return values, bounds, sources
@@ -160,6 +159,6 @@ class Guard:
                 mae = np.zeros(self.horizon)
             mae = np.where(np.isfinite(mae), mae, np.nanmax(mae))  # a step not scored yet: the widest scored
             for nominal, (lo, hi) in bounds.items():
-                half = mae * math.log(1.0 / (1.0 - levels.get(nominal, nominal)))
+                half = mae * math.log(1.0 / (1.0 - nominal))
                 lo[i], hi[i] = values[i] - half, values[i] + half
         return values, bounds, sources

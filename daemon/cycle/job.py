@@ -3,7 +3,8 @@
 - read: the new samples of every series, and their input windows on the target's step grid;
 - score: the forecasts made earlier against the values that arrived; the errors go to the guard and the burst
   detector, the live quality to its gauges and to the drift check;
-- predict: one batched inference, the bands adapted online, and the guard's fallbacks (daemon.cycle.predict);
+- predict: one batched inference, each series' bands adapted online, and the guard's fallbacks
+  (daemon.cycle.predict);
 - publish: one snapshot for /metrics, and the forecasts kept for scoring (daemon.cycle.publish).
 
 The model's life (the first model, the pretrained install, the own model, drift retrains) is ``ModelLife``'s.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,7 +25,7 @@ from promcast.daemon.clock import origin
 from promcast.daemon.cycle.heap import release_free_memory
 from promcast.daemon.cycle.predict import Outcome, predict
 from promcast.daemon.cycle.publish import publish, report_gaps
-from promcast.daemon.cycle.read import Reader
+from promcast.daemon.cycle.read import NoRead, Reader
 from promcast.daemon.cycle.score import Scorer
 from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.logs import get_logger
@@ -48,6 +50,7 @@ class CycleResult:
     forecasts: np.ndarray | None = None  # (S, horizon)
     version: str | None = None
     error: str | None = None
+    state: str = "failed"  # one of http.families.TARGET_STATES, or "stopping"
 
 
 class ForecastJob:
@@ -73,6 +76,8 @@ class ForecastJob:
         self._running = threading.Lock()
         self.reader = Reader(target, source, metrics, shard.select)
         self.scorer = Scorer(target, metrics)
+        self.state, self.why = "starting", "no cycle yet"  # the last cycle's outcome, for /readyz
+        self.on_published: Callable[[str], object] | None = None  # the daemon's forecast writer, after publish
 
     @property
     def progress_at(self) -> float | None:
@@ -93,7 +98,7 @@ class ForecastJob:
 
     def __call__(self) -> CycleResult:
         if self.stop.is_set():  # the daemon is stopping: publish nothing more
-            return CycleResult(self.target.name, False, error="stopping")
+            return CycleResult(self.target.name, False, error="stopping", state="stopping")
         self.started_at, t0 = time.monotonic(), time.perf_counter()
         try:
             result = self.cycle()
@@ -103,15 +108,28 @@ class ForecastJob:
             log.exception("cycle_failed", target=self.target.name)
             self.metrics.error(self.target.name, "cycle")
             result = CycleResult(self.target.name, False, error=repr(exc))
+        self._settle(result)
         self.metrics.cycle.labels(self.target.name).observe(time.perf_counter() - t0)
         release_free_memory()  # the cycle's garbage goes back to the OS, not into a high-water mark
         return result
+
+    def _settle(self, result: CycleResult) -> None:
+        """The target's state for /readyz and its gauge; a cycle that forecast nothing zeroes its input gauges."""
+        if result.state == "stopping":
+            return
+        name = self.target.name
+        self.state, self.why = result.state, result.error or ""
+        self.metrics.set_state(name, result.state)
+        if not result.ok:
+            self.metrics.clear_inputs(name)
 
     def cycle(self) -> CycleResult:
         name, step = self.target.name, self.target.step
         served = self.life.ensure(origin(self.source.now(), step))  # the first start may train for minutes
         if served is None:
-            return CycleResult(name, False, None, error="no model")
+            return CycleResult(
+                name, False, None, error="no model", state="no_data" if self.life.no_data else "no_model"
+            )
         self.life.ask_own_model(served)
         # The end is taken after any training, and a cycle that took past the next step boundary is run again
         # on fresh data: a forecast whose origin is a step old would have its first step in the past.
@@ -122,13 +140,17 @@ class ForecastJob:
             if isinstance(outcome, CycleResult):
                 return outcome
             if self.stop.is_set():  # the daemon began stopping during the cycle: publish nothing more
-                return CycleResult(name, False, end, error="stopping")
+                return CycleResult(name, False, end, error="stopping", state="stopping")
             now = self.source.now()
             if now - end < step:
                 self.last_window = outcome.windows.values[0]
                 publish(self.target, self.metrics, self.scorer, now.timestamp(), end, outcome, self.max_age)
+                if self.on_published is not None:
+                    self.on_published(name)
                 self._log(served, end, outcome, time.perf_counter() - t0)
-                return CycleResult(name, True, end, outcome.windows.keys, outcome.values, served.version)
+                return CycleResult(
+                    name, True, end, outcome.windows.keys, outcome.values, served.version, state="forecasting"
+                )
             log.warning("cycle_late", target=name, end=end.isoformat(), seconds=round(time.perf_counter() - t0, 3))
         self.metrics.error(name, "late")
         return CycleResult(name, False, end, error="every forecast was a step old before it could be published")
@@ -137,12 +159,12 @@ class ForecastJob:
         """Read, score and predict at ``end``: the forecasts to publish, or the failed cycle's result."""
         name = self.target.name
         read = self.reader.read(end)
-        if isinstance(read, str):
-            return CycleResult(name, False, end, error=read)
+        if isinstance(read, NoRead):
+            return CycleResult(name, False, end, error=read.why, state=read.state)
         self.life.check_drift(self.scorer.score(read.data).skill)
-        levels = self.scorer.quality.effective_levels()  # strictly increasing in the nominal order: distinct bands
+        calibration = self.scorer.quality.calibration  # each series' band widths, adapted as values arrive
         try:
-            outcome = predict(served, read.windows, self.target, levels, self.scorer.guard, self._predict_failed)
+            outcome = predict(served, read.windows, self.target, calibration, self.scorer.guard, self._predict_failed)
         except ValueError as exc:  # no series could be forecast
             return CycleResult(name, False, end, error=str(exc))
         report_gaps(self.target, self.metrics, outcome.windows, end)

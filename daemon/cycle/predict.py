@@ -1,8 +1,9 @@
 """The cycle's predict step: the model's forecasts and bands for every usable window, then what is published.
 
 The model predicts the whole batch at once; where that fails, each series on its own, so that one series the
-model cannot forecast costs that series alone. The bands are widened after an outage and clipped at a floor of
-0, and the guard swaps in a fallback's forecast for the series where the model has been losing to it.
+model cannot forecast costs that series alone. The bands are widened after an outage, the guard swaps in a
+fallback's forecast for the series where the model has been losing to it, each series' band is scaled by its own
+width factors (daemon/cycle/calibrate.py), and the forecasts are clipped at a floor of 0.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promcast.daemon.cycle.bands import Bounds, clip_at_floor, widen
+from promcast.daemon.cycle.calibrate import SeriesCalibration
 from promcast.daemon.cycle.guard import MODEL, Guard, fallback_forecasts
 from promcast.daemon.cycle.windows import Windows
 from promcast.daemon.models.serving import ServedModel
@@ -40,36 +42,34 @@ def predict(
     served: ServedModel,
     win: Windows,
     target: TargetSettings,
-    levels: dict[float, float],
+    calibration: SeriesCalibration,
     guard: Guard | None,
     failed: Failed,
 ) -> Outcome:
-    """The forecasts to publish for ``win`` at the adapted ``levels`` (nominal -> asked). Raises the batch's
+    """The forecasts to publish for ``win``, each series' bands scaled by its ``calibration``. Raises the batch's
     ValueError where no series could be forecast (``failed`` was told of each)."""
     try:
-        values, bounds = _model(served, win.values, target, levels)
+        values, bounds = _model(served, win.values, target)
     except ValueError:  # one series the model cannot forecast costs that series, not the target
-        kept, values, bounds = _each(served, win, target, levels, failed)
+        kept, values, bounds = _each(served, win, target, failed)
         if not kept:
             raise
         win = win.subset(kept)
     bounds = widen(values, bounds, win.long_gap, target.gap_interval_factor)
-    clip = target.clip_negative  # a series never negative in its window is not forecast below 0
-    if clip:
-        values, bounds = clip_at_floor(win.values, values, bounds)
     model, fallbacks, sources = values, {}, [MODEL] * len(win.keys)
     if guard is not None:  # the fallbacks are computed, kept and scored only for the guard
         fallbacks = fallback_forecasts(win.values, target.horizon, target.day_steps)
-        values, bounds, sources = guard.apply(win.keys, values, bounds, fallbacks, levels)
-        if clip and any(src != MODEL for src in sources):  # a fallback's interval may reach below 0
-            values, bounds = clip_at_floor(win.values, values, bounds)
+        values, bounds, sources = guard.apply(win.keys, values, bounds, fallbacks)
+    # Each series' widths scale its band around the point before the floor: the band, not a band cut at 0.
+    bounds = calibration.apply(win.keys, values, bounds)
+    if target.clip_negative:  # a series never negative in its window is not forecast below 0
+        values, bounds = clip_at_floor(win.values, values, bounds)
+        model = clip_at_floor(win.values, model, {})[0]
     return Outcome(win, values, bounds, model, fallbacks, sources)
 
 
-def _model(
-    served: ServedModel, windows: np.ndarray, target: TargetSettings, levels: dict[float, float]
-) -> tuple[np.ndarray, Bounds]:
-    """Point forecasts (S, horizon) and bounds per nominal level, at the levels adapted online.
+def _model(served: ServedModel, windows: np.ndarray, target: TargetSettings) -> tuple[np.ndarray, Bounds]:
+    """Point forecasts (S, horizon) and the model's calibrated bounds per level.
 
     The Forecaster raises ValueError instead of returning a non-finite value. A model made before the gate reads
     fewer points than the target's input (its window alone): it gets the last that many."""
@@ -77,19 +77,18 @@ def _model(
     windows = windows[:, -f.input_length :]
     if f.calibration is None or not target.levels:
         return f.predict(windows), {}
-    values, by_level = f.predict_interval(windows, tuple(levels.values()))
-    return values, {nominal: by_level[asked] for nominal, asked in levels.items()}
+    return f.predict_interval(windows, tuple(target.levels))
 
 
 def _each(
-    served: ServedModel, win: Windows, target: TargetSettings, levels: dict[float, float], failed: Failed
+    served: ServedModel, win: Windows, target: TargetSettings, failed: Failed
 ) -> tuple[list[int], np.ndarray, Bounds]:
     """After a batch failed: each series on its own; the rows kept, their forecasts and bounds."""
     kept: list[int] = []
     parts: list[tuple[np.ndarray, Bounds]] = []
     for i, key in enumerate(win.keys):
         try:
-            parts.append(_model(served, win.values[i : i + 1], target, levels))
+            parts.append(_model(served, win.values[i : i + 1], target))
         except ValueError as exc:
             failed(key, exc)
             continue

@@ -2,8 +2,8 @@
 
 Per target it tracks, over the last ``window`` scored forecasts of each horizon step: the MAE, the naive
 forecast's MAE (the last value at the origin, repeated) and, per interval level, how often the actual
-value fell inside the band. It also adapts each level online (adaptive conformal inference, Gibbs and
-Candès 2021): a miss widens the next bands a little, a hit narrows them, so coverage tracks drift.
+value fell inside the band. Each scored value also adapts its own series' band widths (daemon/cycle/calibrate.py):
+a miss widens that series' next bands a little, a hit narrows them, so each series' coverage tracks its level.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import numpy as np
 import pandas as pd
 
 from promcast.daemon.cycle.bursts import combine, excess
+from promcast.daemon.cycle.calibrate import SeriesCalibration
 from promcast.daemon.cycle.guard import MODEL
 from promcast.daemon.sources.samples import Samples, as_samples
 from promcast.daemon.types import QualitySnapshot, SeriesKey
 
-__all__ = ["LEVEL_RANGE", "SEPARATION", "QualitySnapshot", "QualityTracker", "Scored", "ordered_levels"]
-
-LEVEL_RANGE = (0.5, 0.995)  # the adapted levels stay within it (the calibration grid ends at 0.995)
-SEPARATION = 0.01  # the least gap between two adapted levels: two steps of the calibration grid
+__all__ = ["QualitySnapshot", "QualityTracker", "Scored"]
 
 
 @dataclass(frozen=True)
@@ -87,29 +85,11 @@ def _actuals_at(actuals: Mapping[SeriesKey, Samples], times: np.ndarray) -> tupl
     return rows, out
 
 
-def ordered_levels(adapted: dict[float, float]) -> dict[float, float]:
-    """Nominal level -> adapted level, clipped into LEVEL_RANGE and made strictly increasing in the nominal order.
-
-    Each level adapts on its own, so two may cross or both reach a clip (a burst of misses drives every alpha
-    down); asking the calibration for the same level twice would publish two identical bands. The i-th of n
-    levels is kept within [low + i * sep, high - (n - 1 - i) * sep], then pushed to at least sep above the one
-    before it, which leaves room for every level after it."""
-    nominal = sorted(adapted)
-    low, high = LEVEL_RANGE
-    sep = min(SEPARATION, (high - low) / max(len(nominal) - 1, 1))
-    out: dict[float, float] = {}
-    previous = -np.inf
-    for i, lv in enumerate(nominal):
-        level = float(np.clip(adapted[lv], low + i * sep, high - (len(nominal) - 1 - i) * sep))
-        previous = max(level, previous + sep)
-        out[lv] = round(previous, 9)  # 0.8 + 0.01 prints as 0.81, and equal inputs give equal keys
-    return out
-
-
 class QualityTracker:
     """Scores the model's own forecasts (also while the guard publishes a fallback's) and returns, per series, the
     model's and each fallback's errors and each actual value's burst score; the intervals scored are the published
-    ones. With ``burst_threshold`` it scores bursts and keeps values past it out of the interval adaptation."""
+    ones, and they adapt each series' band widths (``calibration``, steps of ``gamma``). With ``burst_threshold``
+    it scores bursts."""
 
     def __init__(
         self,
@@ -120,21 +100,18 @@ class QualityTracker:
         gamma: float,
         burst_threshold: float | None = None,
     ):
-        self.step, self.horizon, self.levels, self.gamma = pd.Timedelta(step), horizon, levels, gamma
+        self.step, self.horizon, self.levels = pd.Timedelta(step), horizon, levels
         self.burst_threshold = burst_threshold
         self._lock = threading.Lock()
         self._pending: dict[pd.Timestamp, _Batch] = {}  # origin -> that cycle's forecasts
         self._err = [_Rolling(window) for _ in range(horizon)]
         self._naive = [_Rolling(window) for _ in range(horizon)]
         self._hits = {lv: _Rolling(window * horizon) for lv in levels}
-        self._alpha = {lv: 1.0 - lv for lv in levels}  # adapted miss rate per nominal level
+        self.calibration = SeriesCalibration(levels, horizon, gamma)
 
-    def effective_levels(self) -> dict[float, float]:
-        """Nominal level -> the level to ask the calibration for now: adapted, within [0.5, 0.995], and strictly
-        increasing in the nominal order, ``SEPARATION`` apart, so that no two bands collapse into one."""
-        with self._lock:
-            adapted = {lv: 1.0 - a for lv, a in self._alpha.items()}
-        return ordered_levels(adapted)
+    def forget(self, present: set[SeriesKey]) -> None:
+        """Drop the band widths of series no longer returned."""
+        self.calibration.forget(present)
 
     def record(
         self,
@@ -171,15 +148,18 @@ class QualityTracker:
             # Per actual value and horizon step, the excess of the forecast made that many steps before it.
             burst = np.full((*matrix.shape, self.horizon), np.nan) if self.burst_threshold is not None else None
             latest = max((int(s.times[-1]) for s in actuals.values() if len(s)), default=None)
+            # Per actual series, level and step: the misses minus the level's miss share, of the values scored now.
+            misses = np.zeros((len(rows), len(self.calibration.levels), self.horizon))
             oldest = pd.Timestamp(latest, tz="UTC") - 2 * self.horizon * self.step if latest is not None else None
             for origin in origins:
                 batch = self._pending[origin]
                 cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
                 actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
-                self._score(batch, actual, at, len(rows), errors, burst, cols)
+                self._score(batch, actual, at, len(rows), errors, misses, burst, cols)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]
+            self.calibration.learn(list(rows), misses)
             burst_keys, burst_scores = [], NOTHING.burst_scores
             if burst is not None:
                 scores = combine(burst)  # (series, times), NaN where nothing was scored
@@ -195,6 +175,7 @@ class QualityTracker:
         at: np.ndarray,
         series: int,
         errors: dict[str, tuple[np.ndarray, np.ndarray]],
+        misses: np.ndarray,
         burst: np.ndarray | None = None,
         cols: np.ndarray | None = None,
     ) -> None:
@@ -202,16 +183,12 @@ class QualityTracker:
         if not new.any():
             return
         b.scored |= new
-        adapt = new  # the values the online interval adaptation learns from
         if burst is not None and cols is not None and self.burst_threshold is not None and b.bounds:
             lo, hi = b.bounds[max(b.bounds)]  # the widest band
             ex = excess(actual, lo, hi)
             rows = np.broadcast_to(at[:, None], new.shape)
             steps = np.broadcast_to(np.arange(self.horizon)[None, :], new.shape)
             burst[rows[new], cols[new], steps[new]] = ex[new]
-            # A value far outside the widest band (a burst, or its first step) does not move the adaptation:
-            # a spike would otherwise widen every later band for hours. Coverage and the MAE still count it.
-            adapt = new & ~(ex > self.burst_threshold)
         if b.fallbacks:  # the guard's fallbacks are kept only where the guard is on
             for name in (MODEL, *b.fallbacks):
                 if name not in errors:
@@ -223,15 +200,16 @@ class QualityTracker:
                 a = actual[rows, h]
                 self._err[h].extend(np.abs(a - b.values[rows, h]))
                 self._naive[h].extend(np.abs(a - b.naive[rows]))
-        for lv in self.levels:
+        seen = at >= 0  # the batch's series that returned values now (each has its own row)
+        for i, lv in enumerate(self.calibration.levels):
             if lv not in b.bounds:
                 continue
             lo, hi = b.bounds[lv]
             inside = (lo <= actual) & (actual <= hi)
             self._hits[lv].extend(inside[new])
-            # ACI: alpha <- alpha + gamma (target miss rate - observed miss), once per scored value. It learns from
-            # the published bands, so it steers the coverage users see (a fallback's band reads the same levels).
-            self._alpha[lv] += self.gamma * float(np.sum((1.0 - lv) - (~inside[adapt]).astype(float)))
+            # Learnt from the published bands, so it steers the coverage users see, a burst's values included:
+            # a heavy-tailed series' band must cover its own large values.
+            misses[at[seen], i] += np.where(new, (~inside) - (1.0 - lv), 0.0)[seen]
 
     @staticmethod
     def _collect(

@@ -35,10 +35,16 @@ Select = Callable[[Mapping[SeriesKey, Any]], dict[SeriesKey, Any]]
 
 class RecentData:
     def __init__(
-        self, source: Source, target: TargetSettings, span: timedelta, select: Select = dict, resync_cycles: int = 60
+        self,
+        source: Source,
+        target: TargetSettings,
+        span: timedelta,
+        select: Select = dict,
+        resync_cycles: int = 60,
+        delay: timedelta = timedelta(0),
     ) -> None:
         self.source, self.target, self.span, self.select = source, target, span, select
-        self.overlap = target.step * (target.max_gap + 2)
+        self.overlap = target.step * (target.max_gap + 2) + delay  # delay: how far behind now the source reads
         self.resync_cycles = resync_cycles
         self._data: dict[SeriesKey, Samples] = {}
         self._end: datetime | None = None

@@ -45,6 +45,7 @@ class Scorer:
     def score(self, data: dict[SeriesKey, Samples]) -> QualitySnapshot:
         """Score what arrived in ``data``; the guard and the burst detector act on the errors. The live quality."""
         scored, present = self.quality.observe(data), set(data)
+        self.quality.forget(present)
         if self.guard is not None:
             for key, errors in scored.errors.items():
                 self._switch(self.guard, key, errors)

@@ -7,8 +7,9 @@ samples that share a point are averaged, as ``forecaster.data.regularise`` does 
 Per series:
 - its **origin** is the grid point of its last sample: its window ends there, and its forecast's step h predicts
   origin + h steps. A series whose samples lag has an older origin than the cycle's end;
-- a series whose last sample is more than ``max_gap`` steps before the end is skipped (it is no longer reporting),
-  and so is one with fewer than ``window`` steps between its first and last sample;
+- a series whose last sample is more than ``max_lag`` steps before the end has **stopped**: it is left out, so that
+  no forecast with steps already past is published. One with fewer than ``window`` steps between its first and
+  last sample is skipped;
 - **the gap policy**: every missing point inside the window is filled by linear interpolation between the real
   samples around it, whatever the gap's length, and counted as imputed. A window that bridges a gap longer than
   ``max_gap`` steps (an outage of the source or of Prometheus) is flagged, so that the job widens its interval and
@@ -19,7 +20,7 @@ Per series:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -38,7 +39,8 @@ class Windows:
     origins: np.ndarray  # (S,) int64 ns: the time of each series' last input step
     filled: np.ndarray  # (S,) int: points of each window with no sample of their own (interpolated)
     long_gap: np.ndarray  # (S,) bool: the window bridges a gap longer than max_gap steps
-    skipped: list[tuple[SeriesKey, str]]  # series left out, with the reason
+    skipped: list[tuple[SeriesKey, str]]  # series left out for their values, with the reason
+    stopped: list[SeriesKey] = field(default_factory=list)  # series with no sample in the last max_lag steps
 
     def subset(self, rows: list[int]) -> Windows:
         """The windows of ``rows`` only (after some series could not be forecast)."""
@@ -49,6 +51,7 @@ class Windows:
             self.filled[rows],
             self.long_gap[rows],
             self.skipped,
+            self.stopped,
         )
 
     @property
@@ -57,14 +60,23 @@ class Windows:
 
 
 def build_windows(
-    data: Mapping[SeriesKey, Samples | pd.Series], end: datetime, step: timedelta, window: int, max_gap: int, grid: int
+    data: Mapping[SeriesKey, Samples | pd.Series],
+    end: datetime,
+    step: timedelta,
+    window: int,
+    max_gap: int,
+    grid: int,
+    max_lag: int | None = None,
 ) -> Windows:
-    """The windows of ``data`` on the ``grid`` points that end at ``end`` (``grid`` >= window + max_gap)."""
+    """The windows of ``data`` on the ``grid`` points that end at ``end`` (``grid`` >= window + max_gap);
+    ``max_lag`` defaults to ``max_gap``."""
+    max_lag = max_gap if max_lag is None else max_lag
     step_ns = round(step.total_seconds() * 1e9)
     end_ns = pd.Timestamp(end).value
     g0 = end_ns - (grid - 1) * step_ns
     keys = sorted(data)
     skipped: list[tuple[SeriesKey, str]] = []
+    stopped: list[SeriesKey] = []
     times, values, lengths = [], [], []
     for key in keys:
         samples = as_samples(data[key])
@@ -92,12 +104,12 @@ def build_windows(
     ok = np.ones(n, bool)
     for i in range(n):
         reason = None
+        if not bad[i] and (not any_sample[i] or grid - 1 - last[i] > max_lag):
+            ok[i] = False
+            stopped.append(keys[i])
+            continue
         if bad[i]:
             reason = "the series holds NaN or infinite values"
-        elif not any_sample[i]:
-            reason = f"no sample in the last {grid} steps"
-        elif grid - 1 - last[i] > max_gap:
-            reason = f"latest sample {pd.Timestamp(g0 + int(last[i]) * step_ns, tz='UTC')} is older than max_gap steps"
         elif last[i] - first[i] + 1 < window:
             reason = f"need {window} points, got {int(last[i] - first[i] + 1)}"
         if reason is not None:
@@ -123,4 +135,5 @@ def build_windows(
         filled=missing.sum(axis=1),
         long_gap=(missing & (gap > max_gap)).any(axis=1),
         skipped=skipped,
+        stopped=stopped,
     )

@@ -14,11 +14,24 @@ import numpy as np
 
 from promcast.daemon.types import SeriesKey
 
-__all__ = ["FAMILIES", "RETRAIN_REASONS", "ROLES", "STAGES", "Family", "ModelInfo", "TargetForecast", "label_name"]
+__all__ = [
+    "FAMILIES",
+    "RETRAIN_REASONS",
+    "ROLES",
+    "STAGES",
+    "TARGET_STATES",
+    "Family",
+    "ModelInfo",
+    "TargetForecast",
+    "label_name",
+]
 
 ROLES = ("champion", "challenger")
 RETRAIN_REASONS = ("cron", "drift", "first", "manual")
-STAGES = ("query", "input", "predict", "publish", "model", "train", "vanished", "late", "cycle", "scheduler")
+STAGES = ("query", "input", "predict", "publish", "push", "model", "train", "vanished", "late", "cycle", "scheduler")
+# What a target's last cycle did. no_data and query_rejected: nothing the daemon can forecast (the query matches
+# nothing usable, or the source refuses it); /readyz does not wait for such a target unless it is ``required``.
+TARGET_STATES = ("starting", "forecasting", "no_model", "no_data", "query_failed", "query_rejected", "failed")
 _RESERVED = {"target", "h", "level", "__name__"}
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -113,9 +126,14 @@ FAMILIES: tuple[Family, ...] = (
            "Series whose input window bridged a gap longer than max_gap steps (filled; interval widened).",
            attr="gap_series"),
     Family("promcast_input_lagging_series", "gauge", ("target",),
-           "Series whose last sample is older than the cycle's end: their forecast starts at their own origin.",
+           "Series whose last sample lags the cycle's end by 1 to max_lag steps: their forecast starts at their own "
+           "origin.",
            attr="lagging_series"),
     Family("promcast_series", "gauge", ("target",), "Series forecast in the last cycle.", attr="series"),
+    Family("promcast_target_state", "gauge", ("target", "state"),
+           "What the target's last cycle did (value 1 for its state, 0 for the others): starting, forecasting, "
+           "no_model, no_data (no usable series), query_failed, query_rejected or failed.",
+           attr="target_state"),
     Family("promcast_shard_series", "gauge", ("target",),
            "Series of the target in this replica's shard in the last query (the series it owns).",
            attr="shard_series"),

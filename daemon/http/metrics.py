@@ -30,6 +30,7 @@ from promcast.daemon.http.families import (
     RETRAIN_REASONS,
     ROLES,
     STAGES,
+    TARGET_STATES,
     ModelInfo,
     TargetForecast,
 )
@@ -75,6 +76,7 @@ class Metrics:
     bursts: Counter
     fallback_series: Gauge
     retrains: Counter
+    target_state: Gauge
 
     def __init__(
         self,
@@ -110,6 +112,7 @@ class Metrics:
                 self.retrains.labels(t, reason)
             for role in ROLES:
                 self.holdout_mae.labels(t, role).set(float("nan"))
+            self.set_state(t, "starting")
         self.registry = registry
 
     def exposition(self, openmetrics_format: bool = False) -> bytes:
@@ -169,6 +172,16 @@ class Metrics:
     def snapshot(self) -> tuple[dict[str, TargetForecast], dict[str, ModelInfo]]:
         with self._lock:
             return self._state.forecasts, self._state.models
+
+    def set_state(self, target: str, state: str) -> None:
+        for s in TARGET_STATES:
+            self.target_state.labels(target, s).set(1 if s == state else 0)
+
+    def clear_inputs(self, target: str) -> None:
+        """A cycle that forecast nothing: the last cycle's input gauges say so instead of keeping old values."""
+        for gauge in (self.series, self.lagging_series, self.gap_series, self.fallback_series):
+            gauge.labels(target).set(0)
+        self.imputed.labels(target).set(0)
 
     def error(self, target: str, stage: str, count: int = 1) -> None:
         self.errors.labels(target, stage).inc(count)

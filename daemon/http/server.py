@@ -1,21 +1,27 @@
 """HTTP endpoints: /metrics renders, /healthz says cycles are being attempted, /readyz says forecasts are fresh.
 
-Only GET and HEAD exist; nothing here changes state or triggers work.
+Only GET and HEAD exist; nothing here changes state or triggers work. With a web config file (webguard) every
+path asks for basic auth, and TLS is negotiated in each connection's own thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
+from promcast.daemon.http.webguard import WebGuard
 from promcast.daemon.logs import get_logger
 from promcast.daemon.settings import ConfigError
 
@@ -31,6 +37,7 @@ def _healthy() -> tuple[bool, list[str]]:
 
 
 Render = Callable[[bool], bytes]  # the /metrics page; True asks for OpenMetrics
+HANDSHAKE_SECONDS = 10.0  # a client that opens a connection and never completes TLS frees its thread after this
 
 
 def _wants_openmetrics(accept: str) -> bool:
@@ -57,18 +64,65 @@ class _Server(ThreadingHTTPServer):
     standard library's traceback on stderr."""
 
     daemon_threads = True
+    guard: WebGuard | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS here, in the connection's thread: a slow or plain-HTTP client never holds up the accept loop."""
+        if self.guard is None or not self.guard.tls:
+            super().finish_request(request, client_address)
+            return
+        context = self.guard.current().context
+        assert context is not None  # TLS stays on for the life of the process
+        conn = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            conn.settimeout(HANDSHAKE_SECONDS)
+            try:
+                conn.do_handshake()
+            except OSError as exc:  # ssl.SSLError too: a plain-HTTP client, a refused certificate, a timeout
+                log.debug("tls_handshake_failed", client=_client(client_address), error=str(exc))
+                return
+            conn.settimeout(None)  # then as a plain connection: the handler's own timeout, if any
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_WR)
+            conn.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
-        client = f"{client_address[0]}:{client_address[1]}" if isinstance(client_address, tuple) else "?"
-        if isinstance(exc, ConnectionError | TimeoutError):
+        client = _client(client_address)
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             log.debug("http_client_gone", client=client, error=type(exc).__name__)
         else:
             log.error("http_request_failed", client=client, error=f"{type(exc).__name__}: {exc}")
 
 
+def _client(address: Any) -> str:
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else "?"
+
+
+class _Guarded(BaseHTTPRequestHandler):
+    """Every method and path passes the server's basic-auth check before it is dispatched."""
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        guard = getattr(self.server, "guard", None)
+        if guard is None or guard.authorized(self.headers.get("Authorization")):
+            return True
+        body = b"401 Unauthorized\n"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="promcast"')
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return False  # answered: handle_one_request dispatches nothing
+
+
 def _handler(render: Render, readiness: Readiness, health: Readiness) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Guarded):
         server_version = "promcast"
         sys_version = ""
 
@@ -122,15 +176,27 @@ def _handler(render: Render, readiness: Readiness, health: Readiness) -> type[Ba
 
 class HttpServer:
     def __init__(
-        self, host: str, port: int, render: Render, readiness: Readiness, health: Readiness = _healthy
+        self,
+        host: str,
+        port: int,
+        render: Render,
+        readiness: Readiness,
+        health: Readiness = _healthy,
+        web_config_file: Path | None = None,
     ) -> None:
+        guard = WebGuard(web_config_file) if web_config_file is not None else None  # a bad file: ConfigError
         try:
             self._httpd = _Server((host, port), _handler(render, readiness, health))
         except OSError as exc:  # a busy or unknown address is a setting to fix, not a crash to restart
             raise ConfigError(
                 f"invalid settings:\n  listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
             ) from exc
+        self._httpd.guard = guard
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._httpd.guard is not None and self._httpd.guard.tls else "http"
 
     @property
     def port(self) -> int:

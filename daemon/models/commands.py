@@ -1,4 +1,4 @@
-"""`promcast train` and `promcast models list|rollback`: the retrain job and the model store from the shell."""
+"""`promcast train` and `promcast models list|rollback|unpin`: the retrain job and the model store from the shell."""
 
 from __future__ import annotations
 
@@ -40,16 +40,22 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list a target's model versions, or roll back to one")
+    p = sub.add_parser("models", help="list a target's model versions, roll back to one and pin it, or unpin")
     actions = p.add_subparsers(dest="action", required=True)
     ls = actions.add_parser("list", help="versions, which is current, and their scores")
     _common(ls)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.set_defaults(func=run_list)
-    rb = actions.add_parser("rollback", help="point current at an earlier version (default: the one before)")
+    rb = actions.add_parser(
+        "rollback",
+        help="point current at an earlier version (default: the one before) and pin it there until models unpin",
+    )
     _common(rb)
-    rb.add_argument("--to", metavar="VERSION", help="the version to serve")
+    rb.add_argument("--to", metavar="VERSION", help="the version to serve and pin (any version in the store)")
     rb.set_defaults(func=run_rollback)
+    up = actions.add_parser("unpin", help="release a rollback's pin: current stays; retrains may promote again")
+    _common(up)
+    up.set_defaults(func=run_unpin)
 
 
 def _load(args: argparse.Namespace, **extra: Any) -> tuple[Settings, TargetSettings, ModelStore]:
@@ -123,9 +129,13 @@ def _raw_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _row(store: ModelStore, target: TargetSettings, version: str, current: str | None) -> dict[str, Any]:
+def _row(
+    store: ModelStore, target: TargetSettings, version: str, current: str | None, pinned: str | None
+) -> dict[str, Any]:
     from promcast.daemon.models.serving import LOAD_ERRORS, load_version
+    from promcast.forecaster import PRETRAINED_MODEL
     from promcast.forecaster.artifact import read_meta
+    from promcast.forecaster.scalers import WINDOW
 
     path = store.versions_dir / version
     try:
@@ -139,14 +149,22 @@ def _row(store: ModelStore, target: TargetSettings, version: str, current: str |
         error = str(exc)
     report = store.decision_of(version) or {}
     holdout = ((report.get("scores") or {}).get("challenger") or {}).get("mae")
+    validation = (meta.get("validation") or {}).get("mae")
+    # A model that scales each window by itself reports its validation MAE in each series' spreads, not in units.
+    scale_free = (meta.get("scaler") or {}).get("kind") == WINDOW
+    pretrained = scale_free and "fine_tuned_from" not in (meta.get("training") or {})  # Predictor.pretrained's rule
+    architecture = (meta.get("model") or {}).get("name")
     return {
         "version": version,
         "current": version == current,
+        "pinned": version == pinned,
         "loads": error is None,
         "error": error,
-        "model": (meta.get("model") or {}).get("name"),
+        "model": PRETRAINED_MODEL if pretrained else architecture,
+        "architecture": architecture,
         "created": meta.get("trained_at"),
-        "validation_mae": (meta.get("validation") or {}).get("mae"),
+        "validation_mae": None if scale_free else validation,  # the target's units, as holdout_mae
+        "scale_free_mae": validation if scale_free else None,
         "serves": meta.get("serves"),
         "holdout_mae": holdout,
         "decision": report.get("reason"),
@@ -174,18 +192,34 @@ def _current(store: ModelStore) -> tuple[str | None, str | None]:
         return None, str(exc)
 
 
+# The table's columns; every MAE column holds one unit (the legend under the table says which).
+COLUMNS = ("version", "model", "serves", "created", "holdout_mae", "validation_mae", "scale_free_mae")
+LEGEND = (
+    "holdout_mae, validation_mae: in the target's units. scale_free_mae: validation MAE in standard deviations "
+    "of each series (the pretrained model's: on its own corpus)."
+)
+
+
+def _cell(r: dict[str, Any], col: str) -> str:
+    if col == "model" and r["model"] != r["architecture"]:
+        return f"{r['model']} ({_fmt(r['architecture'])})"  # pretrained (mlp)
+    return _fmt(r[col])
+
+
 def run_list(args: argparse.Namespace) -> int:
-    """Every version, newest first: ``*`` marks the current one, ``!`` one that does not load (its cause below)."""
+    """Every version, newest first: ``*`` marks the current one, ``!`` one that does not load (its cause below);
+    the pin, if any, is said below the table."""
     settings, target, store = _load(args)
     _quiet_logs(settings)
     current, broken = _current(store)
-    rows = [_row(store, target, v, current) for v in reversed(store.versions())]
+    pin = store.pin()
+    pinned = pin["version"] if pin is not None else None
+    rows = [_row(store, target, v, current, pinned) for v in reversed(store.versions())]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cols = ("version", "model", "serves", "created", "validation_mae", "holdout_mae")
     mark = {(True, True): "*", (True, False): "*!", (False, True): "", (False, False): "!"}
-    table = [["", *cols]] + [[mark[r["current"], r["loads"]], *(_fmt(r[c]) for c in cols)] for r in rows]
+    table = [["", *COLUMNS]] + [[mark[r["current"], r["loads"]], *(_cell(r, c) for c in COLUMNS)] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -194,9 +228,25 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"! {r['version']} does not load: {r['error']}")
     if broken is not None:
         print(f"! current: {broken}")
+    if any(r["scale_free_mae"] is not None for r in rows):
+        print(LEGEND)
+    if pin is not None:
+        _print_pin(store, target.name, pin)
     if not rows:
         print(f"no versions in {store.versions_dir}")
     return 0
+
+
+def _print_pin(store: ModelStore, target: str, pin: dict[str, Any]) -> None:
+    """The pin, how to release it, and what the last retrain would have done without it."""
+    if pin["version"] is None:
+        print(f"pinned: {pin['error']}")
+    else:
+        print(f"pinned: {pin['version']} by {pin.get('by')} at {pin.get('at')}; no retrain promotes over it")
+    print(f"release it with: promcast models unpin --target {target}")
+    last = store.latest_decision() or {}
+    if last.get("pinned") is not None:
+        print(f"last retrain {last.get('run')}: {last.get('reason')}")
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -219,9 +269,23 @@ def run_rollback(args: argparse.Namespace) -> int:
                 print(f"failed {target.name}: no loadable version before {current or broken}")
                 return 1
             version = served.version
-        store.promote(version)
+        store.pin_to(version, "promcast models rollback", current)
     except LOAD_ERRORS as exc:
         print(f"failed {target.name}: {exc}")
         return 1
     print(f"rolled back {target.name}: {current or 'a broken current'} -> {version}")
+    print(f"pinned {version}: no retrain promotes over it, across restarts, until promcast models unpin")
+    return 0
+
+
+def run_unpin(args: argparse.Namespace) -> int:
+    """Release the target's pin; ``current`` stays, and the next retrain may promote over it."""
+    _, target, store = _load(args)
+    pin = store.unpin()
+    if pin is None:
+        print(f"{target.name} has no pin: retrains promote as usual")
+        return 0
+    current, broken = _current(store)
+    now = current or broken or "no version"
+    print(f"unpinned {target.name}: {now} stays current; the next retrain may promote over it")
     return 0

@@ -27,7 +27,7 @@ from promcast.daemon.models.training import (
 from promcast.daemon.settings import TargetSettings
 from promcast.daemon.sources import Source
 from promcast.daemon.sources.sharding import Shard
-from promcast.daemon.types import SourceUnavailable
+from promcast.daemon.types import QueryRejected, SourceUnavailable
 from promcast.forecaster import ArtifactError
 from promcast.forecaster.extras import missing_torch, torch_available
 
@@ -57,6 +57,7 @@ class ModelLife:
         self.training_limits: TrainingLimits | None = None  # set while the first model trains
         self.trained_at: float | None = None  # time.monotonic() when the first training ended
         self.error: str | None = None  # why the last ``ensure`` found no model, with its cause
+        self.no_data = False  # that cause was the data: no series to train on, or a query the source refuses
         self.on_drift: Retrain | None = None  # the daemon's: a retrain when the skill drifts down
         self.on_own_model: Retrain | None = None  # the daemon's: trains the target's own model
         self._own_asked: datetime | None = None  # when (source's clock) on_own_model was last called
@@ -101,12 +102,17 @@ class ModelLife:
         except (StoreError, ArtifactError, SourceUnavailable, TrainingFailed, ValueError, OSError) as exc:
             self.metrics.error(name, _stage(exc, doing))
             self.error = f"{doing}: {type(exc).__name__}: {exc}"
+            self.no_data = isinstance(exc, QueryRejected) or (doing == _TRAINING and isinstance(exc, ValueError))
             log.error("model_unavailable", target=name, error=self.error)
             return None
-        self.error = None
+        self.error, self.no_data = None, False
         self.holder.swap(served)
         self.metrics.set_model(name, served.info)
         log.info("model_loaded", target=name, version=served.version, model=served.info.model)
+        pin = None if self.holder.fixed else self.holder.store.pin()
+        if pin is not None:  # the operator's choice: retrains still train and report, and promote nothing over it
+            by, since, skipped = pin.get("by"), pin.get("at"), "every automatic promotion, until promcast models unpin"
+            log.info("pin_holds", target=name, pinned=pin["version"], by=by, since=since, skipped=skipped)
         return served
 
     def ask_own_model(self, served: ServedModel) -> None:

@@ -13,12 +13,17 @@ AR is scored and reported beside naive, but the promotion requires beating naive
 
 The scored challenger is the one promoted: it is not refit on the holdout, so the model that serves is the very
 model whose score passed the promotion rule. The holdout is recent, but serving still reads the latest window as input.
+
+An operator's pin (``promcast models rollback``, the store's ``pin.json``) holds every promotion back: the run still
+trains, scores and reports, and keeps ``current``. A pin is about what serves; the reports keep telling whether a
+fresh model would win, which is what the operator needs to decide when to unpin.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +36,7 @@ import pandas as pd
 from promcast.daemon.clock import align, origin
 from promcast.daemon.logs import get_logger
 from promcast.daemon.models.champion import ChampionUnreadable, score_champion, training_period
-from promcast.daemon.models.store import ModelStore
+from promcast.daemon.models.store import PIN_FILE, ModelStore
 from promcast.daemon.models.training import fit_target, training_series
 from promcast.daemon.settings import RetrainSettings, TargetSettings
 from promcast.daemon.sources import Source
@@ -89,10 +94,58 @@ def split_holdout(
         used += bool(ok.any())
     inputs = np.concatenate(xs) if xs else np.empty((0, target.input_length))
     if len(inputs) == 0:
-        raise ValueError(
-            f"no holdout window of {target.input_length} + {target.horizon} points after {cut}; read more history"
-        )
+        raise ValueError(_no_window(history, target, pd.Timestamp(end), rs, cut))
     return train, Holdout(cut, inputs, np.concatenate(ys), used)
+
+
+def _no_window(
+    history: dict[SeriesKey, pd.Series],
+    target: TargetSettings,
+    end: pd.Timestamp,
+    rs: RetrainSettings,
+    cut: pd.Timestamp,
+) -> str:
+    """Why no holdout window exists, and what gives one: the ``history`` setting, time (a young series), or a gap."""
+    step, points = pd.Timedelta(target.step), target.input_length + target.horizon
+    head = f"no holdout window of {target.input_length} + {target.horizon} points after {cut}"
+    held = int((end - cut) / step) + 1  # grid points at or after the cut
+    if held < target.horizon:  # no series, however old, fills a horizon after the cut: the setting limits
+        need = math.ceil(target.horizon / rs.holdout_ratio) * step
+        return (
+            f"{head}: retrain.holdout_ratio {rs.holdout_ratio:g} of history {_span(target.history)} holds {held} "
+            f"steps, fewer than the horizon {target.horizon}; read more history: raise the target's history to at "
+            f"least {_span(need)}"
+        )
+    starts = [s.index[0] for s in history.values() if len(s)]
+    if not starts:
+        return f"{head}: the query returned no samples in the {_span(target.history)} read"
+    oldest = min(starts)
+    if int((end - oldest) / step) + 1 < points:  # younger than one window: only time helps
+        who = "the series" if len(starts) == 1 else f"the oldest of {len(starts)} series"
+        return (
+            f"{head}: {who} is only {_span(end - oldest)} old (its first sample is at {oldest}) and needs "
+            f"{_span(points * step)} of history ({points} steps of {_span(step)}); retrains retry, and one after "
+            f"{oldest + points * step} has enough"
+        )
+    newest = max(s.index[-1] for s in history.values() if len(s))
+    if newest < cut + (target.horizon - 1) * step:
+        return f"{head}: the newest sample is at {newest}; the series stopped before the holdout"
+    return f"{head}: every window there crosses a gap of more than max_gap {target.max_gap} steps"
+
+
+def _held(target: str, run: str, pin: dict[str, Any], reason: str) -> str:
+    """The reason a pinned target keeps its model, and the one log line that says so."""
+    skipped = f"promoting run {run}"
+    log.info("pin_holds", target=target, pinned=pin["version"], by=pin.get("by"), since=pin.get("at"), skipped=skipped)
+    held = f"the operator's pin on {pin['version']} holds" if pin["version"] else f"an unreadable {PIN_FILE} holds"
+    return f"{held} (promcast models unpin releases it); the rule would promote: {reason}"
+
+
+def _span(t: pd.Timedelta | dt.timedelta) -> str:
+    """A duration as an operator reads it: 45s, 7m, 5h12m, 3d."""
+    s = int(pd.Timedelta(t).total_seconds())
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
 def _score(f: Forecaster, h: Holdout) -> dict[str, float]:
@@ -199,32 +252,37 @@ def retrain(
         decision, reason = decide(scores, rs.margin)
         if scored_on["champion"] is not None:
             reason += f"; champion scored {scored_on['champion']['fit']}"
-        report = {
-            "target": target.name,
-            "run": run,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "decision": decision,
-            "reason": reason,
-            "margin": rs.margin,
-            "dry_run": dry_run,
-            "trigger": trigger,  # who started it: the daemon (cron, drift, first) or anyone else (manual)
-            "scores": scores,
-            "scored_on": scored_on,
-            **who,
-            "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
-            | {"windows": len(h.inputs), "series": h.series},
-            "training": challenger.meta.get("training", {}) | {"validation": challenger.meta.get("validation")},
-            "serves": challenger.serves,  # "naive": the challenger lost to naive on its validation (the verdict)
-            "refit_on_holdout": False,
-            "seconds": round(time.perf_counter() - t0, 3),
-            "version": run if decision == "promote" and not dry_run else None,
-        }
-        new = " and the new version" if report["version"] is not None else ""
-        stage("a dry run: writing nothing" if dry_run else f"writing the decision{new}")
-        if report["version"] is not None:
-            store.publish(challenger, version=run, decision=report)
-        if not dry_run:
-            store.write_decision(run, report)
+        with store.pin_lock():  # the pin read and the promotion as one step: a rollback lands before or after it
+            pin = store.pin()
+            if pin is not None and decision == "promote":
+                decision, reason = "keep", _held(target.name, run, pin, reason)
+            report = {
+                "target": target.name,
+                "run": run,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "decision": decision,
+                "reason": reason,
+                "margin": rs.margin,
+                "dry_run": dry_run,
+                "trigger": trigger,  # who started it: the daemon (cron, drift, first) or anyone else (manual)
+                "scores": scores,
+                "scored_on": scored_on,
+                **who,
+                "holdout": {"start": h.cut.isoformat(), "end": end.isoformat(), "ratio": rs.holdout_ratio}
+                | {"windows": len(h.inputs), "series": h.series},
+                "training": challenger.meta.get("training", {}) | {"validation": challenger.meta.get("validation")},
+                "serves": challenger.serves,  # "naive": the challenger lost to naive on its validation (the verdict)
+                "refit_on_holdout": False,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "version": run if decision == "promote" and not dry_run else None,
+                "pinned": None if pin is None else pin["version"] or "unreadable",  # the operator's pin, if any
+            }
+            new = " and the new version" if report["version"] is not None else ""
+            stage("a dry run: writing nothing" if dry_run else f"writing the decision{new}")
+            if report["version"] is not None:
+                store.publish(challenger, version=run, decision=report)
+            if not dry_run:
+                store.write_decision(run, report)
         maes = {k: round(v["mae"], 6) for k, v in scores.items() if v}
         log.info(
             "retrain",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +18,11 @@ from promcast.forecaster.artifact import fsync_dir
 if TYPE_CHECKING:
     from promcast.forecaster import Forecaster
 
-__all__ = ["DECISION_FILE", "ModelStore", "StoreError", "holdout_maes"]
+__all__ = ["DECISION_FILE", "PIN_FILE", "ModelStore", "StoreError", "holdout_maes"]
 
 DECISION_FILE = "decision.json"  # the retrain job's report, inside the version it promoted
+PIN_FILE = "pin.json"  # the operator's choice of version: no retrain promotes over it while it is there
+_LOCKS = (".lock", ".pin.lock")  # a retrain run's, and the pin's: never removed as leftovers
 _STALE_SECONDS = 600.0  # leftovers of a killed writer (dot-names) older than this are removed by prune
 
 
@@ -127,16 +131,19 @@ class ModelStore:
 
     def promote(self, version: str) -> None:
         """Point ``current`` at ``version`` with one atomic rename of a fresh symlink."""
-        if not (self.versions_dir / version).is_dir():
-            raise StoreError(f"{self.dir}: no version {version!r}; have {self.versions()}")
-        if self.current_link.is_dir() and not self.current_link.is_symlink():
-            raise StoreError(f"{self.current_link} is a folder, not a link; move it away to promote {version}")
+        self._check_promotable(version)
         tmp = self.dir / f".current-{os.getpid()}-{version}"
         if tmp.is_symlink():
             tmp.unlink()
         os.symlink(Path("versions") / version, tmp)
         os.replace(tmp, self.current_link)
         fsync_dir(self.dir)
+
+    def _check_promotable(self, version: str) -> None:
+        if not (self.versions_dir / version).is_dir():
+            raise StoreError(f"{self.dir}: no version {version!r}; have {self.versions()}")
+        if self.current_link.is_dir() and not self.current_link.is_symlink():
+            raise StoreError(f"{self.current_link} is a folder, not a link; move it away to promote {version}")
 
     def publish(
         self, forecaster: Forecaster, version: str | None = None, decision: dict[str, Any] | None = None
@@ -174,7 +181,7 @@ class ModelStore:
             if not folder.is_dir():
                 continue
             for p in folder.iterdir():
-                if p.name.startswith(".") and p.name != ".lock" and p.lstat().st_mtime < cutoff:
+                if p.name.startswith(".") and p.name not in _LOCKS and p.lstat().st_mtime < cutoff:
                     if p.is_dir() and not p.is_symlink():
                         shutil.rmtree(p, ignore_errors=True)
                     else:
@@ -182,6 +189,49 @@ class ModelStore:
         reports = self.decisions()
         for name in reports[: -4 * self.keep]:
             (self.decisions_dir / f"{name}.json").unlink(missing_ok=True)
+
+    # ---- the operator's pin ----------------------------------------------------------------------
+    @contextmanager
+    def pin_lock(self) -> Iterator[None]:
+        """Held while the pin is read and ``current`` moved by it: a rollback lands wholly before a retrain's
+        promotion or wholly after it. Held for a few file operations, never across a training."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".pin.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def pin(self) -> dict[str, Any] | None:
+        """The operator's pin (``pin.json``: version, by, at, previous), or None when there is none. A pin file
+        that cannot be read still holds, with version None: an operator's choice is never overridden unseen."""
+        path = self.dir / PIN_FILE
+        if not os.path.lexists(path):
+            return None
+        data = _read_json(path)
+        if data is None or not isinstance(data.get("version"), str):
+            return {"version": None, "error": f"{path} is not a readable pin; promcast models unpin removes it"}
+        return data
+
+    def pin_to(self, version: str, by: str, previous: str | None) -> dict[str, Any]:
+        """Record the operator's choice of ``version``, then point ``current`` at it. The pin is written first: a
+        writer killed in between leaves a pin that holds, never a rollback that the next retrain undoes."""
+        self._check_promotable(version)
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        record = {"version": version, "by": by, "at": at, "previous": previous}
+        with self.pin_lock():
+            _write_json(self.dir / PIN_FILE, record)
+            self.promote(version)
+        return record
+
+    def unpin(self) -> dict[str, Any] | None:
+        """Remove the pin, leaving ``current`` where it is; the pin there was, or None."""
+        if self.pin() is None:  # nothing to release: create no folder for a lock
+            return None
+        with self.pin_lock():
+            pin = self.pin()
+            if pin is not None:
+                (self.dir / PIN_FILE).unlink()
+                fsync_dir(self.dir)
+        return pin
 
     # ---- decision reports ----------------------------------------------------------------------
     def write_decision(self, run: str, report: dict[str, Any]) -> Path:

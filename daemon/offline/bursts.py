@@ -8,6 +8,9 @@ seeing only the data before its origin; every actual value after the probationar
 bands of the forecasts that covered it, as the daemon scores it.
 (Fitting on the benchmark's first 80 % instead would leave 7 of the 36 labelled windows of ../shared/data to score.)
 
+The bands are the daemon's: each series' width factors (daemon/cycle/calibrate.py) learn from the values scored
+before each origin, so a heavy-tailed series' band widens to its own tails as it does live.
+
 Detections. A detector's detections are the onsets of its bursts (the step its flag rises), for ours and for the
 baselines alike: an alert fires once per burst, and NAB would count each further flagged step outside a window
 as another false positive.
@@ -22,9 +25,12 @@ import numpy as np
 import pandas as pd
 
 from promcast.daemon.cycle.bursts import BurstParams, combine, excess, flags
+from promcast.daemon.cycle.calibrate import SeriesCalibration
 from promcast.daemon.offline.replay_model import Frozen, replay_model
 from promcast.daemon.offline.report import INTERNAL
 from promcast.daemon.offline.results import FittedModel
+from promcast.daemon.settings import TargetSettings
+from promcast.daemon.types import SeriesKey
 from promcast.forecaster.data import RegularSeries
 from promcast.forecaster.evaluation.nab import PROFILES, ksigma_detector, nab_score, null_detector, probation_length
 from promcast.forecaster.names import DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_WINDOW
@@ -40,13 +46,16 @@ __all__ = [
     "Detections",
     "DetectorScore",
     "KSigma",
+    "WindowHits",
     "ksigma_window",
     "onsets",
     "run_bursts",
+    "window_hits",
 ]
 
 KSIGMA_K = 3.0  # the rolling baseline's k, fixed a priori (three standard deviations)
 LEVEL = 0.95  # the band the score measures against: the daemon's widest level by default
+ACI_GAMMA = TargetSettings.model_fields["aci_gamma"].default  # the bands adapt per series as the daemon's do
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,31 @@ class Detections:
     promcast: int
     ksigma: int
     null: int
+
+
+@dataclass(frozen=True)
+class WindowHits:
+    """A detector against the labelled windows: how many it found, and its detections outside every window."""
+
+    found: int  # labelled windows holding at least one detection
+    windows: int
+    false: int  # detections outside every window
+    false_per_day: float  # over the scored steps
+
+
+def window_hits(index: pd.DatetimeIndex, detections: np.ndarray, windows: list[list[str]], start: int) -> WindowHits:
+    """``detections`` (n,) bool, from step ``start`` on, against the labelled [start, end] ``windows``."""
+    times = index[start:][np.asarray(detections, dtype=bool)[start:]]
+    spans = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
+    inside = np.zeros(len(times), dtype=bool)
+    found = 0
+    for a, b in spans:
+        here = (times >= a) & (times <= b)
+        found += bool(here.any())
+        inside |= here
+    days = max((index[-1] - index[start]) / pd.Timedelta(days=1), 1e-9)
+    false = int((~inside).sum())
+    return WindowHits(found, len(spans), false, round(false / days, 3))
 
 
 @dataclass(frozen=True)
@@ -116,6 +150,7 @@ class BurstsResult:
     windows: list[list[str]] | None  # the labelled [start, end] windows
     score: dict[str, float] | None  # promcast's NAB score per profile
     baselines: dict[str, DetectorScore] | None  # "ksigma", "null"
+    hits: dict[str, WindowHits] | None  # "promcast", "ksigma": the labelled windows found, the false positives
     series: BurstsSeries = field(repr=False, compare=False, metadata=INTERNAL)
 
 
@@ -143,6 +178,30 @@ def covering_bands(lower: np.ndarray, upper: np.ndarray, first: int, n: int) -> 
     return lo, hi
 
 
+def calibrated(
+    values: np.ndarray, first: int, point: np.ndarray, lower: np.ndarray, upper: np.ndarray, eta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bands (N, H) of the origins first..first+N-1 as the daemon publishes them: scaled by the series' own
+    width factors (daemon.cycle.calibrate), each origin's learned from the values known before it."""
+    count, horizon = point.shape
+    cal = SeriesCalibration((LEVEL,), horizon, eta)
+    key: SeriesKey = (("series", "replay"),)
+    out_lo, out_hi = np.empty_like(lower), np.empty_like(upper)
+    steps = np.arange(horizon)
+    for i in range(count):
+        if i:  # the value at step first + i - 1 arrived: score the published bands that covered it
+            j = i - 1 - steps  # the origin whose step h + 1 it is
+            ok = j >= 0
+            actual = values[first + i - 1]
+            miss = (actual < out_lo[j[ok], steps[ok]]) | (actual > out_hi[j[ok], steps[ok]])
+            excess = np.zeros((1, 1, horizon))
+            excess[0, 0, ok] = miss.astype(float) - (1.0 - LEVEL)
+            cal.learn([key], excess)
+        scaled = cal.apply([key], point[i : i + 1], {LEVEL: (lower[i : i + 1], upper[i : i + 1])})
+        out_lo[i], out_hi[i] = scaled[LEVEL][0][0], scaled[LEVEL][1][0]
+    return out_lo, out_hi
+
+
 def run_bursts(
     name: str,
     reg: RegularSeries,
@@ -153,6 +212,7 @@ def run_bursts(
     seed: int = 0,
     frozen: Frozen | None = None,
     stage: Stage = quiet,
+    eta: float = ACI_GAMMA,
 ) -> BurstsResult:
     """Fit on the probationary rows (or take ``frozen`` as it is), score every later step, flag bursts; with
     ``windows``, NAB's scores. ``stage`` is told each step as it begins."""
@@ -166,8 +226,9 @@ def run_bursts(
         raise ValueError(f"model {about['name']!r} has no interval calibration; burst scores need its bands")
     origins = np.arange(max(first, fc.input_length), n)
     stage(f"forecasting {len(origins)} steps, flagging bursts")
-    _, bands = fc.predict_interval(inputs_at(values, origins, fc.input_length), (LEVEL,))
-    lo, hi = covering_bands(bands[LEVEL][0], bands[LEVEL][1], int(origins[0]), n)
+    point, bands = fc.predict_interval(inputs_at(values, origins, fc.input_length), (LEVEL,))
+    lower, upper = calibrated(values, int(origins[0]), point, *bands[LEVEL], eta)
+    lo, hi = covering_bands(lower, upper, int(origins[0]), n)
     start = int(origins[0])
     excesses = np.where(np.isnan(lo), np.nan, excess(values[start:, None], lo, hi))  # (T, H): each forecast's
     scores = np.full(n, np.nan)
@@ -195,5 +256,11 @@ def run_bursts(
         windows=windows,
         score=profiles(ours) if labelled else None,
         baselines={k: DetectorScore(profiles(v)) for k, v in baselines.items()} if labelled else None,
+        hits={
+            k: window_hits(index, v, windows or [], start)
+            for k, v in (("promcast", ours), ("ksigma", baselines["ksigma"]))
+        }
+        if labelled
+        else None,
         series=BurstsSeries(index, values, scores, flag, ours, (lo[:, 0], hi[:, 0]), start, excesses, baselines),
     )

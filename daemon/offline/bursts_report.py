@@ -67,6 +67,10 @@ def markdown(r: BurstsResult, figure: bool = True) -> str:
         for name, sc in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{sc[p]:.1f}" for p in PROFILES) + " |")
         lines += ["", "NAB's normalised score: 0 is the null detector, 100 one detection at the start of every window."]
+    if r.hits is not None:
+        lines += ["", "| detector | labelled windows found | false positives | per day |", "|---|---:|---:|---:|"]
+        for name, h in r.hits.items():
+            lines.append(f"| {name} | {h.found} of {h.windows} | {h.false} | {h.false_per_day:g} |")
     lines += ["", "![bursts](bursts.png)", ""] if figure else [""]
     return "\n".join(lines)
 

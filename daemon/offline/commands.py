@@ -175,7 +175,9 @@ def add_bursts(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--value-column", help="the value column (default 'value')")
     p.add_argument("--out", required=True, help="folder for metrics.json, bursts.csv, report.md and bursts.png")
     p.add_argument("--labels", help="JSON mapping a CSV's file stem to its [start, end] windows (NAB's format)")
-    p.add_argument("--threshold", type=float, default=_BURSTS.threshold, help="band widths (default 1)")
+    p.add_argument(
+        "--threshold", type=float, default=_BURSTS.threshold, help=f"band widths (default {_BURSTS.threshold:g})"
+    )
     p.add_argument("--persistence", type=int, default=_BURSTS.persistence, help="steps running (default 2)")
     p.add_argument("--spike", type=float, default=_BURSTS.spike, help="band widths of a one-step burst (10)")
     _add_model(p, [*sorted(MODEL_NAMES), PRETRAINED_MODEL], DEFAULT_MODEL)

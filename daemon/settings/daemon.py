@@ -22,7 +22,8 @@ from pydantic_settings import (
 )
 
 from promcast.daemon.settings.base import DEFAULT_PORT, ConfigError, Strict, resolve_index
-from promcast.daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings
+from promcast.daemon.settings.sinks import PushSettings
+from promcast.daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings, VictoriaMetricsSettings
 from promcast.daemon.settings.target import TargetSettings
 
 
@@ -44,16 +45,27 @@ class Settings(BaseSettings):
         env_prefix="PROMCAST_", env_nested_delimiter="__", extra="forbid", protected_namespaces=("settings_",)
     )
 
-    source: Literal["prometheus", "demo", "csv"] = Field(
-        "prometheus", description="where samples come from: Prometheus, the built-in demo, or a recorded CSV"
+    source: Literal["prometheus", "victoriametrics", "demo", "csv"] = Field(
+        "prometheus",
+        description="where samples come from: Prometheus, VictoriaMetrics, the built-in demo, or a recorded CSV",
     )
     prometheus: PrometheusSettings = Field(
-        PrometheusSettings(), description="how to reach Prometheus, for the prometheus source"
+        PrometheusSettings(),
+        description="how to reach the Prometheus HTTP API, for the prometheus and victoriametrics sources",
     )
+    victoriametrics: VictoriaMetricsSettings = Field(
+        VictoriaMetricsSettings(), description="what the victoriametrics source leaves unread, as VictoriaMetrics does"
+    )
+    push: PushSettings = Field(PushSettings(), description="the forecast writer: off unless push.url is set")
     targets: list[TargetSettings] = Field(
         default_factory=list, description="the queries to forecast, each with its step and model"
     )
     listen: str = Field(f"0.0.0.0:{DEFAULT_PORT}", description="HOST:PORT of /metrics, /healthz and /readyz")
+    web_config_file: Path | None = Field(
+        None,
+        description="exporter-toolkit web config file: TLS and basic auth on every endpoint, re-read when it "
+        "changes; unset: plain HTTP",
+    )
     model_dir: Path = Field(Path("models"), description="folder of the model store: one subfolder per target")
     ready_max_age_steps: float = Field(
         3.0, gt=0, description="a forecast older than this many cycles (steps, unless interval_seconds) is stale"

@@ -70,3 +70,17 @@ class CsvSettings(Strict):
         if v is not None and not v.is_file():
             raise ValueError(f"{v} is not a readable file")
         return v
+
+
+class VictoriaMetricsSettings(Strict):
+    """The ``victoriametrics`` source: VictoriaMetrics behind the connection of ``prometheus``, with its read delay.
+
+    For a query step under ``max_step_for_points_adjustment_seconds``, VictoriaMetrics answers the points of the
+    last ``latency_offset_seconds`` with the value of the point before: those points are not read."""
+
+    latency_offset_seconds: float = Field(
+        30.0, ge=0, description="its -search.latencyOffset: the recent span it answers with older values"
+    )
+    max_step_for_points_adjustment_seconds: float = Field(
+        60.0, ge=0, description="its -search.maxStepForPointsAdjustment: steps below this have that span withheld"
+    )

@@ -39,7 +39,7 @@ class BurstSettings(Strict):
 
     enabled: bool = Field(True, description="detect bursts")
     threshold: float = Field(
-        1.0, ge=0, description="band widths outside the widest interval that make a step a burst candidate"
+        0.5, ge=0, description="band widths outside the widest interval that make a step a burst candidate"
     )
     persistence: int = Field(2, ge=1, description="consecutive candidate steps that make a burst")
     spike: float | None = Field(
@@ -100,7 +100,18 @@ class TargetSettings(Strict):
         description="serve through torch an artifact the NumPy runtime refuses; logged",
     )
     epochs: int | None = Field(None, gt=0, description="training epochs; default: the model's own")
-    max_gap: int = Field(5, ge=0, description="steps a series may lag, and the longest gap filled as routine")
+    required: bool = Field(
+        False,
+        description="/readyz waits for this target even while it has nothing to forecast (no usable series, or a "
+        "query the source refuses); by default such a target is reported but does not hold readiness back",
+    )
+    max_gap: int = Field(5, ge=0, description="the longest gap inside a window filled as routine")
+    max_lag: int = Field(
+        1,
+        ge=0,
+        description="steps a series' last sample may lag the cycle's end and still be forecast; past it the series "
+        "has stopped: its forecast is withdrawn and it counts as vanished (at most max_gap + 1)",
+    )
     gap_interval_factor: float = Field(
         1.5, ge=1, description="interval widening for a series whose window bridges a gap longer than max_gap"
     )
@@ -115,7 +126,9 @@ class TargetSettings(Strict):
         True, description="clip forecasts and bounds at 0 for a series whose input window is never negative"
     )
     quality_window: int = Field(288, ge=1, description="scored forecasts per step in the rolling quality")
-    aci_gamma: float = Field(0.005, ge=0, le=0.1, description="step size of the online interval adaptation")
+    aci_gamma: float = Field(
+        0.05, ge=0, le=0.5, description="step of each series' online band adaptation, in log width per scored value"
+    )
     capacity_per_replica: float | None = Field(
         None, gt=0, description="load one replica serves; set it to publish promcast_recommended_replicas"
     )
@@ -199,6 +212,8 @@ class TargetSettings(Strict):
             )
         if self.settle >= self.interval:
             raise ValueError(f"settle_seconds {self.settle:g} must be shorter than the interval {self.interval:g}s")
+        if self.max_lag > self.max_gap + 1:  # each cycle reads max_gap + 2 steps again: a longer lag is never seen
+            raise ValueError(f"max_lag {self.max_lag} must be at most max_gap + 1 = {self.max_gap + 1}")
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}")
         if self.replicas_level is not None and self.replicas_level not in self.levels:

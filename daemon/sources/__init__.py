@@ -34,6 +34,12 @@ def _prometheus(settings: Settings) -> Source:
     return PrometheusSource(settings.prometheus)
 
 
+def _victoriametrics(settings: Settings) -> Source:
+    from promcast.daemon.sources.victoriametrics import VictoriaMetricsSource
+
+    return VictoriaMetricsSource(settings.prometheus, settings.victoriametrics)
+
+
 def _demo(settings: Settings) -> Source:
     from promcast.daemon.sources.demo import DemoSource
 
@@ -54,6 +60,7 @@ def _csv(settings: Settings) -> Source:
 
 SOURCES: dict[str, Callable[[Settings], Source]] = {
     "prometheus": _prometheus,  # a Prometheus HTTP API: settings.prometheus
+    "victoriametrics": _victoriametrics,  # VictoriaMetrics' Prometheus API: settings.prometheus and .victoriametrics
     "demo": _demo,  # the embedded synthetic workload, on a simulated clock: settings.demo
     "csv": _csv,  # one recorded series replayed from a share of the file on: settings.csv
 }

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from promcast.daemon.settings import PrometheusSettings, TargetSettings
 from promcast.daemon.sources.samples import Samples
-from promcast.daemon.types import SeriesKey, SourceUnavailable
+from promcast.daemon.types import QueryRejected, SeriesKey, SourceUnavailable
 
 __all__ = [
     "MergeStats",
@@ -245,17 +245,36 @@ class PrometheusSource:
                     results[key] = {"metric": item.get("metric", {}), "values": list(item.get("values", []))}
         return list(results.values())
 
+    def check_query(self, query: str) -> None:
+        """Ask the server to evaluate ``query`` once, now: QueryRejected if it refuses the query itself (a syntax
+        error), SourceUnavailable if it cannot answer at all."""
+        try:
+            self._client.custom_query(query)
+        except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError) as exc:
+            raise _unavailable(exc) from exc
+
     def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
         try:
             data = self._client.custom_query_range(query, start, end, step=f"{step:g}")
         except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError) as exc:
-            raise SourceUnavailable(_short(exc)) from exc
+            raise _unavailable(exc) from exc
         if not isinstance(data, list):
             raise SourceUnavailable(f"unexpected answer: {type(data).__name__}")
         return data
 
     def close(self) -> None:
         self._client.close()
+
+
+# The query API's answer to a query it cannot parse (400, bad_data) or cannot evaluate (422, execution).
+_REJECTED = re.compile(r"^HTTP Status Code (400|422) ")
+
+
+def _unavailable(exc: BaseException) -> SourceUnavailable:
+    rejected = _REJECTED.match(str(exc)) if isinstance(exc, PrometheusApiClientException) else None
+    if rejected:
+        return QueryRejected(_short(exc), int(rejected.group(1)))
+    return SourceUnavailable(_short(exc))
 
 
 def _short(exc: BaseException) -> str:

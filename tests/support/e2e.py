@@ -161,6 +161,8 @@ def running_stack(tmp: Path, values: np.ndarray | None = None, **extra: Any) -> 
     prom = PrometheusServer(
         tmp / "prom", tsdb_dir=tmp / "tsdb", scrape_targets=[f"127.0.0.1:{port}"], extra_scrape_configs=[live]
     ).start()
+    # The backfill ends a minute ago: wait for the live samples, or the series lag past max_lag at the next minute.
+    prom.wait_for("count_over_time(workload_cpu[30s])", timeout=60)
     config = tmp / "promcast.yaml"
     config.write_text(json.dumps(_config(prom.url, port, tmp, extra)))
     log_path = tmp / "daemon.log"
