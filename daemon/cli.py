@@ -180,8 +180,10 @@ def _check_queries(source: object, targets: list[TargetSettings]) -> None:
                 get_logger("promcast.daemon").warning("query_rejected", target=t.name, error=str(exc))
                 continue
             raise ConfigError(f"invalid settings:\n  targets.{t.name}.query: the source refuses it: {exc}") from exc
-        except SourceUnavailable as exc:
-            get_logger("promcast.daemon").warning("query_unchecked", target=t.name, error=str(exc))
+        except SourceUnavailable as exc:  # the rest would wait as long: none is checked
+            names = [u.name for u in targets[targets.index(t) :]]
+            get_logger("promcast.daemon").warning("query_unchecked", targets=names, error=str(exc))
+            return
 
 
 def _result_json(r: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The real workload series of ``../shared/corpus`` as series of the pretraining corpus (``forecaster.pretrain``).
+"""The real workload series of the corpus folder, as series for pretraining (``forecaster.pretrain``).
 
 Its README gives the format: one ``.npz`` per source and metric, ``values`` ``[series, T]`` on a grid of ``step``
 seconds, NaN where the source has no sample. Each series is split at its NaN runs into finite segments; a segment
@@ -41,7 +41,7 @@ __all__ = [
     "read_segments",
 ]
 
-# Each family's source, licence and the citation it asks for (../shared/corpus/README.md, "Sources and licences").
+# Each family's source, licence and the citation it asks for (the corpus folder's README, "Sources and licences").
 FAMILIES = {
     "bitbrains": 'Bitbrains GWA-T-12 Rnd, three months of 2013 (Shen, van Beek and Iosup, "Statistical '
     'characterization of business-critical workloads hosted in cloud datacenters", CCGrid 2015: the Grid Workloads '

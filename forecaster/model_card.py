@@ -9,7 +9,7 @@ from .corpus import FAMILIES, SOURCES, TRAIN_SHARE, Part
 
 __all__ = ["card"]
 
-LICENCES = {  # from ../shared/data/README.md, "Sources and licences"
+LICENCES = {  # from the traces folder's README, "Sources and licences"
     "nab_": "numenta/NAB, MIT",
     "bitbrains_": "GWA-T-12 Bitbrains rnd traces (Shen, van Beek and Iosup, CCGrid 2015), via a BSD-2-Clause "
     "repository; cite the Grid Workloads Archive",
@@ -35,9 +35,9 @@ GROUPS = (
     ),
 )
 
-# What the card says of ../shared/corpus when the model learnt from it (forecaster.corpus gives the rule).
+# What the card says of the corpus when the model learnt from it (forecaster.corpus gives the rule).
 _BALANCE = [
-    "The series of `../shared/corpus` (real workloads at 5 minutes; none of them a trace of `../shared/data`) are "
+    "The series of the pretraining corpus (real workloads at 5 minutes; none of them a benchmark trace) are "
     "also read at 30 minutes and 1 hour (the mean of each block of 6 or 12 samples). At each step a series is split "
     "at its NaN runs and gives its longest finite segment; no window crosses a NaN run. Each family (Bitbrains, "
     "Azure, Google, NAB) gives the same number of training windows at each step, shared equally by its series: "

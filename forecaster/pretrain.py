@@ -13,7 +13,7 @@ default. It learns from windows of
 - the first 80 % of every trace of ``../shared/data`` but ETTh1, whose licence forbids derivatives (train +
   validation under ../shared/BENCHMARK.md's protocol: the first 70 % trains, the next 10 % stops the training early
   and calibrates the intervals), so that every trace's test part stays unseen;
-- the real workload series of ``../shared/corpus`` (``--corpus``; ``forecaster.corpus``): each split at its NaN
+- the real workload series of the corpus folder (``--corpus``; ``forecaster.corpus``): each split at its NaN
   runs into finite segments, its sources balanced by family so that Bitbrains does not swamp the rest;
 - synthetic series of ``forecaster.synthetic`` (diurnal, bursty, drained, drifting, on/off) at 1 minute, 5
   minutes, 30 minutes and 1 hour (the first 87.5 % trains, the rest validates);
@@ -67,9 +67,9 @@ __all__ = [
 ]
 
 MAX_WINDOWS = 4000  # per series, evenly spaced
-TRACE_WINDOWS = 8000  # per trace of ../shared/data: the traces keep their share beside the corpus's windows
+TRACE_WINDOWS = 8000  # per benchmark trace: the traces keep their share beside the corpus's windows
 EPOCHS = 150  # at most; early stopping on the validation windows decides
-# Traces left out of the corpus, and why (../shared/data/README.md gives each licence).
+# Traces left out of the corpus, and why (the traces folder's README gives each licence).
 EXCLUDED = {"ETTh1": "CC BY-ND 4.0: no derivatives, so weights trained on it could not ship"}
 SYNTHETIC_POINTS = 6000
 SYNTHETIC = [

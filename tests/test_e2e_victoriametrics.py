@@ -302,6 +302,28 @@ def test_at_a_step_under_a_minute_a_cycle_forecasts_what_victoriametrics_delays(
     assert [dict(k)["instance"] for k in result.keys] == ["q"]
 
 
+def test_a_query_victoriametrics_cannot_parse_stops_the_start_up_naming_the_target(stack: Stack) -> None:
+    """VictoriaMetrics answers a syntax error with 422, as any query error: at start-up it is a setting to fix."""
+    from promcast.daemon.cli import _check_queries
+
+    source = VictoriaMetricsSource(PrometheusSettings(url=stack.vm.url, retries=0), VictoriaMetricsSettings())
+    good = TargetSettings(name="good", query="cpu", step_seconds=STEP)
+    bad = TargetSettings(name="bad", query="rate(cpu[5m]", step_seconds=STEP)
+    _check_queries(source, [good])
+    with pytest.raises(ConfigError, match=r"targets\.bad\.query"):
+        _check_queries(source, [good, bad])
+
+
+def test_the_writer_refuses_a_horizon_victoriametrics_would_drop() -> None:
+    far = TargetSettings(
+        name="far", query="q", step_seconds=14_400, horizon=13, window=8, model="naive", history="P30D"
+    )
+    with pytest.raises(ConfigError, match=r"push\.url"):
+        ForecastPusher(
+            PushSettings(url="http://vm:8428/api/v1/import/prometheus"), Metrics(CollectorRegistry(), ["far"]), [far]
+        )
+
+
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 

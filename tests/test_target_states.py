@@ -38,7 +38,7 @@ class TwoSeries:
         if self.down:
             raise SourceUnavailable("connection refused")
         keep = (self.index >= pd.Timestamp(start)) & (self.index <= pd.Timestamp(min(end, self.at)))
-        a = pd.Series(self.values[keep], index=self.index[keep])
+        a = pd.Series(self.values[keep], index=self.index[keep]).dropna()  # NaN: no sample at that step
         return {A: a, B: a[a.index <= pd.Timestamp(self.b_stops)] + 1.0}
 
 
@@ -88,3 +88,17 @@ def test_a_cycle_that_forecasts_nothing_zeroes_the_input_gauges_and_says_its_sta
     assert _gauge(d, "promcast_input_imputed_ratio") == 0
     states = {s: _gauge(d, "promcast_target_state", state=s) for s in ("forecasting", "query_failed")}
     assert states == {"forecasting": 0, "query_failed": 1}
+
+
+def test_a_target_whose_series_all_stopped_has_no_data_and_zeroed_gauges(tmp_path) -> None:
+    source = TwoSeries(b_stops=START + 199 * STEP)
+    d = _daemon(tmp_path, source)
+    source.at = START + 199 * STEP
+    d.run_once()
+    assert _gauge(d, "promcast_series") == 2
+    source.b_stops, source.at = START + 199 * STEP, START + 202 * STEP
+    source.values[200:] = np.nan  # a stops too: no sample after START + 199 steps
+    (result,) = d.run_once()
+    assert result.state == "no_data", result
+    assert (_gauge(d, "promcast_series"), _gauge(d, "promcast_merged_series")) == (0, 0)
+    assert _gauge(d, "promcast_target_state", state="no_data") == 1

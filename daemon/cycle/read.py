@@ -71,8 +71,9 @@ class Reader:
         self._count_vanished(set(win.keys), set(win.stopped) | (self._previous - set(data)))
         if not win.keys:
             self.metrics.publish(name, None)
-            log.warning("no_usable_series", target=name, returned=len(data), why=_no_usable(len(data), win, t))
-            return NoRead("no_data", f"no usable series: {_no_usable(len(data), win, t)}")
+            why = _no_usable(len(data), win, self.max_lag)
+            log.warning("no_usable_series", target=name, returned=len(data), why=why)
+            return NoRead("no_data", f"no usable series: {why}")
         return Read(data, win)
 
     def _count_vanished(self, published: set[SeriesKey], stopped: set[SeriesKey]) -> None:
@@ -90,11 +91,11 @@ def _read_delay(source: Source, target: TargetSettings) -> timedelta:
     return delay(target) if delay is not None else timedelta(0)
 
 
-def _no_usable(returned: int, win: Windows, t: TargetSettings) -> str:
+def _no_usable(returned: int, win: Windows, max_lag: int) -> str:
     """Why no series of a read can be forecast, in a line for /readyz and the log."""
     if not returned:
         return "the query matched no series with recent samples"
     if win.stopped and not win.skipped:
-        return f"{len(win.stopped)} series returned, none with a sample in the last max_lag ({t.max_lag}) steps"
+        return f"{len(win.stopped)} series returned, none with a sample in the last max_lag ({max_lag}) steps"
     first = win.skipped[0][1] if win.skipped else "stopped"
     return f"{returned} series returned, none usable (for example: {first})"

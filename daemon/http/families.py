@@ -126,8 +126,7 @@ FAMILIES: tuple[Family, ...] = (
            "Series whose input window bridged a gap longer than max_gap steps (filled; interval widened).",
            attr="gap_series"),
     Family("promcast_input_lagging_series", "gauge", ("target",),
-           "Series whose last sample lags the cycle's end by 1 to max_lag steps: their forecast starts at their own "
-           "origin.",
+           "Series whose last sample lags the cycle's end: their forecast starts at their own origin.",
            attr="lagging_series"),
     Family("promcast_series", "gauge", ("target",), "Series forecast in the last cycle.", attr="series"),
     Family("promcast_target_state", "gauge", ("target", "state"),

@@ -179,7 +179,7 @@ class Metrics:
 
     def clear_inputs(self, target: str) -> None:
         """A cycle that forecast nothing: the last cycle's input gauges say so instead of keeping old values."""
-        for gauge in (self.series, self.lagging_series, self.gap_series, self.fallback_series):
+        for gauge in (self.series, self.lagging_series, self.gap_series, self.fallback_series, self.merged_series):
             gauge.labels(target).set(0)
         self.imputed.labels(target).set(0)
 

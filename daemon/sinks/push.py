@@ -27,6 +27,7 @@ __all__ = ["STAGE", "ForecastPusher", "make_pusher", "push_lines"]
 
 log = get_logger("promcast.push")
 
+AHEAD_SECONDS = 2 * 86400.0  # VictoriaMetrics drops, silently, a sample stamped further ahead than this
 STAGE = "push"  # the stage label of promcast_errors_total that counts failed pushes
 
 
@@ -73,6 +74,11 @@ class ForecastPusher:
                     f"invalid settings:\n  push.url: target {t.name}'s horizon {t.horizon} must be under its step "
                     "in milliseconds to be pushed"
                 )
+            if t.horizon * t.step_seconds > AHEAD_SECONDS:
+                raise ConfigError(
+                    f"invalid settings:\n  push.url: target {t.name} forecasts {t.horizon * t.step_seconds:g} s ahead; "
+                    f"VictoriaMetrics drops samples more than {AHEAD_SECONDS:g} s ahead"
+                )
         self.settings, self.metrics, self.url = settings, metrics, str(settings.url)
         parts = urlsplit(self.url)  # the URL as logged: without a user and password it may carry
         self.shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
@@ -81,7 +87,7 @@ class ForecastPusher:
 
     def push(self, target: str) -> bool:
         """Push what ``target`` publishes now, for the series whose origin has not been pushed yet. Never raises:
-        a failure is logged, counted under stage ``push``, and the same origin is tried again by the next cycle."""
+        a failure is logged and counted under stage ``push``; a later cycle of the same step tries that origin again."""
         fc = self.metrics.snapshot()[0].get(target)
         if fc is None:
             return False
@@ -98,11 +104,12 @@ class ForecastPusher:
             answer = requests.post(self.url, data=body, headers=headers, timeout=self.settings.timeout_seconds)
             if answer.status_code >= 300:
                 raise requests.HTTPError(f"HTTP {answer.status_code}: {answer.text.strip()[:200]}")
-        except Exception as exc:  # the writer's boundary: forecasting never waits on, or fails with, the sink
+        except Exception as exc:  # the writer's boundary: forecasting never fails with the sink
             self.metrics.error(target, STAGE)
             log.warning("push_failed", target=target, url=self.shown, series=len(fresh), error=_short(exc))
             return False
         pushed.update((fc.keys[i], _origin(fc, i)) for i in fresh)
+        self._pushed[target] = {k: pushed[k] for k in fc.keys if k in pushed}  # a vanished series is forgotten
         seconds = round(time.perf_counter() - t0, 4)
         log.debug("forecast_pushed", target=target, series=len(fresh), samples=len(lines), seconds=seconds)
         return True

@@ -18,7 +18,7 @@ from promcast.daemon.settings import PrometheusSettings, TargetSettings
 from promcast.daemon.settings.sources import VictoriaMetricsSettings
 from promcast.daemon.sources.prometheus import PrometheusSource
 from promcast.daemon.sources.samples import Samples
-from promcast.daemon.types import SeriesKey
+from promcast.daemon.types import QueryRejected, SeriesKey
 
 __all__ = ["VictoriaMetricsSource"]
 
@@ -29,6 +29,14 @@ class VictoriaMetricsSource(PrometheusSource):
     def __init__(self, settings: PrometheusSettings, vm: VictoriaMetricsSettings) -> None:
         super().__init__(settings)
         self.vm = vm
+
+    def check_query(self, query: str) -> None:
+        """As the Prometheus source's, but VictoriaMetrics answers a query it cannot parse with 422, as it answers
+        every query error: any refusal at start-up is a setting to fix."""
+        try:
+            super().check_query(query)
+        except QueryRejected as exc:
+            raise QueryRejected(str(exc), 400) from exc
 
     def read_delay(self, target: TargetSettings) -> timedelta:
         """How far behind now this source's reads of ``target`` end: its series lag by that much more."""
