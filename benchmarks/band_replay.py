@@ -28,6 +28,7 @@ from benchmarks.guard_replay import Fitted, H, arguments, data_dir, fit_trace, r
 from promcast.daemon.cycle.bands import clip_at_floor
 from promcast.daemon.offline.baselines import conformal
 from promcast.forecaster.forwards import repeat_last
+from promcast.forecaster.protocol import inputs_at, targets_at
 
 LEVELS = (0.8, 0.95)
 RANGES = {0.8: (0.75, 0.85), 0.95: (0.92, 0.98)}  # the coverage each level's band must hold
@@ -44,14 +45,11 @@ def winkler(lo: np.ndarray, hi: np.ndarray, actual: np.ndarray, level: float) ->
 
 def _inputs(fitted: Fitted, origins: np.ndarray) -> np.ndarray:
     """(N, input) the model's input windows ending at each origin, as the cycle reads them."""
-    values = fitted.series.to_numpy()
-    length = fitted.forecaster.input_length
-    return np.stack([values[i - length + 1 : i + 1] for i in origins])
+    return inputs_at(fitted.series.to_numpy(), origins + 1, fitted.forecaster.input_length)
 
 
 def _actual(fitted: Fitted, origins: np.ndarray) -> np.ndarray:
-    values = fitted.series.to_numpy()
-    return np.stack([values[i + 1 : i + 1 + H] for i in origins])
+    return targets_at(fitted.series.to_numpy(), origins + 1, H)
 
 
 def baselines(fitted: Fitted) -> dict[str, dict[float, np.ndarray]]:

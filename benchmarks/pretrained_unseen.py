@@ -1,13 +1,13 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
     python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N]
-        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F] [--corpus DIR | --no-corpus]
+        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F] [--corpus DIR]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
 never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and seed, each time on one half of the
 16 shareable traces (alternate traces in ``TRACES`` order, fixed before any run), on all of the synthetic series
-and on all of ``../shared/corpus`` (none of its series is a trace of ../shared/data; ``--no-corpus``: the recipe
+and, with ``--corpus``, on all of the corpus folder (none of its series is a benchmark trace; without it: the recipe
 before it), and each trace is forecast by the model that did not see it at all (ETTh1, which neither sees: the
 geometric mean of the two). Same test windows and z-MAE as ``benchmarks.pretrained_zero_shot``; naive from the
 same windows; fracast as ../shared/BENCHMARK.md publishes it, and on the six traces it lacks as
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from promcast.forecaster import load_pretrained
-from promcast.forecaster.corpus import default_corpus_dir, missing
+from promcast.forecaster.corpus import missing
 from promcast.forecaster.evaluation.benchmark import TRACES, default_data_dir, load_trace
 from promcast.forecaster.evaluation.peers import fracast_of
 from promcast.forecaster.forwards import repeat_last
@@ -67,10 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--epochs", type=int, help="at most this many epochs (default: early stopping decides)")
-    p.add_argument("--corpus", type=Path, default=default_corpus_dir(), help="the real series (forecaster.corpus)")
-    p.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
+    p.add_argument("--corpus", type=Path, help="real workload series to pretrain on too (forecaster.corpus)")
     args = p.parse_args(argv)
-    corpus = None if args.no_corpus else args.corpus
+    corpus = args.corpus
     if corpus is not None and (lacking := missing(corpus)):
         print(f"pretrained_unseen: {corpus} lacks {', '.join(lacking)}", file=sys.stderr)
         return 2

@@ -176,7 +176,7 @@ def _check_queries(source: object, targets: list[TargetSettings]) -> None:
         try:
             check(t.query)
         except QueryRejected as exc:
-            if exc.status != 400:  # an execution error depends on the data now, not on the setting
+            if not exc.syntax:  # an execution error depends on the data now, not on the setting
                 get_logger("promcast.daemon").warning("query_rejected", target=t.name, error=str(exc))
                 continue
             raise ConfigError(f"invalid settings:\n  targets.{t.name}.query: the source refuses it: {exc}") from exc

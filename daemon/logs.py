@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["brief", "configure_logging", "get_logger"]
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -74,3 +74,9 @@ def _stderr_logger(*_: Any) -> structlog.PrintLogger:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def brief(exc: BaseException) -> str:
+    """An exception as one log field: its type and message, cut at 300 characters."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -16,11 +16,11 @@ class SourceUnavailable(Exception):
 
 class QueryRejected(SourceUnavailable):
     """The source answered that the query itself is wrong (a PromQL syntax or execution error), not that it is
-    down: asking again does not help. ``status``: 400 for a query it cannot parse, 422 for one it cannot evaluate."""
+    down: asking again does not help. ``syntax``: the source says it cannot parse the query, a setting to fix."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, syntax: bool = True) -> None:
         super().__init__(message)
-        self.status = status
+        self.syntax = syntax
 
 
 @dataclass(frozen=True)

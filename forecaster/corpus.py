@@ -34,7 +34,6 @@ __all__ = [
     "Part",
     "balance",
     "coarse",
-    "default_corpus_dir",
     "finite_runs",
     "load_corpus",
     "missing",
@@ -84,11 +83,6 @@ class Part:
     rows: int  # rows of the series used at all (its first 80 % for a trace)
     train_end: int  # rows [0, train_end) train; [train_end, rows) validate
     windows: int = 4000  # at most this many training windows, and a quarter as many validation windows
-
-
-def default_corpus_dir() -> Path:
-    """``shared/corpus`` beside the clone, as ``evaluation.benchmark.default_data_dir`` finds ``shared/data``."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def missing(corpus: Path) -> list[str]:
@@ -146,7 +140,7 @@ def _longest(
         first, end = max(kept, key=lambda r: r[1] - r[0])  # max keeps the first of equals
         n = end - first
         name = f"{stem}/{series_id}{at}[{first}:{end}]"
-        source = f"../shared/corpus/{stem}.npz row {row}" + (f", the mean of each {at[1:-1]} columns" if at else "")
+        source = f"{stem}.npz row {row}" + (f", the mean of each {at[1:-1]} columns" if at else "")
         part = Part(name, source, step, n, n, int(n * TRAIN_SHARE), 0)
         out.append((part, values[row, first:end].astype(np.float64)))
     return out

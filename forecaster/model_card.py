@@ -41,14 +41,13 @@ _BALANCE = [
     "also read at 30 minutes and 1 hour (the mean of each block of 6 or 12 samples). At each step a series is split "
     "at its NaN runs and gives its longest finite segment; no window crosses a NaN run. Each family (Bitbrains, "
     "Azure, Google, NAB) gives the same number of training windows at each step, shared equally by its series: "
-    "Bitbrains, three quarters of the series, does not swamp the rest. Google's jobs, 7 to 10 days long, have no "
-    "segment long enough at 30 minutes or 1 hour.",
+    "the family with the most series does not swamp the rest.",
     "",
 ]
 
 
 def _corpus_rows(parts: list[Part]) -> list[str]:
-    """One row for each file of ``../shared/corpus``: its segments, series and windows, and its family's source."""
+    """One row for each file of the corpus folder: its segments, series and windows, and its family's source."""
     rows = []
     for stem, family in SOURCES.items():
         for step in sorted({p.step_seconds for p in parts if p.name.startswith(f"{stem}/")}):
@@ -65,7 +64,7 @@ def card(
     f: Any, parts: list[Part], digest: str, command: str, seconds: float, windows: str, excluded: dict[str, str]
 ) -> str:
     """The card's text. ``windows``: how many windows each series gives; ``excluded``: what was left out, and why."""
-    corpus = [p for p in parts if p.source.startswith("../shared/corpus/")]
+    corpus = [p for p in parts if p.name.split("/")[0] in SOURCES]
     parts = [p for p in parts if p not in corpus]
     rows = [
         f"| `{p.name}` | {p.step_seconds:g} s | 0..{p.train_end - 1} | {p.train_end}..{p.rows - 1} | "

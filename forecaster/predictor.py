@@ -24,7 +24,13 @@ from .intervals import Calibration, window_scale
 from .names import MODEL_NAMES
 from .scalers import WINDOW, Scaler, row_scales, scaler_from_dict
 
-__all__ = ["NotFittedError", "Predictor", "Restored"]
+__all__ = ["NotFittedError", "Predictor", "Restored", "is_pretrained"]
+
+
+def is_pretrained(scaler_kind: str | None, training: dict[str, Any] | None) -> bool:
+    """A model fitted on a corpus of many series: it scales each window by its own statistics, and was not fine-tuned
+    on one series since (``Forecaster.fine_tune`` records ``fine_tuned_from``)."""
+    return scaler_kind == WINDOW and "fine_tuned_from" not in (training or {})
 
 
 class NotFittedError(ValueError):
@@ -144,8 +150,7 @@ class Predictor:
     def pretrained(self) -> bool:
         """True for a model fitted on a corpus of many series (``forecaster.load_pretrained``): it scales each
         window by its own statistics and holds no step, so it forecasts a series it never saw."""
-        fine_tuned = "fine_tuned_from" in (self.meta.get("training") or {})  # Forecaster.fine_tune's: a series' own
-        return self._scaler is not None and self._scaler.kind == WINDOW and not fine_tuned
+        return self._scaler is not None and is_pretrained(self._scaler.kind, self.meta.get("training"))
 
     def _require_fitted(self) -> Scaler:
         if self._scaler is None:

@@ -1,7 +1,7 @@
 """Train the pretrained global model that ships in ``forecaster/pretrained/``:
 
     python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
-        [--corpus ../shared/corpus | --no-corpus]
+        [--corpus DIR]
 
 The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
 reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
@@ -46,7 +46,7 @@ import pandas as pd
 
 from .artifact import WEIGHTS_FILE, write_atomic
 from .catalog import MLPConfig
-from .corpus import Part, default_corpus_dir, load_corpus, missing
+from .corpus import Part, load_corpus, missing
 from .forwards import seasonal_width
 from .model_card import card
 from .names import DEFAULT_HORIZON, DEFAULT_WINDOW
@@ -245,7 +245,7 @@ def pretrain(
     t0 = time.perf_counter()
     size = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
     command = "python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
-    command += f"--seed {seed}" + ("" if corpus is not None else " --no-corpus")
+    command += f"--seed {seed}" + (f" --corpus {corpus}" if corpus is not None else "")
     f.fit_windows(train_xy, val_xy, {"corpus": size, "command": command})
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
@@ -278,19 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="folder of the traces, e.g. shared/data beside the clone (without it: synthetic series only)",
     )
-    p.add_argument(
-        "--corpus",
-        type=Path,
-        default=default_corpus_dir(),
-        help="folder of the real workload series (default: shared/corpus beside the clone)",
-    )
-    p.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
+    p.add_argument("--corpus", type=Path, help="folder of real workload series to learn from too (forecaster.corpus)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")
     p.add_argument("--periods", type=int, nargs="*", default=list(PERIODS), help="candidate seasons; none: no feature")
     args = p.parse_args(argv)
-    corpus = None if args.no_corpus else args.corpus
+    corpus = args.corpus
     if corpus is not None and (lacking := missing(corpus)):
         print(f"pretrain: the corpus folder {corpus} lacks {', '.join(lacking)}; see --corpus", file=sys.stderr)
         return 2

@@ -117,7 +117,7 @@ def test_injected_spikes_are_flagged_and_the_quiet_part_is_not(tmp_path, caplog)
 
 
 def _tracker(enabled: bool) -> QualityTracker:
-    return QualityTracker(pd.Timedelta(STEP), 3, (0.95,), 100, 0.01, 1.0 if enabled else None)
+    return QualityTracker(pd.Timedelta(STEP), 3, (0.95,), 100, 0.01, enabled)
 
 
 def test_a_burst_widens_only_its_own_series_bands_by_a_bounded_step() -> None:

@@ -64,7 +64,7 @@ def test_the_loader_splits_a_series_at_its_nan_runs_and_never_cuts_a_window_acro
     assert [p.name for p, _ in parts] == [f"nab_extra_5m/s{r}[{a}:{b}]" for r, (a, b) in KEPT.items()]
     for (part, values), (r, (first, end)) in zip(parts, KEPT.items(), strict=True):
         np.testing.assert_array_equal(values, raw[r, first:end])
-        assert part.source == f"../shared/corpus/nab_extra_5m.npz row {r}"
+        assert part.source == f"nab_extra_5m.npz row {r}"
     # Windows as pretraining cuts them; the synthetic series' windows match no segment.
     (tx, ty), (vx, vy), _ = build_corpus(None, 300, 288, 12, 0, mixed=0, mixups=0, corpus=tmp_path)
     for x, y, validation in ((tx, ty, False), (vx, vy, True)):
@@ -138,5 +138,5 @@ def test_pretraining_reads_only_the_first_80_percent_of_each_trace(tmp_path: Pat
     record = json.loads((out / "corpus.json").read_text())
     (part,) = [p for p in record if p["source"] == f"../shared/data/{name}.csv"]
     assert (part["points"], part["rows"], part["train_end"]) == (n, int(n * 0.7) + int(n * 0.1), int(n * 0.7))
-    segments = sorted(p["name"] for p in record if p["source"].startswith("../shared/corpus/"))
+    segments = sorted(p["name"] for p in record if p["source"].startswith("nab_extra_5m.npz row "))
     assert segments == sorted(f"nab_extra_5m/s{r}[{a}:{b}]" for r, (a, b) in KEPT.items())

@@ -315,13 +315,11 @@ def test_a_query_victoriametrics_cannot_parse_stops_the_start_up_naming_the_targ
 
 
 def test_the_writer_refuses_a_horizon_victoriametrics_would_drop() -> None:
-    far = TargetSettings(
-        name="far", query="q", step_seconds=14_400, horizon=13, window=8, model="naive", history="P30D"
-    )
-    with pytest.raises(ConfigError, match=r"push\.url"):
-        ForecastPusher(
-            PushSettings(url="http://vm:8428/api/v1/import/prometheus"), Metrics(CollectorRegistry(), ["far"]), [far]
-        )
+    far = {"name": "far", "query": "q", "step_seconds": 14_400, "horizon": 13, "window": 8, "model": "naive"}
+    push = {"url": "http://vm:8428/api/v1/import/prometheus"}
+    load_settings(push=push, targets=[{**far, "horizon": 12, "history": "P30D"}])  # 48 h ahead: the limit
+    with pytest.raises(ConfigError, match=r"push\.url: target far forecasts 187200 s ahead"):
+        load_settings(push=push, targets=[{**far, "history": "P30D"}])
 
 
 def _dt(seconds: float) -> datetime:

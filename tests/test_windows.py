@@ -34,7 +34,7 @@ def test_windows_equal_the_per_series_regularise_where_gaps_are_short() -> None:
         s = series(rng.normal(size=GRID).cumsum() + 50, END - int(rng.integers(0, MAX_GAP + 1)) * STEP)
         holes = rng.choice(np.arange(1, GRID - 1), size=6, replace=False)  # lone holes: each gap is one step
         data[(("i", f"{i:03d}"),)] = s.drop(s.index[holes])
-    win = build_windows(data, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows(data, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     assert win.keys == sorted(data)
     assert not win.skipped
     assert not win.long_gap.any()
@@ -49,7 +49,7 @@ def test_windows_equal_the_per_series_regularise_where_gaps_are_short() -> None:
 def test_a_gap_longer_than_max_gap_is_filled_flagged_and_counted() -> None:
     values = np.arange(GRID, dtype=float)
     gap = slice(GRID - 30, GRID - 10)  # 20 steps missing inside the window: an outage
-    win = build_windows({(("s", "a"),): series(values, drop=gap)}, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows({(("s", "a"),): series(values, drop=gap)}, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     assert win.keys == [(("s", "a"),)]
     assert not win.skipped
     assert win.long_gap.tolist() == [True]
@@ -61,7 +61,7 @@ def test_a_gap_longer_than_max_gap_is_filled_flagged_and_counted() -> None:
 def test_a_lagging_series_is_forecast_from_its_own_last_sample() -> None:
     values = np.arange(GRID, dtype=float)
     last = END - 3 * STEP
-    win = build_windows({(("s", "late"),): series(values, last)}, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows({(("s", "late"),): series(values, last)}, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     assert win.origins.tolist() == [pd.Timestamp(last).value]
     assert win.values[0, -1] == values[-1]
     assert win.filled.tolist() == [0]
@@ -84,7 +84,7 @@ def test_stale_short_and_non_finite_series_are_skipped_with_their_reason() -> No
         (("s", "short"),): series(np.ones(W - 1)),
         (("s", "nan"),): ok.where(ok.index != ok.index[-5]),
     }
-    win = build_windows(data, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows(data, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     assert win.keys == [(("s", "ok"),)]
     assert win.stopped == [(("s", "stale"),)]  # MAX_GAP + 1 steps behind: stopped, not a fault of its values
     reasons = {dict(k)["s"]: r for k, r in win.skipped}
@@ -118,7 +118,7 @@ def test_samples_that_share_a_step_are_averaged() -> None:
     extra = pd.Series(
         [3.0, 8.0], index=[END - 5 * STEP - timedelta(seconds=45), END - 5 * STEP - timedelta(seconds=15)]
     )
-    win = build_windows({(("s", "a"),): pd.concat([s, extra]).sort_index()}, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows({(("s", "a"),): pd.concat([s, extra]).sort_index()}, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     expected = np.ones(W)
     expected[W - 1 - 5] = (3.0 + 8.0) / 2
     np.testing.assert_array_equal(win.values[0], expected)
@@ -130,7 +130,7 @@ def test_an_off_grid_sample_belongs_to_the_grid_point_after_it() -> None:
     END - 20 min, which has no sample, is interpolated between its neighbours."""
     s = _on_grid().drop([END - 20 * STEP, END - 19 * STEP])
     late = pd.Series([42.0], index=[END - 20 * STEP + timedelta(seconds=30)])
-    win = build_windows({(("s", "a"),): pd.concat([s, late]).sort_index()}, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows({(("s", "a"),): pd.concat([s, late]).sort_index()}, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     expected = np.ones(W)
     expected[W - 1 - 19] = 42.0
     expected[W - 1 - 20] = (1.0 + 42.0) / 2  # halfway between END - 21 min (1.0) and END - 19 min (42.0)
@@ -141,7 +141,7 @@ def test_an_off_grid_sample_belongs_to_the_grid_point_after_it() -> None:
 def test_a_series_whose_last_sample_is_off_grid_has_its_origin_on_the_point_after_it() -> None:
     s = _on_grid(END - 3 * STEP)
     late = pd.Series([7.0], index=[END - 2 * STEP - timedelta(seconds=1)])  # 59 s after END - 3 min
-    win = build_windows({(("s", "a"),): pd.concat([s, late])}, END, STEP, W, MAX_GAP, GRID)
+    win = build_windows({(("s", "a"),): pd.concat([s, late])}, END, STEP, W, MAX_GAP, GRID, MAX_GAP)
     assert win.origins.tolist() == [pd.Timestamp(END - 2 * STEP).value]
     assert win.values[0, -1] == 7.0
     assert win.values[0, -2] == 1.0

@@ -6,9 +6,7 @@ width factor k on the band's half-widths around the point forecast, in log space
 calibration). Each newly scored value moves it as adaptive conformal inference does (Gibbs and Candès 2021):
 ``log k += eta * (miss - (1 - level))``: a miss widens by ``eta * level``, a hit narrows by ``eta * (1 - level)``,
 so k settles where the share of misses is ``1 - level``. A burst moves it by at most ``eta`` per scored value,
-however large. k stays within ``BOUNDS``. Near the settled point each step closes a share ``eta * 2 z phi(z)`` of
-the log-width error (for Gaussian errors 0.45 eta at 0.8, 0.23 eta at 0.95): with eta 0.05 it shrinks e-fold in
-44 and 87 steps, and by 96 % or more within 288 steps, a day at a 5-minute step.
+however large. k stays within ``BOUNDS``.
 
 A wider level's band must contain a narrower level's after scaling: the wider one keeps at least its scaled
 model gap above the narrower one. State is one small array per series; series that vanish are forgotten.

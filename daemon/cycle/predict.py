@@ -63,8 +63,9 @@ def predict(
     # Each series' widths scale its band around the point before the floor: the band, not a band cut at 0.
     bounds = calibration.apply(win.keys, values, bounds)
     if target.clip_negative:  # a series never negative in its window is not forecast below 0
-        values, bounds = clip_at_floor(win.values, values, bounds)
-        model = clip_at_floor(win.values, model, {})[0]
+        clipped, bounds = clip_at_floor(win.values, values, bounds)
+        model = clipped if model is values else clip_at_floor(win.values, model, {})[0]  # the guard kept it: once
+        values = clipped
     return Outcome(win, values, bounds, model, fallbacks, sources)
 
 

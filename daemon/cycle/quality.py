@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,8 +89,8 @@ def _actuals_at(actuals: Mapping[SeriesKey, Samples], times: np.ndarray) -> tupl
 class QualityTracker:
     """Scores the model's own forecasts (also while the guard publishes a fallback's) and returns, per series, the
     model's and each fallback's errors and each actual value's burst score; the intervals scored are the published
-    ones, and they adapt each series' band widths (``calibration``, steps of ``gamma``). With ``burst_threshold``
-    it scores bursts."""
+    ones, and they adapt each series' band widths (``calibration``, steps of ``gamma``). With ``score_bursts`` it
+    scores each actual value's burst score."""
 
     def __init__(
         self,
@@ -98,10 +99,10 @@ class QualityTracker:
         levels: tuple[float, ...],
         window: int,
         gamma: float,
-        burst_threshold: float | None = None,
+        score_bursts: bool = False,
     ):
         self.step, self.horizon, self.levels = pd.Timedelta(step), horizon, levels
-        self.burst_threshold = burst_threshold
+        self.score_bursts = score_bursts
         self._lock = threading.Lock()
         self._pending: dict[pd.Timestamp, _Batch] = {}  # origin -> that cycle's forecasts
         self._err = [_Rolling(window) for _ in range(horizon)]
@@ -109,7 +110,7 @@ class QualityTracker:
         self._hits = {lv: _Rolling(window * horizon) for lv in levels}
         self.calibration = SeriesCalibration(levels, horizon, gamma)
 
-    def forget(self, present: set[SeriesKey]) -> None:
+    def forget(self, present: AbstractSet[SeriesKey]) -> None:
         """Drop the band widths of series no longer returned."""
         self.calibration.forget(present)
 
@@ -146,20 +147,20 @@ class QualityTracker:
             wanted = np.unique(np.concatenate([t.ravel() for t in times.values()]))
             rows, matrix = _actuals_at(actuals, wanted)
             # Per actual value and horizon step, the excess of the forecast made that many steps before it.
-            burst = np.full((*matrix.shape, self.horizon), np.nan) if self.burst_threshold is not None else None
+            burst = np.full((*matrix.shape, self.horizon), np.nan) if self.score_bursts else None
             latest = max((int(s.times[-1]) for s in actuals.values() if len(s)), default=None)
             # Per actual series, level and step: the misses minus the level's miss share, of the values scored now.
-            misses = np.zeros((len(rows), len(self.calibration.levels), self.horizon))
+            over_share = np.zeros((len(rows), len(self.calibration.levels), self.horizon))
             oldest = pd.Timestamp(latest, tz="UTC") - 2 * self.horizon * self.step if latest is not None else None
             for origin in origins:
                 batch = self._pending[origin]
                 cols = np.searchsorted(wanted, times[origin])
                 at = np.array([rows.get(k, -1) for k in batch.keys])
                 actual = np.where((at >= 0)[:, None], matrix[np.maximum(at, 0)[:, None], cols], np.nan)
-                self._score(batch, actual, at, len(rows), errors, misses, burst, cols)
+                self._score(batch, actual, at, len(rows), errors, over_share, burst, cols)
                 if batch.scored.all() or (oldest is not None and origin < oldest):
                     del self._pending[origin]
-            self.calibration.learn(list(rows), misses)
+            self.calibration.learn(list(rows), over_share)
             burst_keys, burst_scores = [], NOTHING.burst_scores
             if burst is not None:
                 scores = combine(burst)  # (series, times), NaN where nothing was scored
@@ -175,7 +176,7 @@ class QualityTracker:
         at: np.ndarray,
         series: int,
         errors: dict[str, tuple[np.ndarray, np.ndarray]],
-        misses: np.ndarray,
+        over_share: np.ndarray,
         burst: np.ndarray | None = None,
         cols: np.ndarray | None = None,
     ) -> None:
@@ -183,7 +184,7 @@ class QualityTracker:
         if not new.any():
             return
         b.scored |= new
-        if burst is not None and cols is not None and self.burst_threshold is not None and b.bounds:
+        if burst is not None and cols is not None and b.bounds:
             lo, hi = b.bounds[max(b.bounds)]  # the widest band
             ex = excess(actual, lo, hi)
             rows = np.broadcast_to(at[:, None], new.shape)
@@ -209,7 +210,7 @@ class QualityTracker:
             self._hits[lv].extend(inside[new])
             # Learnt from the published bands, so it steers the coverage users see, a burst's values included:
             # a heavy-tailed series' band must cover its own large values.
-            misses[at[seen], i] += np.where(new, (~inside) - (1.0 - lv), 0.0)[seen]
+            over_share[at[seen], i] += np.where(new, (~inside) - (1.0 - lv), 0.0)[seen]
 
     @staticmethod
     def _collect(

@@ -39,7 +39,7 @@ class Scorer:
             tuple(target.levels),
             target.quality_window,
             target.aci_gamma,
-            b.threshold if b.enabled else None,
+            b.enabled,
         )
 
     def score(self, data: dict[SeriesKey, Samples]) -> QualitySnapshot:

@@ -66,11 +66,9 @@ def build_windows(
     window: int,
     max_gap: int,
     grid: int,
-    max_lag: int | None = None,
+    max_lag: int,
 ) -> Windows:
-    """The windows of ``data`` on the ``grid`` points that end at ``end`` (``grid`` >= window + max_gap);
-    ``max_lag`` defaults to ``max_gap``."""
-    max_lag = max_gap if max_lag is None else max_lag
+    """The windows of ``data`` on the ``grid`` points that end at ``end`` (``grid`` >= window + max_gap)."""
     step_ns = round(step.total_seconds() * 1e9)
     end_ns = pd.Timestamp(end).value
     g0 = end_ns - (grid - 1) * step_ns

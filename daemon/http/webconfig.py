@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TlsServerConfig", "WebConfig", "WebConfigError", "load_web_config", "parse", "read_raw", "watched_files"]
+__all__ = ["TlsServerConfig", "WebConfig", "WebConfigError", "parse", "read_raw", "watched_files"]
 
 # exporter-toolkit's client_auth_type values that the standard ssl module can honour. RequestClientCert and
 # RequireAnyClientCert accept an unverified certificate, which OpenSSL's server side does not offer.
@@ -86,10 +86,6 @@ def watched_files(raw: dict[str, Any], base: Path) -> tuple[Path, ...]:
     if not isinstance(tls, dict):
         return ()
     return tuple(base / v for k in TLS_FILES if isinstance(v := tls.get(k), str) and v)
-
-
-def load_web_config(path: Path) -> WebConfig:
-    return parse(read_raw(path), path.parent)
 
 
 def parse(raw: dict[str, Any], base: Path) -> WebConfig:

@@ -135,6 +135,7 @@ def _row(
     from promcast.daemon.models.serving import LOAD_ERRORS, load_version
     from promcast.forecaster import PRETRAINED_MODEL
     from promcast.forecaster.artifact import read_meta
+    from promcast.forecaster.predictor import is_pretrained
     from promcast.forecaster.scalers import WINDOW
 
     path = store.versions_dir / version
@@ -152,7 +153,7 @@ def _row(
     validation = (meta.get("validation") or {}).get("mae")
     # A model that scales each window by itself reports its validation MAE in each series' spreads, not in units.
     scale_free = (meta.get("scaler") or {}).get("kind") == WINDOW
-    pretrained = scale_free and "fine_tuned_from" not in (meta.get("training") or {})  # Predictor.pretrained's rule
+    pretrained = is_pretrained((meta.get("scaler") or {}).get("kind"), meta.get("training"))
     architecture = (meta.get("model") or {}).get("name")
     return {
         "version": version,

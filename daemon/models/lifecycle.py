@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from promcast.daemon.http.metrics import Metrics
 from promcast.daemon.logs import get_logger
 from promcast.daemon.models.serving import LOAD_ERRORS, ModelHolder, ServedModel, pretrained_for
-from promcast.daemon.models.store import StoreError
+from promcast.daemon.models.store import StoreError, log_pin
 from promcast.daemon.models.training import (
     TrainingFailed,
     TrainingLimits,
@@ -111,8 +111,7 @@ class ModelLife:
         log.info("model_loaded", target=name, version=served.version, model=served.info.model)
         pin = None if self.holder.fixed else self.holder.store.pin()
         if pin is not None:  # the operator's choice: retrains still train and report, and promote nothing over it
-            by, since, skipped = pin.get("by"), pin.get("at"), "every automatic promotion, until promcast models unpin"
-            log.info("pin_holds", target=name, pinned=pin["version"], by=by, since=since, skipped=skipped)
+            log_pin(name, pin, "every automatic promotion, until promcast models unpin")
         return served
 
     def ask_own_model(self, served: ServedModel) -> None:

@@ -36,7 +36,7 @@ import pandas as pd
 from promcast.daemon.clock import align, origin
 from promcast.daemon.logs import get_logger
 from promcast.daemon.models.champion import ChampionUnreadable, score_champion, training_period
-from promcast.daemon.models.store import PIN_FILE, ModelStore
+from promcast.daemon.models.store import PIN_FILE, ModelStore, log_pin
 from promcast.daemon.models.training import fit_target, training_series
 from promcast.daemon.settings import RetrainSettings, TargetSettings
 from promcast.daemon.sources import Source
@@ -135,8 +135,7 @@ def _no_window(
 
 def _held(target: str, run: str, pin: dict[str, Any], reason: str) -> str:
     """The reason a pinned target keeps its model, and the one log line that says so."""
-    skipped = f"promoting run {run}"
-    log.info("pin_holds", target=target, pinned=pin["version"], by=pin.get("by"), since=pin.get("at"), skipped=skipped)
+    log_pin(target, pin, f"promoting run {run}")
     held = f"the operator's pin on {pin['version']} holds" if pin["version"] else f"an unreadable {PIN_FILE} holds"
     return f"{held} (promcast models unpin releases it); the rule would promote: {reason}"
 

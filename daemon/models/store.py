@@ -13,12 +13,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promcast.daemon.logs import get_logger
 from promcast.forecaster.artifact import fsync_dir
 
 if TYPE_CHECKING:
     from promcast.forecaster import Forecaster
 
-__all__ = ["DECISION_FILE", "PIN_FILE", "ModelStore", "StoreError", "holdout_maes"]
+__all__ = ["DECISION_FILE", "PIN_FILE", "ModelStore", "StoreError", "holdout_maes", "log_pin"]
+
+log = get_logger("promcast.store")
 
 DECISION_FILE = "decision.json"  # the retrain job's report, inside the version it promoted
 PIN_FILE = "pin.json"  # the operator's choice of version: no retrain promotes over it while it is there
@@ -280,3 +283,8 @@ def _read_maes(store: ModelStore, served: str | None, out: dict[str, float]) -> 
         own = (store.decision_of(served) or {}).get("scores") or {}
         if own.get("challenger"):
             out["champion"] = float(own["challenger"]["mae"])  # scored when it was promoted
+
+
+def log_pin(target: str, pin: dict[str, Any], skipped: str) -> None:
+    """The one line that says an operator's pin held, and what it held back."""
+    log.info("pin_holds", target=target, pinned=pin["version"], by=pin.get("by"), since=pin.get("at"), skipped=skipped)

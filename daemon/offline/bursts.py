@@ -6,7 +6,7 @@ scores the rest. The forecaster is fitted on exactly those rows (the last fifth 
 it; a frozen model, daemon.offline.replay_model, is not fitted) and forecasts every step after, each forecast
 seeing only the data before its origin; every actual value after the probationary period is scored against the
 bands of the forecasts that covered it, as the daemon scores it.
-(Fitting on the benchmark's first 80 % instead would leave 7 of the 36 labelled windows of ../shared/data to score.)
+(Fitting on the benchmark's first 80 % instead would leave 7 of the 36 labelled windows of NAB's traces to score.)
 
 The bands are the daemon's: each series' width factors (daemon/cycle/calibrate.py) learn from the values scored
 before each origin, so a heavy-tailed series' band widens to its own tails as it does live.

@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from promcast.daemon.settings.base import DEFAULT_PORT, ConfigError, Strict, resolve_index
-from promcast.daemon.settings.sinks import PushSettings
+from promcast.daemon.settings.sinks import PushSettings, push_problem
 from promcast.daemon.settings.sources import CsvSettings, DemoSettings, PrometheusSettings, VictoriaMetricsSettings
 from promcast.daemon.settings.target import TargetSettings
 
@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"target names must be unique; repeated: {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _push(self) -> Settings:
+        if self.push.url is not None:
+            for t in self.targets:
+                if (problem := push_problem(t.name, t.horizon, t.step_seconds)) is not None:
+                    raise ValueError(f"push.url: {problem}")
         return self
 
     @model_validator(mode="after")

@@ -9,6 +9,17 @@ from pydantic import AnyHttpUrl, Field, field_validator
 from promcast.daemon.settings.base import Strict
 
 _METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+AHEAD_SECONDS = 2 * 86400.0  # VictoriaMetrics drops, silently, a sample stamped further ahead than this
+
+
+def push_problem(name: str, horizon: int, step_seconds: float) -> str | None:
+    """Why a target's forecasts cannot be pushed, or None."""
+    if horizon >= step_seconds * 1000:  # step h is stamped h ms early: that must stay within its step
+        return f"target {name}'s horizon {horizon} must be under its step in milliseconds"
+    if horizon * step_seconds > AHEAD_SECONDS:
+        ahead = horizon * step_seconds
+        return f"target {name} forecasts {ahead:g} s ahead; VictoriaMetrics drops samples over {AHEAD_SECONDS:g} s"
+    return None
 
 
 class PushSettings(Strict):

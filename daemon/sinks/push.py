@@ -18,8 +18,8 @@ import requests
 
 from promcast.daemon.http.families import TargetForecast, label_name
 from promcast.daemon.http.metrics import Metrics
-from promcast.daemon.logs import get_logger
-from promcast.daemon.settings import ConfigError, TargetSettings
+from promcast.daemon.logs import brief, get_logger
+from promcast.daemon.settings import TargetSettings
 from promcast.daemon.settings.sinks import PushSettings
 from promcast.daemon.types import SeriesKey
 
@@ -27,7 +27,6 @@ __all__ = ["STAGE", "ForecastPusher", "make_pusher", "push_lines"]
 
 log = get_logger("promcast.push")
 
-AHEAD_SECONDS = 2 * 86400.0  # VictoriaMetrics drops, silently, a sample stamped further ahead than this
 STAGE = "push"  # the stage label of promcast_errors_total that counts failed pushes
 
 
@@ -66,19 +65,6 @@ class ForecastPusher:
     """Pushes each target's published forecasts once per origin. Each target's cycles call ``push`` in turn."""
 
     def __init__(self, settings: PushSettings, metrics: Metrics, targets: list[TargetSettings]) -> None:
-        if settings.url is None:
-            raise ValueError("the forecast writer needs push.url")
-        for t in targets:
-            if t.horizon >= t.step_seconds * 1000:  # step h is stamped h ms early: that must stay within its step
-                raise ConfigError(
-                    f"invalid settings:\n  push.url: target {t.name}'s horizon {t.horizon} must be under its step "
-                    "in milliseconds to be pushed"
-                )
-            if t.horizon * t.step_seconds > AHEAD_SECONDS:
-                raise ConfigError(
-                    f"invalid settings:\n  push.url: target {t.name} forecasts {t.horizon * t.step_seconds:g} s ahead; "
-                    f"VictoriaMetrics drops samples more than {AHEAD_SECONDS:g} s ahead"
-                )
         self.settings, self.metrics, self.url = settings, metrics, str(settings.url)
         parts = urlsplit(self.url)  # the URL as logged: without a user and password it may carry
         self.shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
@@ -106,7 +92,7 @@ class ForecastPusher:
                 raise requests.HTTPError(f"HTTP {answer.status_code}: {answer.text.strip()[:200]}")
         except Exception as exc:  # the writer's boundary: forecasting never fails with the sink
             self.metrics.error(target, STAGE)
-            log.warning("push_failed", target=target, url=self.shown, series=len(fresh), error=_short(exc))
+            log.warning("push_failed", target=target, url=self.shown, series=len(fresh), error=brief(exc))
             return False
         pushed.update((fc.keys[i], _origin(fc, i)) for i in fresh)
         self._pushed[target] = {k: pushed[k] for k in fc.keys if k in pushed}  # a vanished series is forgotten
@@ -137,8 +123,3 @@ def _subset(fc: TargetForecast, rows: list[int]) -> TargetForecast:
 def make_pusher(settings: PushSettings, metrics: Metrics, targets: list[TargetSettings]) -> ForecastPusher | None:
     """The forecast writer, or None where ``push.url`` is unset."""
     return ForecastPusher(settings, metrics, targets) if settings.url is not None else None
-
-
-def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -17,6 +17,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from promcast.daemon.logs import brief
 from promcast.daemon.settings import PrometheusSettings, TargetSettings
 from promcast.daemon.sources.samples import Samples
 from promcast.daemon.types import QueryRejected, SeriesKey, SourceUnavailable
@@ -175,6 +176,8 @@ def _index(ts: np.ndarray) -> pd.DatetimeIndex:
 class PrometheusSource:
     """Reads one target's range of samples. Every failure becomes SourceUnavailable."""
 
+    SYNTAX_STATUSES = frozenset({400})  # what the query API answers to a query it cannot parse (bad_data)
+
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
         self._keys: dict[SeriesKey, SeriesKey] = {}  # the label sets of the last answer, reused while they last
@@ -251,7 +254,7 @@ class PrometheusSource:
         try:
             self._client.custom_query(query)
         except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError) as exc:
-            raise _unavailable(exc) from exc
+            raise _unavailable(exc, self.SYNTAX_STATUSES) from exc
 
     def _query(self, query: str, start: datetime, end: datetime, step: float) -> list[dict[str, Any]]:
         try:
@@ -270,13 +273,8 @@ class PrometheusSource:
 _REJECTED = re.compile(r"^HTTP Status Code (400|422) ")
 
 
-def _unavailable(exc: BaseException) -> SourceUnavailable:
+def _unavailable(exc: BaseException, syntax: frozenset[int] = frozenset({400})) -> SourceUnavailable:
     rejected = _REJECTED.match(str(exc)) if isinstance(exc, PrometheusApiClientException) else None
     if rejected:
-        return QueryRejected(_short(exc), int(rejected.group(1)))
-    return SourceUnavailable(_short(exc))
-
-
-def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."
+        return QueryRejected(brief(exc), int(rejected.group(1)) in syntax)
+    return SourceUnavailable(brief(exc))

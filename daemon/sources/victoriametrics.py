@@ -18,7 +18,7 @@ from promcast.daemon.settings import PrometheusSettings, TargetSettings
 from promcast.daemon.settings.sources import VictoriaMetricsSettings
 from promcast.daemon.sources.prometheus import PrometheusSource
 from promcast.daemon.sources.samples import Samples
-from promcast.daemon.types import QueryRejected, SeriesKey
+from promcast.daemon.types import SeriesKey
 
 __all__ = ["VictoriaMetricsSource"]
 
@@ -30,13 +30,7 @@ class VictoriaMetricsSource(PrometheusSource):
         super().__init__(settings)
         self.vm = vm
 
-    def check_query(self, query: str) -> None:
-        """As the Prometheus source's, but VictoriaMetrics answers a query it cannot parse with 422, as it answers
-        every query error: any refusal at start-up is a setting to fix."""
-        try:
-            super().check_query(query)
-        except QueryRejected as exc:
-            raise QueryRejected(str(exc), 400) from exc
+    SYNTAX_STATUSES = frozenset({400, 422})  # VictoriaMetrics answers a query it cannot parse with 422
 
     def read_delay(self, target: TargetSettings) -> timedelta:
         """How far behind now this source's reads of ``target`` end: its series lag by that much more."""
@@ -44,13 +38,13 @@ class VictoriaMetricsSource(PrometheusSource):
             return timedelta(0)
         return timedelta(seconds=self.vm.latency_offset_seconds + 1)  # + 1: the end is floored to a second
 
-    def readable_end(self, target: TargetSettings, end: datetime) -> datetime:
+    def _readable_end(self, target: TargetSettings, end: datetime) -> datetime:
         """``end``, or the start of the span VictoriaMetrics answers with repeats where it is earlier."""
-        if target.step_seconds >= self.vm.max_step_for_points_adjustment_seconds:
+        if not self.read_delay(target):
             return end
         # Whole seconds: the client sends rounded times, and a rounded-up end would reach into the repeats.
         last = math.floor(self.now().timestamp() - self.vm.latency_offset_seconds)
         return min(end, datetime.fromtimestamp(last, tz=UTC))
 
     def fetch_samples(self, target: TargetSettings, start: datetime, end: datetime) -> dict[SeriesKey, Samples]:
-        return super().fetch_samples(target, start, self.readable_end(target, end))
+        return super().fetch_samples(target, start, self._readable_end(target, end))
