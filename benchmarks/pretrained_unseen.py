@@ -1,21 +1,21 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
     python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N]
-        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F] [--corpus DIR]
+        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F] [--corpus DIR | --no-corpus]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
-never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and seed, each time on one half of the
-16 shareable traces (alternate traces in ``TRACES`` order, fixed before any run), on all of the synthetic series
-and, with ``--corpus``, on all of the corpus folder (none of its series is a benchmark trace; without it: the recipe
-before it), and each trace is forecast by the model that did not see it at all (ETTh1, which neither sees: the
-geometric mean of the two). Same test windows and z-MAE as ``benchmarks.pretrained_zero_shot``; naive from the
-same windows; fracast as ../shared/BENCHMARK.md publishes it, and on the six traces it lacks as
-``benchmarks.fracast_peer`` measured it (``forecaster.evaluation.peers.fracast_of``). ``--mixed N`` and
-``--mixups N`` change how many of those the corpus holds (``0 0``: the first shipped recipe; ``--mixups 0``: the
-one after it); ``--periods`` with no value leaves out the seasonal feature (the recipe before it). Prints figures;
-asserts nothing. ``--traces`` (the folds cut from those alone), ``--epochs`` and ``--mixed 0 --mixups 0`` make a
-smoke test of the code, not figures to cite.
+never saw. Here ``forecaster.pretrain`` is run twice with the same recipe and seed, each time on one half of the 16
+shareable traces (alternate traces in ``TRACES`` order, fixed before any run), on all of the synthetic series and on
+all of the corpus folder (``--corpus``, by default ``corpus`` beside the data folder; none of its series is a
+benchmark trace; ``--no-corpus``: the recipe before it), and each trace is forecast by the model that did not see it
+at all (ETTh1, which neither sees: the geometric mean of the two). Same test windows and z-MAE as
+``benchmarks.pretrained_zero_shot``; naive from the same windows; fracast as ../shared/BENCHMARK.md publishes it,
+and on the six traces it lacks as ``benchmarks.fracast_peer`` measured it
+(``forecaster.evaluation.peers.fracast_of``). ``--mixed N`` and ``--mixups N`` change how many of those the corpus
+holds (``0 0``: the first shipped recipe; ``--mixups 0``: the one after it); ``--periods`` with no value leaves out
+the seasonal feature (the recipe before it). Prints figures; asserts nothing. ``--traces`` (the folds cut from those
+alone), ``--epochs`` and ``--mixed 0 --mixups 0`` make a smoke test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -67,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--epochs", type=int, help="at most this many epochs (default: early stopping decides)")
-    p.add_argument("--corpus", type=Path, help="real workload series to pretrain on too (forecaster.corpus)")
+    p.add_argument("--corpus", type=Path, help="real workload series (default: corpus beside the data folder)")
+    p.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
     args = p.parse_args(argv)
-    corpus = args.corpus
+    corpus = None if args.no_corpus else (args.corpus or args.data.parent / "corpus")
     if corpus is not None and (lacking := missing(corpus)):
         print(f"pretrained_unseen: {corpus} lacks {', '.join(lacking)}", file=sys.stderr)
         return 2

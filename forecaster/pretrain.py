@@ -1,7 +1,9 @@
 """Train the pretrained global model that ships in ``forecaster/pretrained/``:
 
-    python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained [--seed 0]
-        [--corpus DIR]
+    python -m promcast.forecaster.pretrain --data ../shared/data --corpus ../shared/corpus \
+        --out forecaster/pretrained [--seed 0]
+
+``--no-corpus`` in place of ``--corpus DIR`` trains the recipe without the corpus, for comparison.
 
 The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
 reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
@@ -278,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="folder of the traces, e.g. shared/data beside the clone (without it: synthetic series only)",
     )
-    p.add_argument("--corpus", type=Path, help="folder of real workload series to learn from too (forecaster.corpus)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", type=Path, help="folder of real workload series to learn from (forecaster.corpus)")
+    source.add_argument("--no-corpus", action="store_true", help="leave the corpus out (not the shipped recipe)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")

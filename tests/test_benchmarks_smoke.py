@@ -244,7 +244,7 @@ CASES = [
     pytest.param(
         Case(
             "pretrained_unseen",
-            ("--data", DATA, "--traces", TRACE, OTHER, "--epochs", "1", "--mixed", "0", "--mixups", "0"),
+            ("--data", DATA, "--traces", TRACE, OTHER, "--epochs", "1", "--mixed", "0", "--mixups", "0", "--no-corpus"),
             check_pretrained_unseen,
             traces=(TRACE, OTHER),
         ),

@@ -116,6 +116,11 @@ def test_pretraining_without_the_corpus_says_what_is_missing_and_exits_2(tmp_pat
     assert "bitbrains_rnd_cpu_pct_5m.npz" in done.stderr
     assert "nab_extra_5m.npz" in done.stderr
     assert not (tmp_path / "o").exists()
+    # the shipped recipe learns from the corpus: leaving it out takes --no-corpus, said on purpose
+    silent = subprocess.run([*cmd[:3], "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert silent.returncode == 2, silent.stderr
+    assert "--corpus" in silent.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_pretraining_reads_only_the_first_80_percent_of_each_trace(tmp_path: Path) -> None:
