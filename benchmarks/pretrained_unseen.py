@@ -13,9 +13,10 @@ at all (ETTh1, which neither sees: the geometric mean of the two). Same test win
 ``benchmarks.pretrained_zero_shot``; naive from the same windows; fracast as ../shared/BENCHMARK.md publishes it,
 and on the six traces it lacks as ``benchmarks.fracast_peer`` measured it
 (``forecaster.evaluation.peers.fracast_of``). ``--mixed N`` and ``--mixups N`` change how many of those the corpus
-holds (``0 0``: the first shipped recipe; ``--mixups 0``: the one after it); ``--periods`` with no value leaves out
-the seasonal feature (the recipe before it). Prints figures; asserts nothing. ``--traces`` (the folds cut from those
-alone), ``--epochs`` and ``--mixed 0 --mixups 0`` make a smoke test of the code, not figures to cite.
+holds (``--no-corpus --mixed 0 --mixups 0``: the first shipped recipe; ``--no-corpus --mixups 0``: the one after
+it); ``--periods`` with no value leaves out the seasonal feature (the recipe before it). Prints figures; asserts
+nothing. ``--traces`` (the folds cut from those alone), ``--epochs`` and ``--no-corpus --mixed 0 --mixups 0`` make a
+smoke test of the code, not figures to cite.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--epochs", type=int, help="at most this many epochs (default: early stopping decides)")
-    p.add_argument("--corpus", type=Path, help="real workload series (default: corpus beside the data folder)")
-    p.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--corpus", type=Path, help="real workload series (default: corpus beside the data folder)")
+    source.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
     args = p.parse_args(argv)
     corpus = None if args.no_corpus else (args.corpus or args.data.parent / "corpus")
     if corpus is not None and (lacking := missing(corpus)):

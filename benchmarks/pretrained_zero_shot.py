@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.card:
         card = (args.artifact or PRETRAINED).parent / "MODEL_CARD.md"
         head = card.read_text().split(CARD_SECTION)[0].rstrip("\n")
-        body = "z-MAE (the z-scale of each trace's train part) over every test window of ../shared/BENCHMARK.md's "
+        body = "z-MAE (the z-scale of each trace's train part) over every test window of the benchmark's "
         body += "protocol, 12 steps ahead, from `python -m benchmarks.pretrained_zero_shot --card` (2-core CPU):"
         card.write_text(f"{head}\n\n{CARD_SECTION}\n\n{body}\n\n" + "\n".join(out) + "\n")
     if args.json:

@@ -97,12 +97,13 @@ def card(
             "window, it also reads.",
             f"- Weights: `artifact/weights.safetensors`, sha256: {digest}",
             f"- Made by: `{command}` "
-            f"({seconds:.0f} s of training on a 2-core CPU; {f.meta['training']['epochs_run']} epochs).",
+            f"({seconds:.0f} s of training on a 2-core CPU; {f.meta['training']['epochs_run']} epochs). DATA is the "
+            "folder of the benchmark's public traces, CORPUS the folder of the real workload series.",
             f"- Corpus: {len(parts) + len(corpus)} series; {windows}, evenly spaced; each series z-scaled by its "
             "own training rows. `corpus.json` lists them.",
             "- Left out: " + "; ".join(f"`{k}` ({v})" for k, v in excluded.items()) + ".",
             "",
-            "Every trace contributes only its first 80 % (train + validation under ../shared/BENCHMARK.md's "
+            "Every trace contributes only its first 80 % (train + validation under the benchmark's "
             "protocol); its test part, the last 20 %, stays unseen, so the zero-shot figures below are out of sample "
             "in time for every trace, though not in kind: 16 of the 17 traces gave it their past. On traces it never "
             "saw at all: `python -m benchmarks.pretrained_unseen` (two folds of traces).",

@@ -246,8 +246,8 @@ def pretrain(
     )
     t0 = time.perf_counter()
     size = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
-    command = "python -m promcast.forecaster.pretrain --data ../shared/data --out forecaster/pretrained "
-    command += f"--seed {seed}" + (f" --corpus {corpus}" if corpus is not None else "")
+    command = "python -m promcast.forecaster.pretrain --data DATA " + ("--corpus CORPUS" if corpus else "--no-corpus")
+    command += f" --out forecaster/pretrained --seed {seed}"
     f.fit_windows(train_xy, val_xy, {"corpus": size, "command": command})
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)

@@ -145,3 +145,16 @@ def test_pretraining_reads_only_the_first_80_percent_of_each_trace(tmp_path: Pat
     assert (part["points"], part["rows"], part["train_end"]) == (n, int(n * 0.7) + int(n * 0.1), int(n * 0.7))
     segments = sorted(p["name"] for p in record if p["source"].startswith("nab_extra_5m.npz row "))
     assert segments == sorted(f"nab_extra_5m/s{r}[{a}:{b}]" for r, (a, b) in KEPT.items())
+
+
+def test_the_unseen_benchmark_reads_the_corpus_beside_its_data_folder_by_default(tmp_path: Path) -> None:
+    """benchmarks.pretrained_unseen measures the shipped recipe: with the corpus, from ``corpus`` beside ``--data``."""
+    (tmp_path / "data").mkdir()
+    cmd = [sys.executable, "-m", "benchmarks.pretrained_unseen", "--data", str(tmp_path / "data")]
+    cmd_dir = Path(__file__).parents[1]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cmd_dir)
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'corpus'} lacks" in done.stderr
+    both = subprocess.run([*cmd, "--corpus", str(tmp_path), "--no-corpus"], capture_output=True, text=True, cwd=cmd_dir)
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr

@@ -154,31 +154,3 @@ def test_the_dependency_floors_install_and_run_without_warnings(dist: tuple[Path
     csv = _series(tmp_path / "load.csv")
     out = _run(bin_ / "promcast", "predict", "--model", "pretrained", "--input", csv, cwd=tmp_path)
     assert "warning" not in out.stderr.lower(), out.stderr
-
-
-def _pins(lock: Path) -> dict[str, str]:
-    """A lock file's ``name==version`` lines, the names normalised as pip does."""
-    lines = (line.split("==") for line in lock.read_text().splitlines() if "==" in line and not line.startswith("#"))
-    return {name.lower().replace("_", "-"): version for name, version in lines}
-
-
-def test_the_two_locks_test_both_ends_of_the_torch_range_and_pin_every_dependency() -> None:
-    """requirements.lock (scripts/test's first run) pins torch at the floor of the ``train`` extra;
-    requirements-highest.lock (its run on the highest declared Python) pins a newer torch inside the range. Both pin
-    every dependency pyproject.toml declares, extras included, so neither run installs an unpinned one."""
-    from packaging.requirements import Requirement
-    from packaging.version import Version
-
-    lowest, highest = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-highest.lock")
-    project = PYPROJECT["project"]
-    declared = [Requirement(d) for d in project["dependencies"]]
-    declared += [Requirement(d) for extra in project["optional-dependencies"].values() for d in extra]
-    for lock in (lowest, highest):
-        assert not [r.name for r in declared if r.name.lower().replace("_", "-") not in lock]
-        assert not [r.name for r in declared if lock[r.name.lower().replace("_", "-")] not in r.specifier]
-    (torch,) = [r for r in declared if r.name == "torch"]
-    (floor,) = [s.version for s in torch.specifier if s.operator == ">="]
-    assert Version(lowest["torch"]) == Version(floor)
-    assert Version(highest["torch"]) > Version(floor)
-    assert highest["torch"] in torch.specifier
-    assert f"on the highest Python it declares ({_declared()[1]})" in (ROOT / "requirements-highest.lock").read_text()

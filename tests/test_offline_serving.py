@@ -137,12 +137,14 @@ def test_bursts_scores_against_the_pretrained_models_bands(tmp_path, capsys) -> 
     assert up == pytest.approx(down, rel=1e-5)
     inside = (table["lower"] <= table["value"]) & (table["value"] <= table["upper"])
     assert inside.mean() == pytest.approx(0.95, abs=0.02)  # the series' own coverage, counted here
-    # each injected burst, flagged at its second step (persistence 2); any other detection lies within a horizon
-    # (12 steps) after a burst, where forecasts made from windows holding the burst still cover the step
+    # each injected burst, flagged at its second step (persistence 2); besides, at most one echo a burst, within a
+    # horizon (12 steps) after it, where forecasts made as the burst entered their windows still cover the step
     bursts = [str(index[at + 1]) for at in (1500, 2500, 3500)]
-    echoes = {str(index[at + k]) for at in (1500, 2500, 3500) for k in range(3, 3 + 12)}
     assert [t for t in metrics["flagged"] if t in bursts] == bursts
-    assert set(metrics["flagged"]) - set(bursts) <= echoes
+    others = set(metrics["flagged"]) - set(bursts)
+    echoes = [others & {str(index[at + k]) for k in range(3, 3 + 12)} for at in (1500, 2500, 3500)]
+    assert max(len(e) for e in echoes) <= 1
+    assert others == set().union(*echoes)
 
 
 def test_without_torch_or_matplotlib_the_replays_write_their_reports_less_the_figures(tmp_path) -> None:
