@@ -1,7 +1,7 @@
 """The pretrained model on traces it never saw: two-fold cross-validation over the traces of ../shared/data.
 
     python -m benchmarks.pretrained_unseen [--data ../shared/data] [--seed 0] [--mixed N] [--mixups N]
-        [--periods P ...] [--traces NAME ...] [--epochs N] [--json F] [--corpus DIR | --no-corpus]
+        [--periods P ...] [--traces NAME ...] [--epochs N] [--hidden N] [--json F] [--corpus DIR | --no-corpus]
 
 The shipped model (``forecaster/pretrained``) saw the first 80 % of 16 of the 17 traces, so its zero-shot figures
 (``benchmarks.pretrained_zero_shot``) are out of sample in time but not in kind: a user's workload is a trace it
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--traces", nargs="+", choices=TRACES, default=list(TRACES), help="default: all 17")
     p.add_argument("--epochs", type=int, help="at most this many epochs (default: early stopping decides)")
+    p.add_argument("--hidden", type=int, help="the mlp's hidden units (default: the shipped recipe's)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--corpus", type=Path, help="real workload series (default: corpus beside the data folder)")
     source.add_argument("--no-corpus", action="store_true", help="leave the corpus out (the recipe before it)")
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 periods=args.periods,
                 epochs=args.epochs,
                 corpus=corpus,
+                hidden=args.hidden,
             )
             print(f"fold {fold}: {report['corpus']} in {report['seconds']:.0f} s", file=sys.stderr)
             models[fold] = load_frozen(Path(tmp) / fold / "artifact")

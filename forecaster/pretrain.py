@@ -4,6 +4,7 @@
         --out forecaster/pretrained [--seed 0]
 
 ``--no-corpus`` in place of ``--corpus DIR`` trains the recipe without the corpus, for comparison.
+``--hidden N`` sets the network's hidden units (default: as many as keep it no larger than the default model).
 
 The network is the production default's (``mlp``: window 288, horizon 12, 3 members, the default gate) with
 reversible instance normalisation (``norm="meanstd"``) in place of subtracting the last value, so that it is
@@ -224,11 +225,12 @@ def pretrain(
     mixups: int = MIXUPS,
     periods: Sequence[int] = PERIODS,
     corpus: Path | None = None,
+    hidden: int | None = None,
 ) -> dict[str, Any]:
     """Fit the pretrained model and write its artifact, corpus.json and MODEL_CARD.md into ``out``. ``traces``,
     ``mixed``, ``mixups``: as ``build_corpus`` (``benchmarks/pretrained_unseen.py`` holds traces out); ``periods``:
     the mlp's candidate seasons (``MLPConfig.periods``; () for none), its hidden layer then as wide as keeps it no
-    larger than the default (``matched_hidden``); ``corpus``: as ``build_corpus``."""
+    larger than the default (``matched_hidden``) unless ``hidden`` sets it; ``corpus``: as ``build_corpus``."""
     from .forecaster import Forecaster, default_training
 
     # The default's training (MAE loss, its learning rate), over every window of the corpus each epoch.
@@ -240,6 +242,8 @@ def pretrain(
     # verdict=False: the corpus's validation windows are series after series, not one series in time order, and a
     # model for every user is never to serve naive for all of them (forecaster.verdict.judge).
     seasons: dict[str, Any] = {"periods": tuple(periods), "hidden": matched_hidden(periods)} if periods else {}
+    if hidden is not None:
+        seasons["hidden"] = hidden
     f = Forecaster("mlp", DEFAULT_WINDOW, DEFAULT_HORIZON, training=training, verdict=False, norm="meanstd", **seasons)
     train_xy, val_xy, parts = build_corpus(
         data, f.input_length, f.window, f.horizon, seed, traces, mixed, mixups, corpus
@@ -247,7 +251,7 @@ def pretrain(
     t0 = time.perf_counter()
     size = {"series": len(parts), "train_windows": len(train_xy[0]), "validation_windows": len(val_xy[0])}
     command = "python -m promcast.forecaster.pretrain --data DATA " + ("--corpus CORPUS" if corpus else "--no-corpus")
-    command += f" --out forecaster/pretrained --seed {seed}"
+    command += f" --out forecaster/pretrained --seed {seed}" + (f" --hidden {hidden}" if hidden is not None else "")
     f.fit_windows(train_xy, val_xy, {"corpus": size, "command": command})
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
@@ -287,12 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="default: the mlp's own")
     p.add_argument("--periods", type=int, nargs="*", default=list(PERIODS), help="candidate seasons; none: no feature")
+    p.add_argument("--hidden", type=int, help="the mlp's hidden units (default: no larger than the default model)")
     args = p.parse_args(argv)
     corpus = args.corpus
     if corpus is not None and (lacking := missing(corpus)):
         print(f"pretrain: the corpus folder {corpus} lacks {', '.join(lacking)}; see --corpus", file=sys.stderr)
         return 2
-    report = pretrain(args.data, args.out, args.seed, args.epochs, periods=args.periods, corpus=corpus)
+    report = pretrain(
+        args.data, args.out, args.seed, args.epochs, periods=args.periods, corpus=corpus, hidden=args.hidden
+    )
     print(json.dumps(report, indent=2))
     return 0
 

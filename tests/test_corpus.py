@@ -139,7 +139,10 @@ def test_pretraining_reads_only_the_first_80_percent_of_each_trace(tmp_path: Pat
     (tx, ty), (vx, vy), _ = build_corpus(data, 300, 288, 12, 0, traces=[name], mixed=0, mixups=0, corpus=corpus)
     assert max(np.abs(a).max() for a in (tx, ty, vx, vy)) < 1e3
     out = tmp_path / "out"
-    pretrain(data, out, epochs=1, traces=[name], mixed=0, mixups=0, corpus=corpus)
+    pretrain(data, out, epochs=1, traces=[name], mixed=0, mixups=0, corpus=corpus, hidden=8)
+    meta = json.loads((out / "artifact" / "meta.json").read_text())
+    assert meta["model"]["hparams"]["hidden"] == 8  # --hidden sizes the network; the card's command says so
+    assert "--corpus CORPUS --out forecaster/pretrained --seed 0 --hidden 8`" in (out / "MODEL_CARD.md").read_text()
     record = json.loads((out / "corpus.json").read_text())
     (part,) = [p for p in record if p["source"] == f"../shared/data/{name}.csv"]
     assert (part["points"], part["rows"], part["train_end"]) == (n, int(n * 0.7) + int(n * 0.1), int(n * 0.7))
